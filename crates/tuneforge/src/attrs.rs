@@ -1,0 +1,28 @@
+//! Names of the system attributes tuneforge keeps on studies and trials, in one place.
+
+/// Trial: parameters fixed before it ran (JSON object name → value).
+pub const FIXED_PARAMS: &str = "fixed_params";
+/// Trial: the exactly-once claim key it was created with (e.g. a grid point).
+pub const CLAIM: &str = "claim";
+/// Trial: the seed handed to the objective.
+pub const SEED: &str = "seed";
+/// Trial: the trial number this one re-runs.
+pub const RETRY_OF: &str = "retry_of";
+/// Trial: true when it was stopped by an interruption (Ctrl-C) rather than by its own fault.
+pub const INTERRUPTED: &str = "interrupted";
+/// Trial: tail of the command's standard output.
+pub const STDOUT_TAIL: &str = "stdout_tail";
+/// Trial: tail of the command's standard error.
+pub const STDERR_TAIL: &str = "stderr_tail";
+/// Trial: the command line that ran.
+pub const COMMAND: &str = "command";
+/// Trial: exit code of the command.
+pub const EXIT_CODE: &str = "exit_code";
+/// Trial: per-trial working directory.
+pub const WORKDIR: &str = "workdir";
+/// Study: the study seed.
+pub const STUDY_SEED: &str = "seed";
+/// Study: the study file text it was created from.
+pub const STUDY_FILE: &str = "study_file";
+/// Study: the names of the objectives (metric names), one per direction.
+pub const OBJECTIVE_NAMES: &str = "objective_names";

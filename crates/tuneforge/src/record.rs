@@ -1,0 +1,193 @@
+//! Plain records of studies and trials as storage keeps them: states, directions and the
+//! read-only [`FrozenTrial`] snapshot that samplers, pruners and reports read.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::distribution::{Distribution, ParamValue};
+
+/// Storage key of a study.
+pub type StudyId = i64;
+/// Storage key of a trial (unique across studies); a trial's `number` counts within its study.
+pub type TrialId = i64;
+/// Metrics reported at one step: metric name to value.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// Whether an objective is minimised or maximised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Smaller is better.
+    Minimize,
+    /// Larger is better.
+    Maximize,
+}
+
+impl Direction {
+    /// True when `a` is strictly better than `b` in this direction.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Direction::Minimize => a < b,
+            Direction::Maximize => a > b,
+        }
+    }
+
+    /// The value with the sign flipped for maximisation, so that smaller is always better.
+    pub fn to_loss(self, v: f64) -> f64 {
+        match self {
+            Direction::Minimize => v,
+            Direction::Maximize => -v,
+        }
+    }
+
+    /// Parses `minimize`/`maximize` (also `min`/`max`).
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s.to_ascii_lowercase().as_str() {
+            "minimize" | "min" | "minimise" => Some(Direction::Minimize),
+            "maximize" | "max" | "maximise" => Some(Direction::Maximize),
+            _ => None,
+        }
+    }
+}
+
+/// The life cycle of a trial: `Waiting` (enqueued) → `Running` → `Complete | Pruned | Failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrialState {
+    /// Enqueued with fixed parameters, not yet picked up by a worker.
+    Waiting,
+    /// Being evaluated.
+    Running,
+    /// Finished with objective values.
+    Complete,
+    /// Stopped early by a pruner.
+    Pruned,
+    /// Failed (error, crash, NaN, timeout, interruption); the reason is in `message`.
+    Failed,
+}
+
+impl TrialState {
+    /// True for complete, pruned and failed trials.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            TrialState::Complete | TrialState::Pruned | TrialState::Failed
+        )
+    }
+
+    /// The lower-case name used in storage and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrialState::Waiting => "waiting",
+            TrialState::Running => "running",
+            TrialState::Complete => "complete",
+            TrialState::Pruned => "pruned",
+            TrialState::Failed => "failed",
+        }
+    }
+
+    /// Parses a state name.
+    pub fn parse(s: &str) -> Option<TrialState> {
+        Some(match s {
+            "waiting" => TrialState::Waiting,
+            "running" => TrialState::Running,
+            "complete" => TrialState::Complete,
+            "pruned" => TrialState::Pruned,
+            "failed" => TrialState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for TrialState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A study as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudyRecord {
+    /// Storage key.
+    pub id: StudyId,
+    /// Unique name.
+    pub name: String,
+    /// One direction per objective.
+    pub directions: Vec<Direction>,
+    /// Study-level attributes (seed, study file text, objective names, ...).
+    pub attrs: BTreeMap<String, serde_json::Value>,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+}
+
+/// A read-only snapshot of a trial.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrozenTrial {
+    /// Storage key.
+    pub id: TrialId,
+    /// Position in its study (0, 1, 2, ...), unique within the study.
+    pub number: u64,
+    /// Current state.
+    pub state: TrialState,
+    /// Objective values, once complete (one per direction).
+    pub values: Option<Vec<f64>>,
+    /// Parameter values in the order they were suggested.
+    pub params: IndexMap<String, ParamValue>,
+    /// The distribution each parameter was drawn from.
+    pub distributions: IndexMap<String, Distribution>,
+    /// Intermediate metrics by step.
+    pub intermediate: BTreeMap<u64, Metrics>,
+    /// Attributes set by the user.
+    pub user_attrs: BTreeMap<String, serde_json::Value>,
+    /// Attributes set by tuneforge (seed, fixed parameters, claims, retries, logs, ...).
+    pub system_attrs: BTreeMap<String, serde_json::Value>,
+    /// Why the trial failed or was pruned, in one sentence.
+    pub message: Option<String>,
+    /// The worker that ran (or runs) it.
+    pub worker: Option<String>,
+    /// When it started running (ms since the epoch).
+    pub started_ms: Option<i64>,
+    /// When it finished (ms since the epoch).
+    pub finished_ms: Option<i64>,
+    /// Last sign of life from its worker (ms since the epoch).
+    pub heartbeat_ms: Option<i64>,
+    /// Study-wide change counter at the trial's last update (used for incremental reads).
+    pub seq: u64,
+}
+
+impl FrozenTrial {
+    /// The single objective value, for single-objective studies.
+    pub fn value(&self) -> Option<f64> {
+        self.values.as_ref().and_then(|v| v.first().copied())
+    }
+
+    /// Parameters fixed before the trial ran (enqueued baselines, grid points, retries).
+    pub fn fixed_params(&self) -> IndexMap<String, ParamValue> {
+        self.system_attrs
+            .get(crate::attrs::FIXED_PARAMS)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// The last reported value of `metric`, with its step.
+    pub fn last_intermediate(&self, metric: &str) -> Option<(u64, f64)> {
+        self.intermediate
+            .iter()
+            .rev()
+            .find_map(|(s, m)| m.get(metric).map(|v| (*s, *v)))
+    }
+
+    /// Wall-clock duration in seconds, when started and finished.
+    pub fn duration_s(&self) -> Option<f64> {
+        Some((self.finished_ms? - self.started_ms?) as f64 / 1000.0)
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

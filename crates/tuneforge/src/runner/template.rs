@@ -1,0 +1,206 @@
+//! Command templates: `train.py --lr {lr} --batch-size {batch_size}`.
+//!
+//! Placeholders: `{NAME}` for a parameter; `{trial}` (number), `{seed}`, `{workdir}`, `{study}`,
+//! `{params_json}`; and `{args}`, alone in its argument, which expands to `--NAME=VALUE` for every
+//! active parameter. `{{` and `}}` are literal braces. An argument naming a parameter that is
+//! inactive in this trial (a conditional one) is left out, so write `--momentum={momentum}` as one
+//! argument to drop the flag with its value.
+
+use indexmap::IndexMap;
+
+use crate::distribution::ParamValue;
+
+/// Built-in placeholders.
+pub const BUILTINS: [&str; 6] = ["trial", "seed", "workdir", "study", "params_json", "args"];
+
+#[derive(Clone, Debug, PartialEq)]
+enum Piece {
+    Lit(String),
+    Param(String),
+    Builtin(String),
+}
+
+/// A parsed command template.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    args: Vec<Vec<Piece>>,
+}
+
+/// The per-trial values of the built-in placeholders.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// Trial number.
+    pub trial: u64,
+    /// Trial seed.
+    pub seed: u64,
+    /// Per-trial working directory.
+    pub workdir: String,
+    /// Study name.
+    pub study: String,
+}
+
+impl Template {
+    /// Parses `args`; every placeholder must be a parameter in `names` or a built-in.
+    pub fn parse(args: &[String], names: &[&str]) -> Result<Template, String> {
+        let mut out = Vec::new();
+        for arg in args {
+            let mut pieces = Vec::new();
+            let mut lit = String::new();
+            let mut chars = arg.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '{' if chars.peek() == Some(&'{') => {
+                        chars.next();
+                        lit.push('{');
+                    }
+                    '}' if chars.peek() == Some(&'}') => {
+                        chars.next();
+                        lit.push('}');
+                    }
+                    '{' => {
+                        let mut name = String::new();
+                        let mut closed = false;
+                        for d in chars.by_ref() {
+                            if d == '}' {
+                                closed = true;
+                                break;
+                            }
+                            name.push(d);
+                        }
+                        if !closed {
+                            return Err(format!("unclosed '{{' in argument '{arg}'"));
+                        }
+                        if !lit.is_empty() {
+                            pieces.push(Piece::Lit(std::mem::take(&mut lit)));
+                        }
+                        if names.contains(&name.as_str()) {
+                            pieces.push(Piece::Param(name));
+                        } else if BUILTINS.contains(&name.as_str()) {
+                            if name == "args" && (arg != "{args}") {
+                                return Err("{args} must be an argument of its own".into());
+                            }
+                            pieces.push(Piece::Builtin(name));
+                        } else {
+                            return Err(format!(
+                                "unknown placeholder {{{name}}}: parameters are {}; built-ins are {}",
+                                if names.is_empty() {
+                                    "(none)".to_string()
+                                } else {
+                                    names.join(", ")
+                                },
+                                BUILTINS.join(", ")
+                            ));
+                        }
+                    }
+                    '}' => {
+                        return Err(format!(
+                            "unmatched '}}' in argument '{arg}' (write }}}} for a brace)"
+                        ));
+                    }
+                    c => lit.push(c),
+                }
+            }
+            if !lit.is_empty() || pieces.is_empty() {
+                pieces.push(Piece::Lit(lit));
+            }
+            out.push(pieces);
+        }
+        Ok(Template { args: out })
+    }
+
+    /// Expands the template for one trial's parameters.
+    pub fn expand(&self, params: &IndexMap<String, ParamValue>, ctx: &Context) -> Vec<String> {
+        let mut argv = Vec::new();
+        'arg: for pieces in &self.args {
+            if pieces == &[Piece::Builtin("args".into())] {
+                for (k, v) in params {
+                    argv.push(format!("--{k}={v}"));
+                }
+                continue;
+            }
+            let mut s = String::new();
+            for p in pieces {
+                match p {
+                    Piece::Lit(l) => s.push_str(l),
+                    Piece::Param(name) => match params.get(name) {
+                        Some(v) => s.push_str(&v.to_string()),
+                        None => continue 'arg,
+                    },
+                    Piece::Builtin(b) => s.push_str(&match b.as_str() {
+                        "trial" => ctx.trial.to_string(),
+                        "seed" => ctx.seed.to_string(),
+                        "workdir" => ctx.workdir.clone(),
+                        "study" => ctx.study.clone(),
+                        _ => params_json(params),
+                    }),
+                }
+            }
+            argv.push(s);
+        }
+        argv
+    }
+}
+
+/// The parameters as a JSON object.
+pub fn params_json(params: &IndexMap<String, ParamValue>) -> String {
+    let m: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
+    serde_json::Value::Object(m).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str, names: &[&str]) -> Result<Template, String> {
+        Template::parse(&shlex::split(s).unwrap(), names)
+    }
+
+    #[test]
+    fn expands_params_builtins_and_drops_inactive_arguments() {
+        let tpl = t(
+            "python train.py --lr {lr} --opt {opt} --momentum={momentum} --seed {seed} {args} {{x}}",
+            &["lr", "opt", "momentum"],
+        )
+        .unwrap();
+        let mut p = IndexMap::new();
+        p.insert("lr".to_string(), ParamValue::Float(1e-6));
+        p.insert("opt".to_string(), ParamValue::from("adam"));
+        let ctx = Context {
+            trial: 3,
+            seed: 99,
+            workdir: "/w".into(),
+            study: "s".into(),
+        };
+        assert_eq!(
+            tpl.expand(&p, &ctx),
+            vec![
+                "python",
+                "train.py",
+                "--lr",
+                "1e-6",
+                "--opt",
+                "adam",
+                "--seed",
+                "99",
+                "--lr=1e-6",
+                "--opt=adam",
+                "{x}"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_or_broken_placeholders_are_errors() {
+        let e = t("run --lr {lrr}", &["lr"]).unwrap_err();
+        assert!(
+            e.contains("unknown placeholder {lrr}") && e.contains("lr"),
+            "{e}"
+        );
+        assert!(t("run {lr", &["lr"]).unwrap_err().contains("unclosed"));
+        assert!(t("run lr}", &["lr"]).unwrap_err().contains("unmatched"));
+        assert!(t("run x{args}", &[]).unwrap_err().contains("of its own"));
+    }
+}

@@ -1,0 +1,116 @@
+//! Samplers: where the next configuration comes from.
+//!
+//! A sampler is asked at three moments of a trial's life:
+//! 1. [`Sampler::reserve`], *before* the trial exists: samplers that hand out a finite set of
+//!    points (grid search) claim one here, exactly once across all workers, or report that the
+//!    space is exhausted. Others return [`Reservation::Free`].
+//! 2. [`Sampler::infer_relative_space`] and [`Sampler::sample_relative`], right after the trial
+//!    is created: a joint proposal for the parameters the sampler can infer from history
+//!    (model-based samplers). Values are in the internal representation.
+//! 3. [`Sampler::sample_independent`], when the objective suggests a parameter that the relative
+//!    proposal does not cover (first trials, conditional parameters). Required.
+//!
+//! [`Sampler::after_trial`] is called when a trial of this process finishes.
+//! Samplers are seeded: the randomness of trial `n` depends only on the sampler seed, `n` and the
+//! history, so the same seed gives the same sequence, and concurrent workers never collide.
+
+pub(crate) mod grid;
+mod random;
+mod sobol;
+
+pub use grid::GridSampler;
+pub use random::RandomSampler;
+pub use sobol::SobolSampler;
+
+use indexmap::IndexMap;
+use std::sync::Arc;
+
+use crate::distribution::{Distribution, ParamValue};
+use crate::error::Result;
+use crate::record::{Direction, FrozenTrial, TrialState};
+
+/// What a sampler sees of its study: the directions and a snapshot of every trial.
+#[derive(Clone, Debug)]
+pub struct StudyView {
+    /// One direction per objective.
+    pub directions: Vec<Direction>,
+    /// All trials, ordered by number.
+    pub trials: Arc<Vec<FrozenTrial>>,
+}
+
+impl StudyView {
+    /// Completed trials.
+    pub fn complete(&self) -> impl Iterator<Item = &FrozenTrial> {
+        self.trials
+            .iter()
+            .filter(|t| t.state == TrialState::Complete)
+    }
+
+    /// Trials in any of `states`.
+    pub fn in_states<'a>(
+        &'a self,
+        states: &'a [TrialState],
+    ) -> impl Iterator<Item = &'a FrozenTrial> + 'a {
+        self.trials
+            .iter()
+            .filter(move |t| states.contains(&t.state))
+    }
+}
+
+/// The answer of [`Sampler::reserve`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reservation {
+    /// Nothing to claim: create the trial and sample as usual.
+    Free,
+    /// Create the trial only if no other trial holds `key`, with these parameters fixed.
+    Claim {
+        /// The exactly-once key.
+        key: String,
+        /// The parameters of the claimed point.
+        params: IndexMap<String, ParamValue>,
+    },
+    /// Every point has been claimed: the study should stop.
+    Exhausted,
+}
+
+/// A search strategy. See the module documentation for when each method is called.
+pub trait Sampler: Send + Sync {
+    /// Claims a point before the trial is created. Default: [`Reservation::Free`].
+    fn reserve(&self, _study: &StudyView) -> Result<Reservation> {
+        Ok(Reservation::Free)
+    }
+
+    /// The parameters this sampler proposes jointly for `trial`. Default: none.
+    fn infer_relative_space(
+        &self,
+        _study: &StudyView,
+        _trial: &FrozenTrial,
+    ) -> IndexMap<String, Distribution> {
+        IndexMap::new()
+    }
+
+    /// A joint proposal over `space`, in the internal representation. Default: none.
+    fn sample_relative(
+        &self,
+        _study: &StudyView,
+        _trial: &FrozenTrial,
+        _space: &IndexMap<String, Distribution>,
+    ) -> Result<IndexMap<String, f64>> {
+        Ok(IndexMap::new())
+    }
+
+    /// One parameter, in the internal representation of `dist`.
+    fn sample_independent(
+        &self,
+        study: &StudyView,
+        trial: &FrozenTrial,
+        name: &str,
+        dist: &Distribution,
+    ) -> Result<f64>;
+
+    /// Called when a trial run by this process has finished.
+    fn after_trial(&self, _study: &StudyView, _trial: &FrozenTrial) {}
+
+    /// A short name for messages and records.
+    fn name(&self) -> &'static str;
+}

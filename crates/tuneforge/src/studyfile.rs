@@ -1,0 +1,550 @@
+//! Study files: a whole study declared in TOML (or JSON): its name, objectives, sampler, budget,
+//! the command that runs a trial, the search space with conditions, and baselines to run first.
+//!
+//! ```toml
+//! [study]
+//! name = "digits-mlp"
+//! direction = "maximize"          # or directions = ["maximize", "minimize"]
+//! metric = "val_accuracy"         # or metrics = [...], one per direction
+//! sampler = "sobol"               # random | sobol | grid
+//! seed = 7
+//! trials = 40                     # total for the study; a re-run continues up to it
+//! jobs = 2                        # trials in parallel
+//!
+//! [command]
+//! run = "digits-mlp --lr {lr} --hidden {hidden} --optimizer {optimizer} --momentum={momentum}"
+//! timeout = 120                   # seconds per trial
+//!
+//! [params.lr]
+//! type = "float"
+//! low = 1e-4
+//! high = 0.5
+//! log = true
+//!
+//! [params.optimizer]
+//! type = "categorical"
+//! choices = ["sgd", "adam"]
+//!
+//! [params.momentum]
+//! type = "float"
+//! low = 0.85
+//! high = 0.98
+//! condition = { optimizer = "sgd" }
+//!
+//! [[enqueue]]                     # a known-good baseline, evaluated first
+//! lr = 0.05
+//! optimizer = "sgd"
+//! momentum = 0.9
+//! ```
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::distribution::{Distribution, ParamValue};
+use crate::error::{Error, Result};
+use crate::record::Direction;
+use crate::runner::template::Template;
+use crate::space::{Condition, ParamSpec, SearchSpace};
+
+/// The samplers a study file can name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SamplerKind {
+    /// Independent uniform draws.
+    Random,
+    /// Scrambled Sobol quasi-random points.
+    Sobol,
+    /// Exhaustive grid over a finite space.
+    Grid,
+}
+
+impl SamplerKind {
+    /// Parses a sampler name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "random" => SamplerKind::Random,
+            "sobol" | "qmc" | "quasi-random" => SamplerKind::Sobol,
+            "grid" => SamplerKind::Grid,
+            _ => return None,
+        })
+    }
+
+    /// The canonical name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SamplerKind::Random => "random",
+            SamplerKind::Sobol => "sobol",
+            SamplerKind::Grid => "grid",
+        }
+    }
+}
+
+/// How a trial's command runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandSpec {
+    /// The command template, one entry per argument.
+    pub template: Template,
+    /// Seconds before a trial is stopped and failed.
+    pub timeout_s: Option<f64>,
+    /// Seconds between asking a process to stop (SIGTERM) and killing it (SIGKILL).
+    pub grace_s: f64,
+    /// Directory under which each trial gets its own working directory.
+    pub workdir: PathBuf,
+    /// Directory the command runs in (the study file's directory).
+    pub cwd: PathBuf,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+}
+
+/// A parsed, validated study file.
+#[derive(Clone, Debug)]
+pub struct StudyFile {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Its text, as read (stored with the study).
+    pub text: String,
+    /// Study name.
+    pub name: String,
+    /// One per objective.
+    pub directions: Vec<Direction>,
+    /// The metric names that are the objectives, one per direction.
+    pub metrics: Vec<String>,
+    /// The sampler.
+    pub sampler: SamplerKind,
+    /// Study seed.
+    pub seed: Option<u64>,
+    /// Total trials for the study.
+    pub trials: Option<u64>,
+    /// Wall-clock budget in seconds for one `run`.
+    pub timeout_s: Option<f64>,
+    /// Trials in parallel.
+    pub jobs: usize,
+    /// Storage URL, when the file names one (relative SQLite paths are relative to the file).
+    pub storage: Option<String>,
+    /// The trial command, when the study runs one.
+    pub command: Option<CommandSpec>,
+    /// The search space.
+    pub space: SearchSpace,
+    /// Baseline configurations to evaluate first.
+    pub enqueue: Vec<IndexMap<String, ParamValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    study: RawStudy,
+    command: Option<RawCommand>,
+    #[serde(default)]
+    params: IndexMap<String, toml::Value>,
+    #[serde(default)]
+    enqueue: Vec<IndexMap<String, toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStudy {
+    name: String,
+    direction: Option<String>,
+    directions: Option<Vec<String>>,
+    metric: Option<String>,
+    metrics: Option<Vec<String>>,
+    sampler: Option<String>,
+    seed: Option<i64>,
+    trials: Option<i64>,
+    timeout: Option<f64>,
+    jobs: Option<i64>,
+    storage: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommand {
+    run: toml::Value,
+    timeout: Option<f64>,
+    grace: Option<f64>,
+    workdir: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParam {
+    #[serde(rename = "type")]
+    kind: String,
+    low: Option<toml::Value>,
+    high: Option<toml::Value>,
+    log: Option<bool>,
+    step: Option<toml::Value>,
+    choices: Option<Vec<toml::Value>>,
+    condition: Option<IndexMap<String, toml::Value>>,
+}
+
+impl StudyFile {
+    /// Reads and validates a study file (`.toml` or `.json`).
+    pub fn load(path: &Path) -> Result<StudyFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses study-file text; `path` names the file in errors and anchors relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<StudyFile> {
+        let err = |message: String| Error::StudyFile {
+            path: path.to_path_buf(),
+            message,
+        };
+        let is_json = path.extension().is_some_and(|e| e == "json");
+        let raw: RawFile = if is_json {
+            serde_json::from_str(text).map_err(|e| err(format!("invalid JSON: {e}")))?
+        } else {
+            toml::from_str(text).map_err(|e| err(format_toml_error(text, &e)))?
+        };
+        let line_of = |name: &str| param_line(text, name).map(|l| format!(" (line {l})"));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+
+        let s = raw.study;
+        if s.name.trim().is_empty() {
+            return Err(err("[study] name must not be empty".into()));
+        }
+        let dir_names = match (s.direction, s.directions) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "give either `direction` or `directions`, not both".into()
+                ));
+            }
+            (Some(d), None) => vec![d],
+            (None, Some(ds)) if !ds.is_empty() => ds,
+            (None, Some(_)) => return Err(err("`directions` must not be empty".into())),
+            (None, None) => vec!["minimize".to_string()],
+        };
+        let directions = dir_names
+            .iter()
+            .map(|d| {
+                Direction::parse(d).ok_or_else(|| {
+                    err(format!(
+                        "direction '{d}' is not understood: use minimize or maximize"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let metrics = match (s.metric, s.metrics) {
+            (Some(_), Some(_)) => {
+                return Err(err("give either `metric` or `metrics`, not both".into()));
+            }
+            (Some(m), None) => vec![m],
+            (None, Some(ms)) => ms,
+            (None, None) if directions.len() == 1 => vec!["objective".to_string()],
+            (None, None) => (0..directions.len())
+                .map(|i| format!("objective_{i}"))
+                .collect(),
+        };
+        if metrics.len() != directions.len() {
+            return Err(err(format!(
+                "{} metric(s) for {} direction(s): give one metric per direction",
+                metrics.len(),
+                directions.len()
+            )));
+        }
+        let sampler = match s.sampler.as_deref() {
+            None => SamplerKind::Sobol,
+            Some(name) => SamplerKind::parse(name).ok_or_else(|| {
+                err(format!(
+                    "sampler '{name}' is not known: use random, sobol or grid"
+                ))
+            })?,
+        };
+        let nonneg = |v: Option<i64>, what: &str| -> Result<Option<u64>> {
+            match v {
+                Some(x) if x < 0 => Err(err(format!("[study] {what} must not be negative ({x})"))),
+                Some(x) => Ok(Some(x as u64)),
+                None => Ok(None),
+            }
+        };
+        let seed = nonneg(s.seed, "seed")?;
+        let trials = nonneg(s.trials, "trials")?;
+        let jobs = nonneg(s.jobs, "jobs")?.unwrap_or(1).max(1) as usize;
+        if let Some(t) = s.timeout
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(err(format!(
+                "[study] timeout must be a positive number of seconds ({t})"
+            )));
+        }
+
+        // ---- the space
+        let mut specs = Vec::new();
+        for (name, value) in &raw.params {
+            let at = line_of(name).unwrap_or_default();
+            let perr = |m: String| err(format!("parameter '{name}'{at}: {m}"));
+            let rp: RawParam = value
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| perr(e.message().to_string()))?;
+            let dist = to_distribution(&rp).map_err(perr)?;
+            dist.validate().map_err(|e| perr(e.to_string()))?;
+            let mut conditions = Vec::new();
+            for (parent, v) in rp.condition.iter().flatten() {
+                let values = match v {
+                    toml::Value::Array(a) => a.iter().map(scalar).collect::<Result<Vec<_>, _>>(),
+                    other => scalar(other).map(|x| vec![x]),
+                }
+                .map_err(|m| perr(format!("condition on '{parent}': {m}")))?;
+                conditions.push(Condition {
+                    param: parent.clone(),
+                    values,
+                });
+            }
+            specs.push(ParamSpec {
+                name: name.clone(),
+                distribution: dist,
+                conditions,
+            });
+        }
+        let space = SearchSpace::new(specs).map_err(|e| {
+            let msg = e.to_string();
+            let at = raw
+                .params
+                .keys()
+                .find(|n| msg.starts_with(&format!("parameter '{n}'")))
+                .and_then(|n| line_of(n))
+                .unwrap_or_default();
+            err(format!("{msg}{at}"))
+        })?;
+
+        // ---- baselines
+        let mut enqueue = Vec::new();
+        for (i, raw_cfg) in raw.enqueue.iter().enumerate() {
+            let mut cfg = IndexMap::new();
+            for (k, v) in raw_cfg {
+                let pv =
+                    scalar(v).map_err(|m| err(format!("[[enqueue]] #{}: '{k}': {m}", i + 1)))?;
+                cfg.insert(k.clone(), pv);
+            }
+            space
+                .check(&cfg)
+                .map_err(|e| err(format!("[[enqueue]] #{}: {e}", i + 1)))?;
+            enqueue.push(cfg);
+        }
+
+        // ---- the command
+        let command = match raw.command {
+            None => None,
+            Some(c) => {
+                let args: Vec<String> = match &c.run {
+                    toml::Value::String(s) => shlex::split(s)
+                        .ok_or_else(|| err("[command] run has unbalanced quotes".to_string()))?,
+                    toml::Value::Array(a) => a
+                        .iter()
+                        .map(|v| match v {
+                            toml::Value::String(s) => Ok(s.clone()),
+                            other => Err(err(format!(
+                                "[command] run: every argument must be a string, not {other}"
+                            ))),
+                        })
+                        .collect::<Result<_>>()?,
+                    other => {
+                        return Err(err(format!(
+                            "[command] run must be a string or a list of strings, not {other}"
+                        )));
+                    }
+                };
+                if args.is_empty() {
+                    return Err(err("[command] run is empty".into()));
+                }
+                let names: Vec<&str> = space.params().iter().map(|p| p.name.as_str()).collect();
+                let template = Template::parse(&args, &names)
+                    .map_err(|e| err(format!("[command] run: {e}")))?;
+                for (what, v) in [("timeout", c.timeout), ("grace", c.grace)] {
+                    if let Some(t) = v
+                        && !(t.is_finite() && t > 0.0)
+                    {
+                        return Err(err(format!(
+                            "[command] {what} must be a positive number of seconds ({t})"
+                        )));
+                    }
+                }
+                Some(CommandSpec {
+                    template,
+                    timeout_s: c.timeout,
+                    grace_s: c.grace.unwrap_or(5.0),
+                    workdir: base.join(c.workdir.unwrap_or_else(|| "tuneforge-runs".into())),
+                    cwd: base.clone(),
+                    env: c.env,
+                })
+            }
+        };
+        let storage = s.storage.map(|u| anchor_storage(&u, &base));
+        Ok(StudyFile {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            name: s.name,
+            directions,
+            metrics,
+            sampler,
+            seed,
+            trials,
+            timeout_s: s.timeout,
+            jobs,
+            storage,
+            command,
+            space,
+            enqueue,
+        })
+    }
+
+    /// The storage URL to use: the file's own, else `tuneforge.db` beside the file.
+    pub fn storage_url(&self) -> String {
+        self.storage.clone().unwrap_or_else(|| {
+            let dir = self
+                .path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            format!(
+                "sqlite://{}",
+                crate::storage::default_sqlite_path(dir).display()
+            )
+        })
+    }
+}
+
+/// Makes a relative SQLite path in a study file relative to the file's directory.
+fn anchor_storage(url: &str, base: &Path) -> String {
+    match crate::storage::parse_url(url) {
+        Ok(crate::storage::StorageUrl::Sqlite(p)) if p.is_relative() => {
+            format!("sqlite://{}", base.join(p).display())
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn to_distribution(p: &RawParam) -> std::result::Result<Distribution, String> {
+    let no = |field: &str, v: bool| {
+        if v {
+            Err(format!(
+                "`{field}` does not apply to a {} parameter",
+                p.kind
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let need = |v: &Option<toml::Value>, field: &str| {
+        v.clone()
+            .ok_or_else(|| format!("a {} parameter needs `{field}`", p.kind))
+    };
+    match p.kind.as_str() {
+        "float" | "real" | "uniform" | "loguniform" => {
+            no("choices", p.choices.is_some())?;
+            let low = number(&need(&p.low, "low")?, "low")?;
+            let high = number(&need(&p.high, "high")?, "high")?;
+            let step = p.step.as_ref().map(|s| number(s, "step")).transpose()?;
+            Ok(Distribution::Float {
+                low,
+                high,
+                log: p.log.unwrap_or(p.kind == "loguniform"),
+                step,
+            })
+        }
+        "int" | "integer" => {
+            no("choices", p.choices.is_some())?;
+            let low = integer(&need(&p.low, "low")?, "low")?;
+            let high = integer(&need(&p.high, "high")?, "high")?;
+            let step = p.step.as_ref().map(|s| integer(s, "step")).transpose()?;
+            Ok(Distribution::Int {
+                low,
+                high,
+                log: p.log.unwrap_or(false),
+                step: step.unwrap_or(1),
+            })
+        }
+        "categorical" | "choice" => {
+            no("low", p.low.is_some())?;
+            no("high", p.high.is_some())?;
+            no("step", p.step.is_some())?;
+            no("log", p.log.is_some())?;
+            let choices = p
+                .choices
+                .as_ref()
+                .ok_or("a categorical parameter needs `choices`")?
+                .iter()
+                .map(scalar)
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(Distribution::Categorical { choices })
+        }
+        other => Err(format!(
+            "unknown type '{other}': use float, int or categorical"
+        )),
+    }
+}
+
+fn number(v: &toml::Value, field: &str) -> std::result::Result<f64, String> {
+    match v {
+        toml::Value::Float(f) => Ok(*f),
+        toml::Value::Integer(i) => Ok(*i as f64),
+        other => Err(format!("`{field}` must be a number, not {other}")),
+    }
+}
+
+fn integer(v: &toml::Value, field: &str) -> std::result::Result<i64, String> {
+    match v {
+        toml::Value::Integer(i) => Ok(*i),
+        toml::Value::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(*f as i64),
+        other => Err(format!("`{field}` must be an integer, not {other}")),
+    }
+}
+
+fn scalar(v: &toml::Value) -> std::result::Result<ParamValue, String> {
+    match v {
+        toml::Value::String(s) => Ok(ParamValue::Str(s.clone())),
+        toml::Value::Integer(i) => Ok(ParamValue::Int(*i)),
+        toml::Value::Float(f) => Ok(ParamValue::Float(*f)),
+        toml::Value::Boolean(b) => Ok(ParamValue::Bool(*b)),
+        other => Err(format!("{other} is not a string, number or boolean")),
+    }
+}
+
+/// The line declaring parameter `name` (`[params.name]` or `name = {` under `[params]`).
+fn param_line(text: &str, name: &str) -> Option<usize> {
+    let headers = [format!("[params.{name}]"), format!("[params.\"{name}\"]")];
+    let mut in_params = false;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if headers.iter().any(|h| l.starts_with(h.as_str())) {
+            return Some(i + 1);
+        }
+        if l.starts_with('[') {
+            in_params = l == "[params]";
+            continue;
+        }
+        if in_params
+            && let Some(rest) = l.strip_prefix(name)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(i + 1);
+        }
+        if l.starts_with("\"params\"") || l.starts_with(&format!("\"{name}\"")) {
+            // JSON: the key of the parameter object.
+            if l.starts_with(&format!("\"{name}\"")) {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+/// Turns a TOML error into one sentence with its line.
+fn format_toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", e.message().trim())
+        }
+        None => e.message().trim().to_string(),
+    }
+}

@@ -1,0 +1,281 @@
+//! Conformance suites that every storage backend runs: one contract, checked the same way for
+//! memory, SQLite and any future backend.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use crate::distribution::{Distribution, ParamValue};
+use crate::error::Error;
+use crate::record::{Direction, Metrics, TrialState};
+use crate::storage::{NewTrial, Storage};
+
+/// Runs the whole storage suite against fresh storages made by `make`. Panics naming the first
+/// broken rule.
+pub fn storage_conformance(make: &dyn Fn() -> Arc<dyn Storage>) {
+    studies(&*make());
+    trial_lifecycle(&*make());
+    finished_trials_are_read_only(&*make());
+    claims_are_exactly_once(make());
+    waiting_trials_are_claimed_once(make());
+    incremental_reads(&*make());
+    concurrent_numbers_are_dense(make());
+}
+
+fn studies(s: &dyn Storage) {
+    let attrs = BTreeMap::from([("seed".to_string(), serde_json::json!(7))]);
+    let a = s.create_study("a", &[Direction::Maximize], &attrs).unwrap();
+    assert!(matches!(
+        s.create_study("a", &[Direction::Minimize], &BTreeMap::new()),
+        Err(Error::StudyExists(_))
+    ));
+    let b = s
+        .create_study(
+            "b",
+            &[Direction::Minimize, Direction::Maximize],
+            &BTreeMap::new(),
+        )
+        .unwrap();
+    assert_eq!(s.load_study("a").unwrap(), a);
+    assert!(matches!(s.load_study("zz"), Err(Error::StudyNotFound(_))));
+    let names: Vec<String> = s
+        .list_studies()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, vec!["a", "b"]);
+    s.set_study_attr(a.id, "note", &serde_json::json!("hi"))
+        .unwrap();
+    let a2 = s.load_study("a").unwrap();
+    assert_eq!(a2.attrs["note"], "hi");
+    assert_eq!(a2.attrs["seed"], 7);
+    s.create_trial(b.id, NewTrial::default()).unwrap();
+    s.delete_study(b.id).unwrap();
+    assert!(matches!(s.load_study("b"), Err(Error::StudyNotFound(_))));
+    assert_eq!(s.list_studies().unwrap().len(), 1);
+}
+
+fn trial_lifecycle(s: &dyn Storage) {
+    let st = s
+        .create_study("t", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    let t = s
+        .create_trial(
+            st.id,
+            NewTrial {
+                worker: Some("w1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!((t.number, t.state), (0, TrialState::Running));
+    assert_eq!(t.worker.as_deref(), Some("w1"));
+    let d = Distribution::float_log(1e-5, 1.0);
+    s.set_param(t.id, "lr", &d, &ParamValue::Float(1e-3))
+        .unwrap();
+    let c = Distribution::categorical(["a", "b"]);
+    s.set_param(t.id, "opt", &c, &ParamValue::from("b"))
+        .unwrap();
+    s.report(t.id, 1, &Metrics::from([("loss".into(), 0.5)]))
+        .unwrap();
+    s.report(t.id, 1, &Metrics::from([("acc".into(), 0.8)]))
+        .unwrap();
+    s.report(t.id, 2, &Metrics::from([("loss".into(), f64::NAN)]))
+        .unwrap();
+    s.set_user_attr(t.id, "note", &serde_json::json!({"k": [1, 2]}))
+        .unwrap();
+    s.set_system_attr(t.id, "seed", &serde_json::json!(5))
+        .unwrap();
+    s.heartbeat(t.id).unwrap();
+    let done = s
+        .finish(t.id, TrialState::Complete, Some(&[0.25]), None)
+        .unwrap();
+    assert_eq!(done.state, TrialState::Complete);
+    assert_eq!(done.values, Some(vec![0.25]));
+    assert_eq!(
+        done.params["lr"],
+        ParamValue::Float(1e-3),
+        "values are kept exactly"
+    );
+    assert_eq!(done.params["opt"], ParamValue::from("b"));
+    assert_eq!(
+        done.params.keys().collect::<Vec<_>>(),
+        vec!["lr", "opt"],
+        "order kept"
+    );
+    assert_eq!(done.distributions["lr"], d);
+    assert_eq!(done.intermediate[&1]["loss"], 0.5);
+    assert_eq!(done.intermediate[&1]["acc"], 0.8);
+    assert!(done.intermediate[&2]["loss"].is_nan());
+    assert_eq!(done.user_attrs["note"]["k"][1], 2);
+    assert!(done.started_ms.is_some() && done.finished_ms.is_some());
+    // (compared through Debug: the NaN report makes `==` false by definition)
+    let same = |a: &crate::record::FrozenTrial| format!("{a:?}") == format!("{done:?}");
+    assert!(same(&s.get_trial(t.id).unwrap()));
+    assert!(same(&s.trial_by_number(st.id, 0).unwrap()));
+    // Complete needs finite values; failures keep their message.
+    let t2 = s.create_trial(st.id, NewTrial::default()).unwrap().unwrap();
+    assert!(
+        s.finish(t2.id, TrialState::Complete, Some(&[f64::NAN]), None)
+            .is_err()
+    );
+    assert!(s.finish(t2.id, TrialState::Complete, None, None).is_err());
+    let f = s
+        .finish(t2.id, TrialState::Failed, None, Some("boom"))
+        .unwrap();
+    assert_eq!(
+        (f.state, f.message.as_deref()),
+        (TrialState::Failed, Some("boom"))
+    );
+}
+
+fn finished_trials_are_read_only(s: &dyn Storage) {
+    let st = s
+        .create_study("ro", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    let t = s.create_trial(st.id, NewTrial::default()).unwrap().unwrap();
+    s.finish(t.id, TrialState::Pruned, None, None).unwrap();
+    let before = s.get_trial(t.id).unwrap();
+    let d = Distribution::float(0.0, 1.0);
+    let fin = |r: crate::error::Result<()>| matches!(r, Err(Error::TrialFinished(0)));
+    assert!(fin(s.set_param(t.id, "x", &d, &ParamValue::Float(0.5))));
+    assert!(fin(s.report(t.id, 1, &Metrics::from([("x".into(), 1.0)]))));
+    assert!(fin(s.set_user_attr(t.id, "k", &serde_json::json!(1))));
+    assert!(fin(s.set_system_attr(t.id, "k", &serde_json::json!(1))));
+    assert!(fin(s.heartbeat(t.id)));
+    assert!(matches!(
+        s.finish(t.id, TrialState::Complete, Some(&[1.0]), None),
+        Err(Error::TrialFinished(0))
+    ));
+    assert_eq!(s.get_trial(t.id).unwrap(), before, "nothing changed");
+}
+
+fn claims_are_exactly_once(s: Arc<dyn Storage>) {
+    let st = s
+        .create_study("claims", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut won = Vec::new();
+                for k in 0..20 {
+                    let new = NewTrial {
+                        claim: Some(format!("grid:{k}")),
+                        ..Default::default()
+                    };
+                    if let Some(t) = s.create_trial(st.id, new).unwrap() {
+                        won.push(t.system_attrs["claim"].as_str().unwrap().to_string());
+                    }
+                }
+                won
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort();
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 20, "every key claimed exactly once: {all:?}");
+    assert_eq!(unique.len(), 20);
+    assert_eq!(
+        s.all_trials(st.id).unwrap().len(),
+        20,
+        "no trial without its claim"
+    );
+}
+
+fn waiting_trials_are_claimed_once(s: Arc<dyn Storage>) {
+    let st = s
+        .create_study("queue", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    for i in 0..30 {
+        let mut fixed = indexmap::IndexMap::new();
+        fixed.insert("i".to_string(), ParamValue::Int(i));
+        s.create_trial(
+            st.id,
+            NewTrial {
+                waiting: true,
+                fixed_params: fixed,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    let handles: Vec<_> = (0..6)
+        .map(|w| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some(t) = s.claim_waiting(st.id, &format!("w{w}")).unwrap() {
+                    assert_eq!(t.state, TrialState::Running);
+                    got.push(t.fixed_params()["i"].as_i64().unwrap());
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort();
+    assert_eq!(all, (0..30).collect::<Vec<_>>());
+}
+
+fn incremental_reads(s: &dyn Storage) {
+    let st = s
+        .create_study("inc", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    let a = s.create_trial(st.id, NewTrial::default()).unwrap().unwrap();
+    let b = s.create_trial(st.id, NewTrial::default()).unwrap().unwrap();
+    let all = s.trials_since(st.id, 0).unwrap();
+    assert_eq!(all.trials.len(), 2);
+    let none = s.trials_since(st.id, all.seq).unwrap();
+    assert!(none.trials.is_empty());
+    assert_eq!(none.seq, all.seq);
+    s.report(b.id, 0, &Metrics::from([("x".into(), 1.0)]))
+        .unwrap();
+    let ch = s.trials_since(st.id, all.seq).unwrap();
+    assert_eq!(ch.trials.len(), 1);
+    assert_eq!(ch.trials[0].id, b.id);
+    assert_eq!(ch.trials[0].intermediate[&0]["x"], 1.0);
+    s.finish(a.id, TrialState::Complete, Some(&[1.0]), None)
+        .unwrap();
+    let ch2 = s.trials_since(st.id, ch.seq).unwrap();
+    assert_eq!(
+        ch2.trials.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![a.id]
+    );
+    assert!(ch2.seq > ch.seq);
+}
+
+fn concurrent_numbers_are_dense(s: Arc<dyn Storage>) {
+    let st = s
+        .create_study("dense", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|_| {
+                        s.create_trial(st.id, NewTrial::default())
+                            .unwrap()
+                            .unwrap()
+                            .number
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut nums: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    nums.sort();
+    assert_eq!(nums, (0..100).collect::<Vec<_>>());
+}
