@@ -1,1 +1,91 @@
-fn main() {}
+//! The `tuneforge` command: runs studies declared in study files, shows and exports their trials,
+//! and lets any program drive a study one trial at a time with `ask` and `tell`.
+
+mod asktell;
+mod resolve;
+mod run;
+mod show;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "tuneforge",
+    version,
+    about = "Finds good hyperparameters: runs trials of any program, records everything, returns the best."
+)]
+struct Cli {
+    /// Storage URL: sqlite://PATH (default: tuneforge.db beside the study file, or in the
+    /// current directory when a study is named), or memory://.
+    #[arg(long, global = true, env = "TUNEFORGE_STORAGE")]
+    storage: Option<String>,
+
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs (or resumes) the study declared in a study file.
+    Run(run::RunArgs),
+    /// Lists the studies in the storage.
+    Studies,
+    /// Shows the trials of a study as a table.
+    Trials {
+        /// Study file or study name.
+        study: String,
+    },
+    /// Shows the best trial (or the Pareto set for several objectives).
+    Best {
+        /// Study file or study name.
+        study: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exports every trial, one row per trial.
+    Export {
+        /// Study file or study name.
+        study: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: show::ExportFormat,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Starts a trial and prints its parameters as JSON (for scripts driving a study).
+    Ask {
+        /// Study file (or the name of a study created from one).
+        study: String,
+    },
+    /// Finishes a trial started with `ask`, reading its result from options or JSON.
+    Tell(asktell::TellArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let storage = cli.storage.as_deref();
+    let result = match cli.command {
+        Cmd::Run(args) => run::run(args, storage),
+        Cmd::Studies => show::studies(storage),
+        Cmd::Trials { study } => show::trials(&study, storage),
+        Cmd::Best { study, json } => show::best(&study, storage, json),
+        Cmd::Export {
+            study,
+            format,
+            output,
+        } => show::export(&study, storage, format, output.as_deref()),
+        Cmd::Ask { study } => asktell::ask(&study, storage),
+        Cmd::Tell(args) => asktell::tell(args, storage),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

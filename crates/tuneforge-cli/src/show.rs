@@ -1,0 +1,274 @@
+//! Read-only commands: `studies`, `trials`, `best`, `export`.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+
+use tuneforge::{Error, FrozenTrial, Result, TrialState};
+
+use crate::resolve::{self, objective_names};
+use crate::run::fmt_value;
+
+/// Export formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One row per trial; parameters, values and attributes as columns.
+    Csv,
+    /// The study and every trial, lossless.
+    Json,
+}
+
+pub fn studies(storage_flag: Option<&str>) -> Result<u8> {
+    let url = storage_flag
+        .map(str::to_string)
+        .unwrap_or_else(resolve::default_url);
+    let storage = resolve::open(&url, true)?;
+    let list = storage.list_studies()?;
+    if list.is_empty() {
+        println!("no studies in {}", tuneforge::storage::redact(&url));
+        return Ok(0);
+    }
+    let mut rows = vec![vec![
+        "study".to_string(),
+        "directions".into(),
+        "trials".into(),
+        "complete".into(),
+        "running".into(),
+        "failed".into(),
+        "best".into(),
+    ]];
+    for r in list {
+        let trials = storage.all_trials(r.id)?;
+        let n = |s: TrialState| trials.iter().filter(|t| t.state == s).count().to_string();
+        let view = tuneforge::StudyView {
+            directions: r.directions.clone(),
+            trials: std::sync::Arc::new(trials.clone()),
+        };
+        let best = tuneforge::study::best_trials_of(&view);
+        let best = match (r.directions.len(), best.first()) {
+            (1, Some(b)) => format!("{} (#{})", fmt_value(b.value().unwrap_or(f64::NAN)), b.number),
+            (_, Some(_)) => format!("{} Pareto", best.len()),
+            _ => "-".into(),
+        };
+        let dirs: Vec<String> = r
+            .directions
+            .iter()
+            .map(|d| format!("{d:?}").to_lowercase())
+            .collect();
+        rows.push(vec![
+            r.name.clone(),
+            dirs.join(","),
+            trials.len().to_string(),
+            n(TrialState::Complete),
+            n(TrialState::Running),
+            n(TrialState::Failed),
+            best,
+        ]);
+    }
+    print_table(&rows);
+    Ok(0)
+}
+
+fn param_names(trials: &[FrozenTrial]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for t in trials {
+        for k in t.params.keys() {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    names
+}
+
+pub fn trials(study: &str, storage_flag: Option<&str>) -> Result<u8> {
+    let r = resolve::existing(study, storage_flag)?;
+    let record = r.storage.load_study(&r.name)?;
+    let trials = r.storage.all_trials(record.id)?;
+    let objectives = objective_names(&record);
+    let params = param_names(&trials);
+    let mut header = vec!["#".to_string(), "state".into()];
+    header.extend(objectives.iter().cloned());
+    header.push("seconds".into());
+    header.extend(params.iter().cloned());
+    header.push("message".into());
+    let mut rows = vec![header];
+    for t in &trials {
+        let mut row = vec![t.number.to_string(), t.state.to_string()];
+        for i in 0..objectives.len() {
+            row.push(
+                t.values
+                    .as_ref()
+                    .and_then(|v| v.get(i))
+                    .map(|v| fmt_value(*v))
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+        row.push(t.duration_s().map(|d| format!("{d:.1}")).unwrap_or_else(|| "-".into()));
+        for p in &params {
+            row.push(t.params.get(p).map(|v| short(&v.to_string(), 14)).unwrap_or_else(|| "-".into()));
+        }
+        row.push(short(t.message.as_deref().unwrap_or(""), 60));
+        rows.push(row);
+    }
+    if trials.is_empty() {
+        println!("study '{}' has no trials yet", r.name);
+    } else {
+        print_table(&rows);
+    }
+    Ok(0)
+}
+
+pub fn best(study: &str, storage_flag: Option<&str>, json: bool) -> Result<u8> {
+    let r = resolve::existing(study, storage_flag)?;
+    let record = r.storage.load_study(&r.name)?;
+    let view = tuneforge::StudyView {
+        directions: record.directions.clone(),
+        trials: std::sync::Arc::new(r.storage.all_trials(record.id)?),
+    };
+    let best = tuneforge::study::best_trials_of(&view);
+    let objectives = objective_names(&record);
+    if best.is_empty() {
+        return Err(Error::invalid(format!(
+            "study '{}' has no complete trial yet",
+            r.name
+        )));
+    }
+    if json {
+        let items: Vec<serde_json::Value> = best.iter().map(|t| trial_json(t, &objectives)).collect();
+        let out = if record.directions.len() == 1 {
+            items[0].clone()
+        } else {
+            serde_json::Value::Array(items)
+        };
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(0);
+    }
+    if best.len() > 1 || record.directions.len() > 1 {
+        println!("Pareto set of study '{}': {} trial(s)", r.name, best.len());
+    }
+    for t in &best {
+        let vals: Vec<String> = objectives
+            .iter()
+            .zip(t.values.iter().flatten())
+            .map(|(m, v)| format!("{m} = {}", fmt_value(*v)))
+            .collect();
+        println!("trial {}: {}", t.number, vals.join(", "));
+        for (k, v) in &t.params {
+            println!("  {k} = {v}");
+        }
+    }
+    Ok(0)
+}
+
+/// A trial as a JSON object with named values.
+fn trial_json(t: &FrozenTrial, objectives: &[String]) -> serde_json::Value {
+    let values: serde_json::Map<String, serde_json::Value> = objectives
+        .iter()
+        .zip(t.values.iter().flatten())
+        .map(|(m, v)| (m.clone(), serde_json::json!(v)))
+        .collect();
+    let params: serde_json::Map<String, serde_json::Value> =
+        t.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+    serde_json::json!({
+        "trial": t.number,
+        "state": t.state,
+        "values": values,
+        "params": params,
+        "user_attrs": t.user_attrs,
+    })
+}
+
+pub fn export(
+    study: &str,
+    storage_flag: Option<&str>,
+    format: ExportFormat,
+    output: Option<&Path>,
+) -> Result<u8> {
+    let r = resolve::existing(study, storage_flag)?;
+    let record = r.storage.load_study(&r.name)?;
+    let trials = r.storage.all_trials(record.id)?;
+    let mut out: Box<dyn Write> = match output {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| Error::io(p, e))?),
+        None => Box::new(std::io::stdout()),
+    };
+    let io = |e: std::io::Error| Error::io(output.unwrap_or(Path::new("<stdout>")), e);
+    match format {
+        ExportFormat::Json => {
+            let doc = serde_json::json!({
+                "format": "tuneforge-study",
+                "version": 1,
+                "study": record,
+                "trials": trials,
+            });
+            // Non-finite intermediate values are not JSON: they are written as null.
+            let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::invalid(e.to_string()))?;
+            writeln!(out, "{text}").map_err(io)?;
+        }
+        ExportFormat::Csv => {
+            let objectives = objective_names(&record);
+            let params = param_names(&trials);
+            let users: BTreeSet<&String> = trials.iter().flat_map(|t| t.user_attrs.keys()).collect();
+            let mut w = csv::Writer::from_writer(out);
+            let mut header = vec!["number".to_string(), "state".into()];
+            header.extend(objectives.iter().cloned());
+            header.extend(params.iter().map(|p| format!("params_{p}")));
+            header.extend(users.iter().map(|u| format!("user_attrs_{u}")));
+            header.extend(["seed", "started_ms", "finished_ms", "duration_s", "message"].map(String::from));
+            w.write_record(&header).map_err(|e| Error::invalid(e.to_string()))?;
+            for t in &trials {
+                let mut row = vec![t.number.to_string(), t.state.to_string()];
+                for i in 0..objectives.len() {
+                    row.push(t.values.as_ref().and_then(|v| v.get(i)).map(|v| v.to_string()).unwrap_or_default());
+                }
+                for p in &params {
+                    row.push(t.params.get(p).map(|v| v.to_string()).unwrap_or_default());
+                }
+                for u in &users {
+                    row.push(t.user_attrs.get(*u).map(json_cell).unwrap_or_default());
+                }
+                row.push(t.system_attrs.get(tuneforge::attrs::SEED).map(json_cell).unwrap_or_default());
+                row.push(t.started_ms.map(|v| v.to_string()).unwrap_or_default());
+                row.push(t.finished_ms.map(|v| v.to_string()).unwrap_or_default());
+                row.push(t.duration_s().map(|v| v.to_string()).unwrap_or_default());
+                row.push(t.message.clone().unwrap_or_default());
+                w.write_record(&row).map_err(|e| Error::invalid(e.to_string()))?;
+            }
+            w.flush().map_err(io)?;
+        }
+    }
+    Ok(0)
+}
+
+fn json_cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let t: String = s.chars().take(n.saturating_sub(1)).collect();
+        format!("{t}…")
+    }
+}
+
+fn print_table(rows: &[Vec<String>]) {
+    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r.get(c).map(|s| s.chars().count()).unwrap_or(0)).max().unwrap_or(0))
+        .collect();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{s:<w$}", w = widths[i]))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+}
