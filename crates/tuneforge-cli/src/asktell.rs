@@ -73,8 +73,10 @@ pub fn ask(arg: &str, storage_flag: Option<&str>) -> Result<u8> {
             return Err(Error::invalid(msg));
         }
     };
-    let params: serde_json::Map<String, serde_json::Value> =
-        params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+    let params: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
     println!(
         "{}",
         serde_json::json!({
@@ -127,17 +129,29 @@ pub fn tell(args: TellArgs, storage_flag: Option<&str>) -> Result<u8> {
         (Some(v), None) => Some(vec![v]),
         (None, v) => v,
     };
-    let state = t.state.as_deref().unwrap_or(if values.is_some() { "complete" } else { "" });
+    let state = t
+        .state
+        .as_deref()
+        .unwrap_or(if values.is_some() { "complete" } else { "" });
     if values.is_some() && state != "complete" {
-        return Err(Error::invalid(format!("values cannot be given for a {state} trial")));
+        return Err(Error::invalid(format!(
+            "values cannot be given for a {state} trial"
+        )));
     }
     let outcome = match state {
         "complete" => Outcome::Complete(
             values.ok_or_else(|| Error::invalid("a complete trial needs --value or --values"))?,
         ),
         "pruned" => Outcome::Pruned,
-        "failed" | "fail" => Outcome::Failed(t.message.unwrap_or_else(|| "reported as failed by tell".into())),
-        "" => return Err(Error::invalid("give --value/--values, or --state pruned|failed")),
+        "failed" | "fail" => Outcome::Failed(
+            t.message
+                .unwrap_or_else(|| "reported as failed by tell".into()),
+        ),
+        "" => {
+            return Err(Error::invalid(
+                "give --value/--values, or --state pruned|failed",
+            ));
+        }
         other => {
             return Err(Error::invalid(format!(
                 "state '{other}' is not understood: use complete, pruned or failed"

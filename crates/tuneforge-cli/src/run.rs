@@ -91,7 +91,9 @@ pub fn run(args: RunArgs, storage_flag: Option<&str>) -> Result<u8> {
             tuneforge::storage::redact(&url)
         );
         if recovered > 0 {
-            eprintln!("{recovered} trial(s) left running by a dead process were failed and re-enqueued");
+            eprintln!(
+                "{recovered} trial(s) left running by a dead process were failed and re-enqueued"
+            );
         }
     }
     if target.is_some_and(|t| done_before >= t) {
@@ -242,7 +244,9 @@ fn recover_dead_local_trials(study: &Study) -> Result<usize> {
         let Some((h, pid)) = t.worker.as_deref().and_then(|w| w.rsplit_once(':')) else {
             continue;
         };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
         if h != host || tuneforge::env::process_alive(pid) {
             continue;
         }
@@ -286,16 +290,31 @@ fn progress_bar(target: Option<u64>, done: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn report_trial(study: &Study, t: &FrozenTrial, metrics: &[String], bar: &ProgressBar, quiet: bool) {
+fn report_trial(
+    study: &Study,
+    t: &FrozenTrial,
+    metrics: &[String],
+    bar: &ProgressBar,
+    quiet: bool,
+) {
     let Ok(view) = study.view() else { return };
     let count = |s: TrialState| view.trials.iter().filter(|t| t.state == s).count();
     let best = tuneforge::study::best_trials_of(&view);
     let best_text = match (best.first(), metrics.len()) {
-        (Some(b), 1) => format!("best {} (#{})", fmt_value(b.value().unwrap_or(f64::NAN)), b.number),
+        (Some(b), 1) => format!(
+            "best {} (#{})",
+            fmt_value(b.value().unwrap_or(f64::NAN)),
+            b.number
+        ),
         (Some(_), _) => format!("{} on the Pareto front", best.len()),
         (None, _) => "no complete trial yet".to_string(),
     };
-    bar.set_position(view.trials.iter().filter(|t| counts(t) && t.state != TrialState::Running).count() as u64);
+    bar.set_position(
+        view.trials
+            .iter()
+            .filter(|t| counts(t) && t.state != TrialState::Running)
+            .count() as u64,
+    );
     bar.set_message(format!(
         "running {} · failed {} · {best_text}",
         count(TrialState::Running),
@@ -313,8 +332,15 @@ fn report_trial(study: &Study, t: &FrozenTrial, metrics: &[String], bar: &Progre
             .join(" "),
         _ => t.message.clone().unwrap_or_default(),
     };
-    let secs = t.duration_s().map(|d| format!(" · {d:.1}s")).unwrap_or_default();
-    let line = format!("trial {:>3} {:<8} {what}{secs} · {best_text}", t.number, t.state.as_str());
+    let secs = t
+        .duration_s()
+        .map(|d| format!(" · {d:.1}s"))
+        .unwrap_or_default();
+    let line = format!(
+        "trial {:>3} {:<8} {what}{secs} · {best_text}",
+        t.number,
+        t.state.as_str()
+    );
     if bar.is_hidden() {
         eprintln!("{line}");
     } else {

@@ -46,7 +46,11 @@ pub fn studies(storage_flag: Option<&str>) -> Result<u8> {
         };
         let best = tuneforge::study::best_trials_of(&view);
         let best = match (r.directions.len(), best.first()) {
-            (1, Some(b)) => format!("{} (#{})", fmt_value(b.value().unwrap_or(f64::NAN)), b.number),
+            (1, Some(b)) => format!(
+                "{} (#{})",
+                fmt_value(b.value().unwrap_or(f64::NAN)),
+                b.number
+            ),
             (_, Some(_)) => format!("{} Pareto", best.len()),
             _ => "-".into(),
         };
@@ -104,9 +108,18 @@ pub fn trials(study: &str, storage_flag: Option<&str>) -> Result<u8> {
                     .unwrap_or_else(|| "-".into()),
             );
         }
-        row.push(t.duration_s().map(|d| format!("{d:.1}")).unwrap_or_else(|| "-".into()));
+        row.push(
+            t.duration_s()
+                .map(|d| format!("{d:.1}"))
+                .unwrap_or_else(|| "-".into()),
+        );
         for p in &params {
-            row.push(t.params.get(p).map(|v| short(&v.to_string(), 14)).unwrap_or_else(|| "-".into()));
+            row.push(
+                t.params
+                    .get(p)
+                    .map(|v| short(&v.to_string(), 14))
+                    .unwrap_or_else(|| "-".into()),
+            );
         }
         row.push(short(t.message.as_deref().unwrap_or(""), 60));
         rows.push(row);
@@ -135,7 +148,8 @@ pub fn best(study: &str, storage_flag: Option<&str>, json: bool) -> Result<u8> {
         )));
     }
     if json {
-        let items: Vec<serde_json::Value> = best.iter().map(|t| trial_json(t, &objectives)).collect();
+        let items: Vec<serde_json::Value> =
+            best.iter().map(|t| trial_json(t, &objectives)).collect();
         let out = if record.directions.len() == 1 {
             items[0].clone()
         } else {
@@ -168,8 +182,11 @@ fn trial_json(t: &FrozenTrial, objectives: &[String]) -> serde_json::Value {
         .zip(t.values.iter().flatten())
         .map(|(m, v)| (m.clone(), serde_json::json!(v)))
         .collect();
-    let params: serde_json::Map<String, serde_json::Value> =
-        t.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+    let params: serde_json::Map<String, serde_json::Value> = t
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
     serde_json::json!({
         "trial": t.number,
         "state": t.state,
@@ -202,24 +219,35 @@ pub fn export(
                 "trials": trials,
             });
             // Non-finite intermediate values are not JSON: they are written as null.
-            let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::invalid(e.to_string()))?;
+            let text =
+                serde_json::to_string_pretty(&doc).map_err(|e| Error::invalid(e.to_string()))?;
             writeln!(out, "{text}").map_err(io)?;
         }
         ExportFormat::Csv => {
             let objectives = objective_names(&record);
             let params = param_names(&trials);
-            let users: BTreeSet<&String> = trials.iter().flat_map(|t| t.user_attrs.keys()).collect();
+            let users: BTreeSet<&String> =
+                trials.iter().flat_map(|t| t.user_attrs.keys()).collect();
             let mut w = csv::Writer::from_writer(out);
             let mut header = vec!["number".to_string(), "state".into()];
             header.extend(objectives.iter().cloned());
             header.extend(params.iter().map(|p| format!("params_{p}")));
             header.extend(users.iter().map(|u| format!("user_attrs_{u}")));
-            header.extend(["seed", "started_ms", "finished_ms", "duration_s", "message"].map(String::from));
-            w.write_record(&header).map_err(|e| Error::invalid(e.to_string()))?;
+            header.extend(
+                ["seed", "started_ms", "finished_ms", "duration_s", "message"].map(String::from),
+            );
+            w.write_record(&header)
+                .map_err(|e| Error::invalid(e.to_string()))?;
             for t in &trials {
                 let mut row = vec![t.number.to_string(), t.state.to_string()];
                 for i in 0..objectives.len() {
-                    row.push(t.values.as_ref().and_then(|v| v.get(i)).map(|v| v.to_string()).unwrap_or_default());
+                    row.push(
+                        t.values
+                            .as_ref()
+                            .and_then(|v| v.get(i))
+                            .map(|v| v.to_string())
+                            .unwrap_or_default(),
+                    );
                 }
                 for p in &params {
                     row.push(t.params.get(p).map(|v| v.to_string()).unwrap_or_default());
@@ -227,12 +255,18 @@ pub fn export(
                 for u in &users {
                     row.push(t.user_attrs.get(*u).map(json_cell).unwrap_or_default());
                 }
-                row.push(t.system_attrs.get(tuneforge::attrs::SEED).map(json_cell).unwrap_or_default());
+                row.push(
+                    t.system_attrs
+                        .get(tuneforge::attrs::SEED)
+                        .map(json_cell)
+                        .unwrap_or_default(),
+                );
                 row.push(t.started_ms.map(|v| v.to_string()).unwrap_or_default());
                 row.push(t.finished_ms.map(|v| v.to_string()).unwrap_or_default());
                 row.push(t.duration_s().map(|v| v.to_string()).unwrap_or_default());
                 row.push(t.message.clone().unwrap_or_default());
-                w.write_record(&row).map_err(|e| Error::invalid(e.to_string()))?;
+                w.write_record(&row)
+                    .map_err(|e| Error::invalid(e.to_string()))?;
             }
             w.flush().map_err(io)?;
         }
@@ -259,7 +293,12 @@ fn short(s: &str, n: usize) -> String {
 fn print_table(rows: &[Vec<String>]) {
     let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r.get(c).map(|s| s.chars().count()).unwrap_or(0)).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map(|s| s.chars().count()).unwrap_or(0))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

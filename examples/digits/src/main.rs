@@ -11,6 +11,9 @@
 //! {"val_accuracy":0.97,"test_accuracy":0.96}
 //! ```
 
+// Dense-layer arithmetic reads more plainly with explicit indices than with zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -64,8 +67,14 @@ fn parse_args() -> Result<Config, String> {
                 args.get(i).cloned().ok_or(format!("{key} needs a value"))?
             }
         };
-        let num = |v: &str| v.parse::<f64>().map_err(|_| format!("{key}: '{v}' is not a number"));
-        let int = |v: &str| v.parse::<usize>().map_err(|_| format!("{key}: '{v}' is not a non-negative integer"));
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| format!("{key}: '{v}' is not a number"))
+        };
+        let int = |v: &str| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{key}: '{v}' is not a non-negative integer"))
+        };
         match key.as_str() {
             "--data" => c.data = value,
             "--lr" => c.lr = num(&value)?,
@@ -82,10 +91,16 @@ fn parse_args() -> Result<Config, String> {
         i += 1;
     }
     if !["sgd", "adam"].contains(&c.optimizer.as_str()) {
-        return Err(format!("--optimizer must be sgd or adam, not {}", c.optimizer));
+        return Err(format!(
+            "--optimizer must be sgd or adam, not {}",
+            c.optimizer
+        ));
     }
     if !["relu", "tanh"].contains(&c.activation.as_str()) {
-        return Err(format!("--activation must be relu or tanh, not {}", c.activation));
+        return Err(format!(
+            "--activation must be relu or tanh, not {}",
+            c.activation
+        ));
     }
     if c.hidden == 0 || c.batch_size == 0 || c.epochs == 0 {
         return Err("--hidden, --batch-size and --epochs must be positive".into());
@@ -134,7 +149,11 @@ fn load(path: &str) -> Result<(Vec<[f64; 64]>, Vec<usize>), String> {
             if n == 0 && fields.iter().any(|f| f.parse::<f64>().is_err()) {
                 continue;
             }
-            return Err(format!("{path}:{}: expected 65 fields, found {}", n + 1, fields.len()));
+            return Err(format!(
+                "{path}:{}: expected 65 fields, found {}",
+                n + 1,
+                fields.len()
+            ));
         }
         let mut x = [0.0; 64];
         for (k, f) in fields[..64].iter().enumerate() {
@@ -280,7 +299,13 @@ fn main() -> ExitCode {
                     }
                 }
                 for j in 0..h {
-                    let dz = if net.tanh { da[j] * (1.0 - a[j] * a[j]) } else if a[j] > 0.0 { da[j] } else { 0.0 };
+                    let dz = if net.tanh {
+                        da[j] * (1.0 - a[j] * a[j])
+                    } else if a[j] > 0.0 {
+                        da[j]
+                    } else {
+                        0.0
+                    };
                     if dz == 0.0 {
                         continue;
                     }
@@ -328,7 +353,11 @@ fn json_num(x: f64) -> String {
     if x.is_nan() {
         "NaN".into()
     } else if x.is_infinite() {
-        if x > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
     } else {
         format!("{x:.6}")
     }

@@ -1,0 +1,504 @@
+//! Behaviour of studies and trials through the public library API.
+
+use indexmap::IndexMap;
+use std::sync::Arc;
+use tuneforge::storage::{SqliteStorage, Storage};
+use tuneforge::{
+    Direction, Error, GridSampler, Optimize, Outcome, ParamValue, RandomSampler, SobolSampler,
+    Study, TrialState,
+};
+
+fn study(name: &str) -> Study {
+    Study::builder(name)
+        .sampler(RandomSampler::new(1))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn failing_panicking_and_nan_objectives_fail_their_trial_and_the_study_goes_on() {
+    let s = study("faults");
+    s.optimize(
+        |t| -> Result<f64, Error> {
+            let x = t.suggest_float("x", 0.0, 1.0).get()?;
+            match t.number() {
+                1 => Err(Error::invalid("diverged")),
+                2 => panic!("index out of bounds"),
+                3 => Ok(f64::NAN),
+                4 => Ok(f64::INFINITY),
+                _ => Ok(x),
+            }
+        },
+        Optimize::trials(7),
+    )
+    .unwrap();
+    let trials = s.trials().unwrap();
+    assert_eq!(trials.len(), 7);
+    let msg = |n: usize| trials[n].message.clone().unwrap_or_default();
+    assert_eq!(trials[1].state, TrialState::Failed);
+    assert!(msg(1).contains("diverged"), "{}", msg(1));
+    assert!(
+        msg(2).contains("panicked") && msg(2).contains("index out of bounds"),
+        "{}",
+        msg(2)
+    );
+    assert!(
+        msg(3).contains("NaN") && msg(3).contains("not a finite number"),
+        "{}",
+        msg(3)
+    );
+    assert!(msg(4).contains("inf"), "{}", msg(4));
+    for n in [0, 5, 6] {
+        assert_eq!(trials[n].state, TrialState::Complete);
+        assert_eq!(
+            trials[n].values,
+            Some(vec![trials[n].params["x"].as_f64().unwrap()])
+        );
+    }
+    // Parameters suggested before the failure are kept.
+    assert!(trials[2].params.contains_key("x"));
+}
+
+#[test]
+fn conditional_parameters_are_absent_when_inactive() {
+    let s = study("cond");
+    s.optimize(
+        |t| -> tuneforge::Result<f64> {
+            let opt = t.suggest_categorical("optimizer", &["sgd", "adam"])?;
+            let lr = t.suggest_float("lr", 1e-5, 1e-1).log().get()?;
+            if opt == "sgd" {
+                let m = t.suggest_float("momentum", 0.85, 0.98).get()?;
+                return Ok(lr * m);
+            }
+            Ok(lr)
+        },
+        Optimize::trials(40),
+    )
+    .unwrap();
+    let trials = s.trials().unwrap();
+    let mut seen = [0, 0];
+    for t in &trials {
+        let sgd = t.params["optimizer"] == ParamValue::from("sgd");
+        assert_eq!(t.params.contains_key("momentum"), sgd, "{:?}", t.params);
+        seen[sgd as usize] += 1;
+    }
+    assert!(
+        seen[0] > 5 && seen[1] > 5,
+        "both branches explored: {seen:?}"
+    );
+}
+
+#[test]
+fn suggestions_respect_bounds_steps_log_scale_and_integers() {
+    let s = study("bounds");
+    s.optimize(
+        |t| -> tuneforge::Result<f64> {
+            let a = t.suggest_float("a", -2.0, 3.0).step(0.5).get()?;
+            let b = t.suggest_int("b", 3, 17).step(2).get()?;
+            let c = t.suggest_int("c", 1, 1000).log().get()?;
+            let d = t.suggest_float("d", 1e-6, 1e-1).log().get()?;
+            assert!(
+                (-2.0..=3.0).contains(&a) && (a * 2.0).fract() == 0.0,
+                "a = {a}"
+            );
+            assert!((3..=17).contains(&b) && (b - 3) % 2 == 0, "b = {b}");
+            assert!((1..=1000).contains(&c), "c = {c}");
+            assert!((1e-6..=1e-1).contains(&d), "d = {d}");
+            // Asking again returns the same value; another distribution is an error.
+            assert_eq!(t.suggest_float("a", -2.0, 3.0).step(0.5).get()?, a);
+            assert!(matches!(
+                t.suggest_float("a", 0.0, 1.0).get(),
+                Err(Error::ParamConflict { .. })
+            ));
+            Ok(a + b as f64 + c as f64 + d)
+        },
+        Optimize::trials(200),
+    )
+    .unwrap();
+    let trials = s.trials().unwrap();
+    assert!(trials.iter().all(|t| t.state == TrialState::Complete));
+    // log scale: about half the draws of c fall below sqrt(1000) ~ 31.6
+    let low = trials
+        .iter()
+        .filter(|t| t.params["c"].as_i64().unwrap() < 32)
+        .count();
+    assert!((70..=130).contains(&low), "{low} of 200 below 32");
+}
+
+#[test]
+fn invalid_suggestions_fail_the_trial_with_the_reason() {
+    let s = study("invalid");
+    s.optimize(
+        |t| -> tuneforge::Result<f64> {
+            t.suggest_float("x", 1.0, 0.0).get()?;
+            Ok(0.0)
+        },
+        Optimize::trials(1),
+    )
+    .unwrap();
+    let t = &s.trials().unwrap()[0];
+    assert_eq!(t.state, TrialState::Failed);
+    let m = t.message.as_deref().unwrap();
+    assert!(
+        m.contains("parameter 'x'") && m.contains("must not exceed"),
+        "{m}"
+    );
+}
+
+#[test]
+fn an_enqueued_baseline_runs_first_with_its_exact_values() {
+    let s = study("baseline");
+    let mut base = IndexMap::new();
+    base.insert("lr".to_string(), ParamValue::Float(3e-4));
+    base.insert("layers".to_string(), ParamValue::Int(4));
+    let n = s.enqueue(base).unwrap();
+    assert_eq!(n, 0);
+    s.optimize(
+        |t| -> tuneforge::Result<f64> {
+            let lr = t.suggest_float("lr", 1e-5, 1e-1).log().get()?;
+            let layers = t.suggest_int("layers", 1, 8).get()?;
+            let width = t.suggest_int("width", 16, 256).get()?; // not in the baseline: sampled
+            t.set_user_attr("note", format!("w{width}"))?;
+            Ok(lr * layers as f64)
+        },
+        Optimize::trials(3),
+    )
+    .unwrap();
+    let trials = s.trials().unwrap();
+    assert_eq!(trials[0].params["lr"], ParamValue::Float(3e-4));
+    assert_eq!(trials[0].params["layers"], ParamValue::Int(4));
+    assert!(trials[0].params.contains_key("width"));
+    assert_eq!(
+        trials[0].user_attrs["note"],
+        serde_json::json!(format!("w{}", trials[0].params["width"]))
+    );
+    assert_eq!(trials.len(), 3);
+}
+
+#[test]
+fn an_enqueued_value_outside_the_range_fails_clearly() {
+    let s = study("bad-baseline");
+    let mut base = IndexMap::new();
+    base.insert("lr".to_string(), ParamValue::Float(5.0));
+    s.enqueue(base).unwrap();
+    s.optimize(
+        |t| -> tuneforge::Result<f64> { t.suggest_float("lr", 1e-5, 1e-1).log().get() },
+        Optimize::trials(1),
+    )
+    .unwrap();
+    let t = &s.trials().unwrap()[0];
+    assert_eq!(t.state, TrialState::Failed);
+    assert!(
+        t.message
+            .as_deref()
+            .unwrap()
+            .contains("fixed value 5.0 of parameter 'lr' is outside")
+    );
+}
+
+#[test]
+fn ask_and_tell_with_states_and_multiple_objectives() {
+    let s = Study::builder("mo")
+        .directions([Direction::Maximize, Direction::Minimize])
+        .sampler(SobolSampler::new(3))
+        .build()
+        .unwrap();
+    let points = [
+        (0.9, 10.0),
+        (0.8, 5.0),
+        (0.7, 7.0),
+        (0.95, 20.0),
+        (0.8, 5.0),
+    ];
+    for (acc, lat) in points {
+        let mut t = s.ask().unwrap();
+        t.suggest_int("width", 8, 64).get().unwrap();
+        s.tell(t, Outcome::Complete(vec![acc, lat])).unwrap();
+    }
+    let t = s.ask().unwrap();
+    assert_eq!(s.trials().unwrap()[5].state, TrialState::Running);
+    s.tell(t, Outcome::Pruned).unwrap();
+    let t = s.ask().unwrap();
+    let done = s.tell(t, Outcome::Complete(vec![1.0])).unwrap();
+    assert_eq!(done.state, TrialState::Failed, "wrong number of values");
+    assert!(done.message.unwrap().contains("2 objective"));
+    // (0.7, 7) is dominated by (0.8, 5); the rest form the front (duplicates kept).
+    let mut front: Vec<u64> = s.best_trials().unwrap().iter().map(|t| t.number).collect();
+    front.sort();
+    assert_eq!(front, vec![0, 1, 3, 4]);
+    assert!(
+        s.best_trial().is_err(),
+        "single best of a multi-objective study"
+    );
+    // Telling a finished trial again is refused and changes nothing.
+    assert!(matches!(
+        s.tell_number(0, Outcome::Complete(vec![0.0, 0.0])),
+        Err(Error::TrialFinished(0))
+    ));
+    assert_eq!(s.trials().unwrap()[0].values, Some(vec![0.9, 10.0]));
+}
+
+fn sequence(make: &dyn Fn() -> Study) -> Vec<IndexMap<String, ParamValue>> {
+    let s = make();
+    s.optimize(
+        |t| -> tuneforge::Result<f64> {
+            let x = t.suggest_float("x", -5.0, 5.0).get()?;
+            let k = t.suggest_categorical("k", &["a", "b", "c"])?;
+            let n = if k == "a" {
+                t.suggest_int("n", 1, 100).log().get()?
+            } else {
+                0
+            };
+            Ok(x + n as f64)
+        },
+        Optimize::trials(20),
+    )
+    .unwrap();
+    s.trials().unwrap().into_iter().map(|t| t.params).collect()
+}
+
+#[test]
+fn seeded_samplers_reproduce_identical_configurations() {
+    let grid = || {
+        let mut g = IndexMap::new();
+        g.insert(
+            "x".to_string(),
+            (0..5).map(|i| ParamValue::Float(i as f64)).collect(),
+        );
+        g.insert("k".to_string(), vec!["a".into(), "b".into(), "c".into()]);
+        g.insert(
+            "n".to_string(),
+            vec![ParamValue::Int(1), ParamValue::Int(10)],
+        );
+        g
+    };
+    type Maker = Box<dyn Fn(u64) -> Study>;
+    let makers: Vec<(&str, Maker)> = vec![
+        (
+            "random",
+            Box::new(|seed| {
+                Study::builder("r")
+                    .sampler(RandomSampler::new(seed))
+                    .build()
+                    .unwrap()
+            }),
+        ),
+        (
+            "sobol",
+            Box::new(|seed| {
+                Study::builder("s")
+                    .sampler(SobolSampler::new(seed))
+                    .build()
+                    .unwrap()
+            }),
+        ),
+        (
+            "grid",
+            Box::new(move |seed| {
+                Study::builder("g")
+                    .sampler(GridSampler::new(grid(), seed).unwrap())
+                    .build()
+                    .unwrap()
+            }),
+        ),
+        (
+            "default",
+            Box::new(|seed| Study::builder("d").seed(seed).build().unwrap()),
+        ),
+    ];
+    for (name, make) in makers {
+        let a = sequence(&|| make(11));
+        let b = sequence(&|| make(11));
+        let c = sequence(&|| make(12));
+        assert_eq!(a, b, "{name}: same seed, same sequence");
+        assert_ne!(a, c, "{name}: another seed, another sequence");
+    }
+}
+
+/// Warnock's closed form of the L2-star discrepancy of points in [0,1]^d.
+fn l2_star_discrepancy(pts: &[Vec<f64>]) -> f64 {
+    let n = pts.len() as f64;
+    let d = pts[0].len() as i32;
+    let a = 3f64.powi(-d);
+    let b: f64 = pts
+        .iter()
+        .map(|p| p.iter().map(|x| (1.0 - x * x) / 2.0).product::<f64>())
+        .sum::<f64>()
+        * 2.0
+        / n;
+    let mut c = 0.0;
+    for p in pts {
+        for q in pts {
+            c += p
+                .iter()
+                .zip(q)
+                .map(|(x, y)| 1.0 - x.max(*y))
+                .product::<f64>();
+        }
+    }
+    (a - b + c / (n * n)).sqrt()
+}
+
+fn unit_points(s: &Study, dims: usize, n: usize) -> Vec<Vec<f64>> {
+    s.optimize(
+        |t| -> tuneforge::Result<f64> {
+            for d in 0..dims {
+                t.suggest_float(&format!("x{d}"), 0.0, 1.0).get()?;
+            }
+            Ok(0.0)
+        },
+        Optimize::trials(n),
+    )
+    .unwrap();
+    s.trials()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (0..dims)
+                .map(|d| t.params[&format!("x{d}")].as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn sobol_points_have_lower_discrepancy_than_random_points() {
+    for dims in [2, 5] {
+        let sobol = Study::builder("sobol")
+            .sampler(SobolSampler::new(5))
+            .build()
+            .unwrap();
+        let ds = l2_star_discrepancy(&unit_points(&sobol, dims, 256));
+        // Compare with several random point sets, not a lucky one.
+        for seed in 0..5 {
+            let random = Study::builder("random")
+                .sampler(RandomSampler::new(seed))
+                .build()
+                .unwrap();
+            let dr = l2_star_discrepancy(&unit_points(&random, dims, 256));
+            assert!(
+                ds < dr,
+                "{dims}-D: Sobol {ds:.5} vs random {dr:.5} (seed {seed})"
+            );
+        }
+    }
+}
+
+#[test]
+fn grid_visits_every_point_once_then_stops_with_threads() {
+    let mut g = IndexMap::new();
+    g.insert("a".to_string(), (0..6).map(ParamValue::Int).collect());
+    g.insert("b".to_string(), vec!["x".into(), "y".into(), "z".into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> =
+        Arc::new(SqliteStorage::open(&dir.path().join("g.db")).unwrap());
+    let s = Study::builder("grid")
+        .storage(storage)
+        .sampler(GridSampler::new(g, 9).unwrap())
+        .build()
+        .unwrap();
+    s.optimize(
+        |t| -> tuneforge::Result<f64> {
+            let a = t.suggest_int("a", 0, 5).get()?;
+            let b = t.suggest_categorical("b", &["x", "y", "z"])?;
+            Ok(a as f64 + b.len() as f64)
+        },
+        Optimize::trials(1000).jobs(4),
+    )
+    .unwrap();
+    let trials = s.trials().unwrap();
+    assert_eq!(trials.len(), 18);
+    let pts: std::collections::HashSet<String> = trials
+        .iter()
+        .map(|t| format!("{}-{}", t.params["a"], t.params["b"]))
+        .collect();
+    assert_eq!(pts.len(), 18);
+    assert!(matches!(s.ask(), Err(Error::Exhausted)));
+}
+
+#[test]
+fn a_study_is_resumed_by_name_from_its_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let open = || -> Study {
+        Study::builder("resume")
+            .direction(Direction::Maximize)
+            .storage(Arc::new(SqliteStorage::open(&path).unwrap()))
+            .sampler(SobolSampler::new(2))
+            .build()
+            .unwrap()
+    };
+    let obj = |t: &mut tuneforge::Trial| -> tuneforge::Result<f64> {
+        let x = t.suggest_float("x", 0.0, 1.0).get()?;
+        Ok(-(x - 0.5).powi(2))
+    };
+    open().optimize(obj, Optimize::trials(5)).unwrap();
+    let s = open();
+    s.optimize(obj, Optimize::trials(5)).unwrap();
+    let trials = s.trials().unwrap();
+    assert_eq!(trials.len(), 10);
+    assert_eq!(
+        trials.iter().map(|t| t.number).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    // The resumed study continues the Sobol sequence instead of repeating it.
+    let xs: std::collections::HashSet<String> =
+        trials.iter().map(|t| t.params["x"].to_string()).collect();
+    assert_eq!(xs.len(), 10);
+    // Same name with other directions is refused.
+    let e = Study::builder("resume")
+        .direction(Direction::Minimize)
+        .storage(Arc::new(SqliteStorage::open(&path).unwrap()))
+        .build()
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("exists with directions"), "{e}");
+}
+
+#[test]
+fn reports_keep_several_named_metrics_per_step() {
+    let s = study("reports");
+    s.optimize(
+        |t| -> tuneforge::Result<f64> {
+            for step in 0..3 {
+                t.report(
+                    step,
+                    [
+                        ("loss", 1.0 / (step + 1) as f64),
+                        ("acc", step as f64 / 3.0),
+                    ],
+                )?;
+            }
+            t.report(3, 0.25)?;
+            assert!(!t.should_prune()?);
+            Ok(0.25)
+        },
+        Optimize::trials(1),
+    )
+    .unwrap();
+    let t = &s.trials().unwrap()[0];
+    assert_eq!(t.intermediate.len(), 4);
+    assert_eq!(t.intermediate[&1]["loss"], 0.5);
+    assert_eq!(t.intermediate[&2]["acc"], 2.0 / 3.0);
+    assert_eq!(t.intermediate[&3]["value"], 0.25);
+    assert_eq!(t.last_intermediate("loss"), Some((2, 1.0 / 3.0)));
+}
+
+#[test]
+fn pruned_objectives_are_recorded_as_pruned() {
+    let s = study("pruned");
+    s.optimize(
+        |t| -> tuneforge::Result<f64> {
+            t.report(0, 1.0)?;
+            Err(t.pruned())
+        },
+        Optimize::trials(2),
+    )
+    .unwrap();
+    assert!(
+        s.trials()
+            .unwrap()
+            .iter()
+            .all(|t| t.state == TrialState::Pruned)
+    );
+}

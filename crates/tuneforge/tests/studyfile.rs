@@ -1,0 +1,196 @@
+//! Study files: the shipped examples parse to the intended spaces; bad files give one clear error
+//! naming the file, the line and the value at fault.
+
+use std::path::{Path, PathBuf};
+use tuneforge::studyfile::{SamplerKind, StudyFile};
+use tuneforge::{Direction, Distribution, ParamValue};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn parse(text: &str) -> Result<StudyFile, String> {
+    StudyFile::parse(Path::new("dir/study.toml"), text).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_seed_space_is_declared_verbatim() {
+    let f = StudyFile::load(&examples().join("seed_space.toml")).unwrap();
+    let get = |n: &str| f.space.get(n).unwrap().distribution.clone();
+    assert_eq!(
+        get("backbone"),
+        Distribution::categorical([
+            "MobileNetV2_0.25",
+            "MobileNetV3_small",
+            "MobileNetV3_large",
+            "ResNet18_V1b",
+            "ResNet34_V1b",
+            "ResNet50_V1b",
+            "ResNet101_V1b",
+            "VGG16_bn",
+            "se_ResNext50_32x4d",
+            "ResNest50",
+            "ResNest200"
+        ])
+    );
+    assert_eq!(get("learning_rate"), Distribution::float_log(1e-6, 1e-1));
+    assert_eq!(
+        get("batch_size"),
+        Distribution::categorical([8, 16, 32, 64, 128, 256, 512])
+    );
+    assert_eq!(get("momentum"), Distribution::float(0.85, 0.98));
+    assert_eq!(get("weight_decay"), Distribution::float_log(1e-6, 1e-2));
+    assert_eq!(
+        get("detector"),
+        Distribution::categorical(["faster-rcnn", "ssd", "yolo-v3", "center-net"])
+    );
+    assert_eq!(f.space.params().len(), 6);
+    assert!(f.command.is_none());
+}
+
+#[test]
+fn the_digits_study_declares_a_conditional_space_and_a_baseline() {
+    let f = StudyFile::load(&examples().join("digits/study.toml")).unwrap();
+    assert_eq!(f.directions, vec![Direction::Maximize]);
+    assert_eq!(f.metrics, vec!["val_accuracy"]);
+    assert_eq!(f.sampler, SamplerKind::Sobol);
+    let m = f.space.get("momentum").unwrap();
+    assert_eq!(m.conditions[0].param, "optimizer");
+    assert_eq!(m.conditions[0].values, vec![ParamValue::from("sgd")]);
+    assert_eq!(f.enqueue.len(), 1);
+    assert!(f.command.is_some());
+    assert!(
+        f.storage_url().ends_with("examples/digits/tuneforge.db"),
+        "{}",
+        f.storage_url()
+    );
+}
+
+const HEAD: &str = "[study]\nname = \"s\"\n\n";
+
+#[test]
+fn conditions_order_parents_first_and_enumerate_the_grid() {
+    let f = parse(&format!(
+        "{HEAD}[params.momentum]\ntype = \"float\"\nlow = 0.0\nhigh = 0.9\nstep = 0.3\ncondition = {{ opt = \"sgd\" }}\n\n\
+         [params.opt]\ntype = \"categorical\"\nchoices = [\"sgd\", \"adam\"]\n\n\
+         [params.layers]\ntype = \"int\"\nlow = 1\nhigh = 3\n"
+    ))
+    .unwrap();
+    let names: Vec<&str> = f.space.params().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, vec!["opt", "momentum", "layers"]);
+    let pts = f.space.grid_points().unwrap();
+    // sgd: 4 momentum values x 3 layers; adam: 3 layers (no momentum)
+    assert_eq!(pts.len(), 15);
+    assert!(
+        pts.iter()
+            .filter(|p| p["opt"] == ParamValue::from("adam"))
+            .all(|p| !p.contains_key("momentum"))
+    );
+}
+
+#[test]
+fn json_study_files_are_read_too() {
+    let f = StudyFile::parse(
+        Path::new("s.json"),
+        r#"{"study": {"name": "j", "directions": ["min", "max"], "metrics": ["loss", "acc"]},
+            "params": {"x": {"type": "int", "low": 0, "high": 4}}}"#,
+    )
+    .unwrap();
+    assert_eq!(f.directions, vec![Direction::Minimize, Direction::Maximize]);
+    assert_eq!(
+        f.space.get("x").unwrap().distribution,
+        Distribution::int(0, 4)
+    );
+}
+
+fn bad(text: &str, wants: &[&str]) {
+    let e = parse(text).unwrap_err();
+    assert!(e.starts_with("dir/study.toml: "), "names the file: {e}");
+    assert!(!e.contains('\n'), "one line: {e}");
+    for w in wants {
+        assert!(e.contains(w), "expected {w:?} in: {e}");
+    }
+}
+
+#[test]
+fn malformed_files_give_one_clear_error_with_the_line() {
+    bad("[study\nname = 1", &["line 1"]);
+    bad(
+        &format!("{HEAD}[params.x]\ntype = \"beta\"\nlow = 1\n"),
+        &["parameter 'x'", "line 4", "unknown type 'beta'"],
+    );
+    bad(
+        &format!(
+            "{HEAD}[params.a]\ntype = \"int\"\nlow = 1\nhigh = 2\n\n[params.lr]\ntype = \"float\"\nlow = 0.1\nhigh = 0.001\n"
+        ),
+        &[
+            "parameter 'lr'",
+            "line 9",
+            "low (0.1) must not exceed high (0.001)",
+        ],
+    );
+    bad(
+        &format!("{HEAD}[params.c]\ntype = \"categorical\"\nchoices = []\n"),
+        &["parameter 'c'", "at least one choice"],
+    );
+    bad(
+        &format!("{HEAD}[params.c]\ntype = \"float\"\nlow = 0\n"),
+        &["needs `high`"],
+    );
+    bad(
+        &format!("{HEAD}[params.c]\ntype = \"float\"\nlow = 0\nhigh = 1\nlog = true\n"),
+        &["low > 0"],
+    );
+    bad(
+        &format!("{HEAD}[params.c]\ntype = \"float\"\nlow = 0\nhigh = 1\nbogus = 3\n"),
+        &["unknown field `bogus`"],
+    );
+    bad("[study]\nname = \"s\"\ntrails = 3\n", &["line 3", "trails"]);
+    bad(
+        "[study]\nname = \"s\"\ndirection = \"up\"\n",
+        &["direction 'up'"],
+    );
+    bad(
+        "[study]\nname = \"s\"\nsampler = \"magic\"\n",
+        &["sampler 'magic'"],
+    );
+    bad(
+        &format!(
+            "{HEAD}[params.m]\ntype = \"float\"\nlow = 0\nhigh = 1\ncondition = {{ opt = \"sgd\" }}\n"
+        ),
+        &["parameter 'm'", "'opt', which is not a parameter"],
+    );
+    bad(
+        &format!(
+            "{HEAD}[params.a]\ntype = \"int\"\nlow = 0\nhigh = 1\ncondition = {{ b = 1 }}\n[params.b]\ntype = \"int\"\nlow = 0\nhigh = 1\ncondition = {{ a = 1 }}\n"
+        ),
+        &["cycle"],
+    );
+    bad(
+        &format!(
+            "{HEAD}[command]\nrun = \"train --lr {{lrr}}\"\n[params.lr]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
+        ),
+        &["[command] run", "unknown placeholder {lrr}"],
+    );
+    bad(
+        &format!("{HEAD}[params.lr]\ntype = \"float\"\nlow = 0\nhigh = 1\n[[enqueue]]\nlr = 2.0\n"),
+        &["[[enqueue]] #1", "value 2.0 of 'lr' is outside"],
+    );
+    bad(
+        &format!(
+            "{HEAD}[params.lr]\ntype = \"float\"\nlow = 0\nhigh = 1\n[[enqueue]]\nlrr = 0.5\n"
+        ),
+        &["'lrr' is not a parameter"],
+    );
+    bad(
+        "[study]\nname = \"s\"\ndirections = [\"min\", \"max\"]\nmetric = \"x\"\n",
+        &["1 metric(s) for 2 direction(s)"],
+    );
+    let e = StudyFile::load(Path::new("/nonexistent/study.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("/nonexistent/study.toml") && e.contains("No such file"),
+        "{e}"
+    );
+}
