@@ -93,6 +93,16 @@ fn the_digits_example_beats_its_baseline() {
         best > baseline + 0.1 && best > 0.9,
         "best {best} vs baseline {baseline}"
     );
+    // Conditional parameter: momentum only where the optimizer is SGD.
+    for t in &ts {
+        let sgd = t["params"]["optimizer"] == "sgd";
+        assert_eq!(
+            t["params"].get("momentum").is_some(),
+            sgd,
+            "{}",
+            t["params"]
+        );
+    }
     // Intermediate metrics were recorded as curves, logs kept per trial.
     assert!(ts[0]["intermediate"]["10"]["val_accuracy"].is_number());
     assert!(
@@ -494,11 +504,7 @@ fn ask_and_tell_drive_a_study_from_a_script() {
 #[test]
 fn read_commands_show_and_export_a_study() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "study.toml",
-        "[study]\nname = \"q\"\nmetric = \"loss\"\ntrials = 5\nseed = 2\n[command]\nrun = [\"sh\", \"-c\", \"echo '{{\\\"loss\\\": {x}}}'\"]\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n[params.k]\ntype = \"categorical\"\nchoices = [\"a\", \"b\"]\n",
-    );
+    write(dir.path(), "study.toml", QUICK);
     run_ok(
         tuneforge()
             .current_dir(dir.path())
@@ -532,4 +538,65 @@ fn read_commands_show_and_export_a_study() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no study named 'nope'"));
+}
+
+const QUICK: &str = "[study]\nname = \"q\"\nmetric = \"loss\"\ntrials = 5\nseed = 2\n[command]\nrun = [\"sh\", \"-c\", \"echo '{{\\\"loss\\\": {x}}}'\"]\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n[params.k]\ntype = \"categorical\"\nchoices = [\"a\", \"b\"]\n";
+
+#[test]
+fn the_same_seed_reproduces_the_same_configurations_from_the_command_line() {
+    let run = || {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "study.toml", QUICK);
+        run_ok(
+            tuneforge()
+                .current_dir(dir.path())
+                .args(["run", "study.toml", "--quiet"]),
+        );
+        trials(dir.path(), "study.toml")
+            .into_iter()
+            .map(|t| (t["params"].clone(), t["system_attrs"]["seed"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let a = run();
+    assert_eq!(a.len(), 5);
+    assert_eq!(a, run());
+}
+
+#[test]
+fn a_study_file_broken_after_a_run_is_refused_and_recorded_trials_stay_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "study.toml", QUICK);
+    run_ok(
+        tuneforge()
+            .current_dir(dir.path())
+            .args(["run", "study.toml", "--quiet"]),
+    );
+    let before = trials(dir.path(), "study.toml");
+    write(
+        dir.path(),
+        "study.toml",
+        &QUICK.replace("high = 1", "high = -1"),
+    );
+    let out = tuneforge()
+        .current_dir(dir.path())
+        .args(["run", "study.toml", "--trials", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("study.toml: parameter 'x' (line 8): low (0.0) must not exceed high (-1.0)"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one sentence: {err}");
+    let out = run_ok(tuneforge().current_dir(dir.path()).args([
+        "export",
+        "q",
+        "--format",
+        "json",
+        "--storage",
+        "tuneforge.db",
+    ]));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["trials"].as_array().unwrap(), &before);
 }
