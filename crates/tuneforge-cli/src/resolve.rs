@@ -86,6 +86,7 @@ pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
     Ok(match file.sampler {
         SamplerKind::Random => Arc::new(RandomSampler::new(seed)),
         SamplerKind::Sobol => Arc::new(SobolSampler::new(seed)),
+        SamplerKind::Tpe => Arc::new(tuneforge::sampler::TpeConfig::default().build(seed)),
         SamplerKind::Grid => Arc::new(GridSampler::from_points(
             file.space.grid_points().map_err(|e| Error::StudyFile {
                 path: file.path.clone(),

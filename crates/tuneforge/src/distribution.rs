@@ -522,6 +522,35 @@ impl Distribution {
         }
     }
 
+    /// For a value of a discrete numeric distribution (int, stepped float), the interval of
+    /// `[0, 1]` that [`Distribution::from_unit`] maps onto it; `None` for continuous floats and
+    /// categoricals. Density models use it to give discrete values their probability mass.
+    pub fn unit_cell(&self, value: &ParamValue) -> Option<(f64, f64)> {
+        let n = self.cardinality()? as f64;
+        match self {
+            Distribution::Categorical { .. } => None,
+            Distribution::Int {
+                low,
+                high,
+                log: true,
+                ..
+            } => {
+                let v = value.as_i64()? as f64;
+                let a = (*low as f64 - 0.5).ln();
+                let b = (*high as f64 + 0.5).ln();
+                Some((
+                    ((v - 0.5).ln() - a) / (b - a),
+                    ((v + 0.5).ln() - a) / (b - a),
+                ))
+            }
+            _ => {
+                let c = self.to_unit(value).ok()?;
+                let k = (c * n - 0.5).round();
+                Some((k / n, (k + 1.0) / n))
+            }
+        }
+    }
+
     /// The inverse of [`Distribution::from_unit`]: the centre of the value's cell in `[0, 1]`.
     pub fn to_unit(&self, value: &ParamValue) -> Result<f64> {
         let internal = self.to_internal(value)?;

@@ -6,7 +6,7 @@
 //! name = "digits-mlp"
 //! direction = "maximize"          # or directions = ["maximize", "minimize"]
 //! metric = "val_accuracy"         # or metrics = [...], one per direction
-//! sampler = "sobol"               # random | sobol | grid
+//! sampler = "sobol"               # random | sobol | grid | tpe
 //! seed = 7
 //! trials = 40                     # total for the study; a re-run continues up to it
 //! jobs = 2                        # trials in parallel
@@ -57,6 +57,8 @@ pub enum SamplerKind {
     Sobol,
     /// Exhaustive grid over a finite space.
     Grid,
+    /// Tree-structured Parzen estimator (multivariate, grouped).
+    Tpe,
 }
 
 impl SamplerKind {
@@ -66,6 +68,7 @@ impl SamplerKind {
             "random" => SamplerKind::Random,
             "sobol" | "qmc" | "quasi-random" => SamplerKind::Sobol,
             "grid" => SamplerKind::Grid,
+            "tpe" => SamplerKind::Tpe,
             _ => return None,
         })
     }
@@ -76,6 +79,7 @@ impl SamplerKind {
             SamplerKind::Random => "random",
             SamplerKind::Sobol => "sobol",
             SamplerKind::Grid => "grid",
+            SamplerKind::Tpe => "tpe",
         }
     }
 }
@@ -254,7 +258,7 @@ impl StudyFile {
             None => SamplerKind::Sobol,
             Some(name) => SamplerKind::parse(name).ok_or_else(|| {
                 err(format!(
-                    "sampler '{name}' is not known: use random, sobol or grid"
+                    "sampler '{name}' is not known: use random, sobol, grid or tpe"
                 ))
             })?,
         };

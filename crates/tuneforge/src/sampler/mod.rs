@@ -17,10 +17,12 @@
 pub(crate) mod grid;
 mod random;
 mod sobol;
+pub mod tpe;
 
 pub use grid::GridSampler;
 pub use random::RandomSampler;
 pub use sobol::SobolSampler;
+pub use tpe::{TpeConfig, TpeSampler};
 
 use indexmap::IndexMap;
 use std::sync::Arc;
