@@ -188,7 +188,7 @@ pub fn run(args: RunArgs, storage_flag: Option<&str>) -> Result<u8> {
         return Err(e);
     }
     let view = study.view()?;
-    let mine: Vec<&FrozenTrial> = view.trials.iter().collect();
+    let mine: Vec<&FrozenTrial> = view.trials.iter().map(|t| t.as_ref()).collect();
     let n = |s: TrialState| mine.iter().filter(|t| t.state == s).count();
     let interrupted_now = stop.load(Ordering::SeqCst);
     eprintln!(

@@ -40,10 +40,7 @@ pub fn studies(storage_flag: Option<&str>) -> Result<u8> {
     for r in list {
         let trials = storage.all_trials(r.id)?;
         let n = |s: TrialState| trials.iter().filter(|t| t.state == s).count().to_string();
-        let view = tuneforge::StudyView {
-            directions: r.directions.clone(),
-            trials: std::sync::Arc::new(trials.clone()),
-        };
+        let view = tuneforge::StudyView::new(r.directions.clone(), trials.clone());
         let best = tuneforge::study::best_trials_of(&view);
         let best = match (r.directions.len(), best.first()) {
             (1, Some(b)) => format!(
@@ -135,10 +132,8 @@ pub fn trials(study: &str, storage_flag: Option<&str>) -> Result<u8> {
 pub fn best(study: &str, storage_flag: Option<&str>, json: bool) -> Result<u8> {
     let r = resolve::existing(study, storage_flag)?;
     let record = r.storage.load_study(&r.name)?;
-    let view = tuneforge::StudyView {
-        directions: record.directions.clone(),
-        trials: std::sync::Arc::new(r.storage.all_trials(record.id)?),
-    };
+    let view =
+        tuneforge::StudyView::new(record.directions.clone(), r.storage.all_trials(record.id)?);
     let best = tuneforge::study::best_trials_of(&view);
     let objectives = objective_names(&record);
     if best.is_empty() {

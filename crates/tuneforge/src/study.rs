@@ -47,7 +47,7 @@ struct Inner {
 #[derive(Default)]
 struct Cache {
     seq: u64,
-    trials: Arc<Vec<FrozenTrial>>,
+    trials: Arc<Vec<Arc<FrozenTrial>>>,
 }
 
 /// Builds a [`Study`]: creates it in the storage or loads it when it already exists.
@@ -351,6 +351,7 @@ impl Study {
             let trials = Arc::make_mut(&mut cache.trials);
             let mut unordered = false;
             for t in changes.trials {
+                let t = Arc::new(t);
                 let n = t.number as usize;
                 if n < trials.len() && trials[n].number == t.number {
                     trials[n] = t;
@@ -374,7 +375,12 @@ impl Study {
 
     /// All trials, ordered by number.
     pub fn trials(&self) -> Result<Vec<FrozenTrial>> {
-        Ok(self.view()?.trials.as_ref().clone())
+        Ok(self
+            .view()?
+            .trials
+            .iter()
+            .map(|t| t.as_ref().clone())
+            .collect())
     }
 
     /// Enqueues a trial with fixed parameters (e.g. a known-good baseline); it runs before any
@@ -467,7 +473,10 @@ impl Study {
     /// Finishes a trial with its outcome. Values that are NaN or infinite, or of the wrong
     /// count, turn the outcome into a failure naming the problem.
     pub fn tell(&self, trial: Trial, outcome: Outcome) -> Result<FrozenTrial> {
-        self.tell_id(trial.id(), outcome)
+        let id = trial.id();
+        // The trial holds a snapshot of the study; release it before the study updates its own.
+        drop(trial);
+        self.tell_id(id, outcome)
     }
 
     /// Finishes trial `number` (for ask/tell across processes).

@@ -36,15 +36,24 @@ use crate::record::{Direction, FrozenTrial, TrialState};
 pub struct StudyView {
     /// One direction per objective.
     pub directions: Vec<Direction>,
-    /// All trials, ordered by number.
-    pub trials: Arc<Vec<FrozenTrial>>,
+    /// All trials, ordered by number. Each trial is shared, so a snapshot costs pointers only.
+    pub trials: Arc<Vec<Arc<FrozenTrial>>>,
 }
 
 impl StudyView {
+    /// A view over trials read from storage.
+    pub fn new(directions: Vec<Direction>, trials: Vec<FrozenTrial>) -> Self {
+        StudyView {
+            directions,
+            trials: Arc::new(trials.into_iter().map(Arc::new).collect()),
+        }
+    }
+
     /// Completed trials.
     pub fn complete(&self) -> impl Iterator<Item = &FrozenTrial> {
         self.trials
             .iter()
+            .map(|t| t.as_ref())
             .filter(|t| t.state == TrialState::Complete)
     }
 
@@ -55,6 +64,7 @@ impl StudyView {
     ) -> impl Iterator<Item = &'a FrozenTrial> + 'a {
         self.trials
             .iter()
+            .map(|t| t.as_ref())
             .filter(move |t| states.contains(&t.state))
     }
 }

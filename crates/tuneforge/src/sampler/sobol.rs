@@ -54,7 +54,11 @@ impl SobolSampler {
 /// The dimension of `name`: its position among parameter names in order of first appearance.
 fn dimension(study: &StudyView, trial: &FrozenTrial, name: &str) -> usize {
     let mut seen: Vec<&str> = Vec::new();
-    let earlier = study.trials.iter().filter(|t| t.number < trial.number);
+    let earlier = study
+        .trials
+        .iter()
+        .map(|t| t.as_ref())
+        .filter(|t| t.number < trial.number);
     for t in earlier.chain(std::iter::once(trial)) {
         for k in t.params.keys() {
             if k == name {

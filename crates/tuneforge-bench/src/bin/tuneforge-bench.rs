@@ -1,0 +1,218 @@
+//! `tuneforge-bench`: runs the benchmarks and writes their tables into docs/BENCHMARKS.md.
+//!
+//! ```text
+//! bench/run-samplers            # peers (Python venv) + tuneforge, then the tables
+//! tuneforge-bench samplers --seeds 10 --budget 200 --peers bench/results/peers-samplers.jsonl
+//! ```
+
+use clap::{Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tuneforge::sampler::TpeConfig;
+use tuneforge::{RandomSampler, Sampler, SobolSampler};
+use tuneforge_bench::harness::{self, RunResult, SamplerFactory};
+use tuneforge_bench::problems::{self, Problem};
+use tuneforge_bench::{report, tabular};
+
+#[derive(Parser)]
+#[command(about = "tuneforge benchmarks; tables go to docs/BENCHMARKS.md")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sampler quality (simple regret at budgets) and sampler time on test functions and tabular HPO data.
+    Samplers {
+        /// Seeds per (problem, sampler).
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// Evaluations per run.
+        #[arg(long, default_value_t = 200)]
+        budget: usize,
+        /// tuneforge samplers to run (comma-separated): random, sobol, tpe.
+        #[arg(long, value_delimiter = ',', default_value = "random,sobol,tpe")]
+        samplers: Vec<String>,
+        /// Only problems whose name contains one of these (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        problems: Vec<String>,
+        /// Directory with the tabular HPO data (hpo-tabular/); skipped when absent.
+        #[arg(long, default_value = "../shared/data/hpo-tabular")]
+        data: PathBuf,
+        /// Peer results (JSON lines from bench/peers/samplers.py) to put in the same tables.
+        #[arg(long)]
+        peers: Option<PathBuf>,
+        /// Where to write tuneforge's own results (JSON lines).
+        #[arg(long, default_value = "bench/results/tuneforge-samplers.jsonl")]
+        results: PathBuf,
+        /// The Markdown file to update.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+        /// Worker threads (runs are independent).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+}
+
+fn factory(name: &str) -> Option<SamplerFactory> {
+    Some(match name {
+        "random" => Arc::new(|s| Arc::new(RandomSampler::new(s)) as Arc<dyn Sampler>),
+        "sobol" => Arc::new(|s| Arc::new(SobolSampler::new(s)) as Arc<dyn Sampler>),
+        "tpe" => Arc::new(|s| Arc::new(TpeConfig::default().build(s)) as Arc<dyn Sampler>),
+        _ => return None,
+    })
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cpu}, {cores} cores")
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let Cmd::Samplers {
+        seeds,
+        budget,
+        samplers,
+        problems: filter,
+        data,
+        peers,
+        results,
+        out,
+        threads,
+    } = cli.cmd;
+    let mut problems: Vec<Box<dyn Problem>> = Vec::new();
+    for f in problems::functions() {
+        problems.push(Box::new(f));
+    }
+    problems.push(Box::new(problems::Mixed));
+    problems.push(Box::new(problems::Conditional));
+    if data.is_dir() {
+        match tabular::load_all(&data) {
+            Ok(ts) => problems.extend(ts.into_iter().map(|t| Box::new(t) as Box<dyn Problem>)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        eprintln!(
+            "note: {} not found; tabular problems skipped",
+            data.display()
+        );
+    }
+    if !filter.is_empty() {
+        problems.retain(|p| filter.iter().any(|f| p.name().contains(f.as_str())));
+    }
+    let mut jobs = Vec::new();
+    for name in &samplers {
+        let Some(f) = factory(name) else {
+            eprintln!("error: unknown sampler '{name}' (random, sobol, tpe)");
+            std::process::exit(2);
+        };
+        for (pi, _) in problems.iter().enumerate() {
+            for seed in 0..seeds {
+                jobs.push((pi, name.clone(), f.clone(), seed));
+            }
+        }
+    }
+    let total = jobs.len();
+    let queue = Mutex::new(jobs);
+    let done: Mutex<Vec<RunResult>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                loop {
+                    let Some((pi, name, f, seed)) =
+                        queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
+                    else {
+                        return;
+                    };
+                    let r = harness::run(problems[pi].as_ref(), &name, &f, seed, budget);
+                    let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
+                    d.push(r);
+                    if d.len() % 50 == 0 || d.len() == total {
+                        eprintln!("{}/{} runs", d.len(), total);
+                    }
+                }
+            });
+        }
+    });
+    let mut all = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    all.sort_by(|a, b| (&a.problem, &a.sampler, a.seed).cmp(&(&b.problem, &b.sampler, b.seed)));
+    if let Some(dir) = results.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::File::create(&results) {
+        Ok(mut f) => {
+            for r in &all {
+                let _ = writeln!(f, "{}", serde_json::to_string(r).unwrap_or_default());
+            }
+        }
+        Err(e) => eprintln!("warning: cannot write {}: {e}", results.display()),
+    }
+    let mut peer_note = String::from("none (run bench/run-samplers to include them)");
+    if let Some(p) = &peers {
+        match std::fs::File::open(p) {
+            Ok(f) => {
+                let mut n = 0;
+                for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
+                    if let Ok(r) = serde_json::from_str::<RunResult>(&line)
+                        && problems.iter().any(|q| q.name() == r.problem)
+                    {
+                        all.push(r);
+                        n += 1;
+                    }
+                }
+                let versions =
+                    std::fs::read_to_string(p.with_extension("versions.txt")).unwrap_or_default();
+                peer_note = format!(
+                    "{n} runs from `{}` ({})",
+                    p.display(),
+                    versions.trim().replace('\n', ", ")
+                );
+            }
+            Err(e) => {
+                eprintln!("error: cannot read peer results {}: {e}", p.display());
+                std::process::exit(1);
+            }
+        }
+    }
+    let f_star: BTreeMap<String, f64> = problems.iter().map(|p| (p.name(), p.f_star())).collect();
+    let budgets: Vec<usize> = [25, 50, 100, 200]
+        .into_iter()
+        .filter(|b| *b <= budget)
+        .collect();
+    let cmd: Vec<String> = std::env::args().collect();
+    let header = format!(
+        "## Sampler quality and speed\n\nCommand: `{}`  \nMachine: {}. Seeds: {seeds}, budget: {budget} evaluations per run. \
+         Peers: {peer_note}.\n\nSimple regret = best value found minus the known optimum f* (0 is perfect). \
+         ms/trial is the time spent outside the objective per trial (for tuneforge: sampling plus in-memory storage; \
+         for peers: their own ask/tell overhead).\n",
+        cmd.join(" ").replace(
+            &*std::env::args().next().unwrap_or_default(),
+            "tuneforge-bench"
+        ),
+        machine()
+    );
+    let section = report::samplers_section(&all, &f_star, &budgets, &header);
+    if let Err(e) = report::write_section(&out, "samplers", &section) {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        std::process::exit(1);
+    }
+    eprintln!("wrote {} ({} runs)", out.display(), all.len());
+}

@@ -1,0 +1,223 @@
+//! Turns run results into Markdown tables and writes them into one marked section of
+//! `docs/BENCHMARKS.md`, leaving the other sections as they are.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::harness::RunResult;
+
+/// Quantile of sorted data (linear interpolation).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn fmt(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() < 1e-3 || v.abs() >= 1e4 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Median regret of each (problem, sampler) at `budget`.
+pub fn median_regret(
+    results: &[RunResult],
+    f_star: &BTreeMap<String, f64>,
+    budget: usize,
+) -> BTreeMap<(String, String), f64> {
+    let mut by: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for r in results {
+        if let (Some(v), Some(fs)) = (r.best.get(budget - 1), f_star.get(&r.problem)) {
+            by.entry((r.problem.clone(), r.sampler.clone()))
+                .or_default()
+                .push((v - fs).max(0.0));
+        }
+    }
+    by.into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by(f64::total_cmp);
+            (k, quantile(&v, 0.5))
+        })
+        .collect()
+}
+
+/// Mean rank of each sampler over problems, by median regret at `budget` (ties share ranks).
+pub fn mean_ranks(
+    results: &[RunResult],
+    f_star: &BTreeMap<String, f64>,
+    budget: usize,
+) -> Vec<(String, f64, usize)> {
+    let med = median_regret(results, f_star, budget);
+    let problems: BTreeSet<&String> = med.keys().map(|(p, _)| p).collect();
+    let mut ranks: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for p in problems {
+        let mut row: Vec<(&String, f64)> = med
+            .iter()
+            .filter(|((q, _), _)| q == p)
+            .map(|((_, s), v)| (s, *v))
+            .collect();
+        row.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut i = 0;
+        while i < row.len() {
+            let mut j = i;
+            while j + 1 < row.len() && row[j + 1].1 == row[i].1 {
+                j += 1;
+            }
+            let r = (i + j) as f64 / 2.0 + 1.0;
+            for item in &row[i..=j] {
+                ranks.entry(item.0.clone()).or_default().push(r);
+            }
+            i = j + 1;
+        }
+    }
+    let mut out: Vec<(String, f64, usize)> = ranks
+        .into_iter()
+        .map(|(s, r)| (s, r.iter().sum::<f64>() / r.len() as f64, r.len()))
+        .collect();
+    out.sort_by(|a, b| a.1.total_cmp(&b.1));
+    out
+}
+
+/// The sampler-quality section: regret tables per problem, sampler time, mean ranks.
+pub fn samplers_section(
+    results: &[RunResult],
+    f_star: &BTreeMap<String, f64>,
+    budgets: &[usize],
+    header: &str,
+) -> String {
+    let mut s = String::new();
+    s.push_str(header);
+    let max_budget = *budgets.iter().max().unwrap_or(&0);
+    s.push_str(&format!(
+        "\n### Mean rank at {} evaluations (by median regret; 1 = best)\n\n",
+        budgets.iter().find(|b| **b == 100).unwrap_or(&max_budget)
+    ));
+    s.push_str("| sampler | mean rank | problems |\n|---|---|---|\n");
+    for (name, r, n) in mean_ranks(
+        results,
+        f_star,
+        *budgets.iter().find(|b| **b == 100).unwrap_or(&max_budget),
+    ) {
+        s.push_str(&format!("| {name} | {r:.2} | {n} |\n"));
+    }
+    let problems: BTreeSet<&String> = results.iter().map(|r| &r.problem).collect();
+    for p in problems {
+        let fs = f_star.get(p).copied().unwrap_or(0.0);
+        s.push_str(&format!("\n### {p} (f* = {})\n\nSimple regret, median [25%, 75%] over seeds; sampler time per trial.\n\n", fmt(fs)));
+        s.push_str("| sampler | seeds |");
+        for b in budgets {
+            s.push_str(&format!(" {b} |"));
+        }
+        s.push_str(" ms/trial |\n|---|---|");
+        for _ in budgets {
+            s.push_str("---|");
+        }
+        s.push_str("---|\n");
+        let samplers: BTreeSet<&String> = results
+            .iter()
+            .filter(|r| &r.problem == p)
+            .map(|r| &r.sampler)
+            .collect();
+        for name in samplers {
+            let runs: Vec<&RunResult> = results
+                .iter()
+                .filter(|r| &r.problem == p && &r.sampler == name)
+                .collect();
+            s.push_str(&format!("| {name} | {} |", runs.len()));
+            for &b in budgets {
+                let mut v: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| r.best.get(b - 1))
+                    .map(|x| (x - fs).max(0.0))
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                if v.is_empty() {
+                    s.push_str(" - |");
+                } else {
+                    s.push_str(&format!(
+                        " {} [{}, {}] |",
+                        fmt(quantile(&v, 0.5)),
+                        fmt(quantile(&v, 0.25)),
+                        fmt(quantile(&v, 0.75))
+                    ));
+                }
+            }
+            let ms =
+                runs.iter().map(|r| r.sampler_s_per_trial).sum::<f64>() / runs.len() as f64 * 1e3;
+            s.push_str(&format!(" {} |\n", fmt(ms)));
+        }
+    }
+    s
+}
+
+/// Replaces the section named `name` in the Markdown file at `path` (creating either).
+pub fn write_section(path: &Path, name: &str, body: &str) -> std::io::Result<()> {
+    let begin = format!("<!-- section:{name}:begin (written by tuneforge-bench, do not edit) -->");
+    let end = format!("<!-- section:{name}:end -->");
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| {
+        "# tuneforge benchmarks\n\nEvery table below is written by `tuneforge-bench`; the command that produced it heads its section.\n".to_string()
+    });
+    let block = format!("{begin}\n{body}\n{end}");
+    let new = match (old.find(&begin), old.find(&end)) {
+        (Some(b), Some(e)) if e > b => format!("{}{}{}", &old[..b], block, &old[e + end.len()..]),
+        _ => format!("{}\n{}\n", old.trim_end(), block),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(problem: &str, sampler: &str, last: f64) -> RunResult {
+        RunResult {
+            problem: problem.into(),
+            sampler: sampler.into(),
+            seed: 0,
+            best: vec![last; 100],
+            sampler_s_per_trial: 0.001,
+        }
+    }
+
+    #[test]
+    fn ranks_average_over_problems_and_share_ties() {
+        let fs = BTreeMap::from([("p".to_string(), 0.0), ("q".to_string(), 0.0)]);
+        let res = vec![
+            r("p", "a", 1.0),
+            r("p", "b", 2.0),
+            r("p", "c", 2.0),
+            r("q", "a", 3.0),
+            r("q", "b", 1.0),
+            r("q", "c", 2.0),
+        ];
+        let ranks = mean_ranks(&res, &fs, 100);
+        let get = |n: &str| ranks.iter().find(|x| x.0 == n).unwrap().1;
+        assert_eq!(get("a"), 2.0); // 1 and 3
+        assert_eq!(get("b"), 1.75); // 2.5 and 1
+        assert_eq!(get("c"), 2.25); // 2.5 and 2
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
+    }
+
+    #[test]
+    fn sections_are_replaced_in_place() {
+        let dir = std::env::temp_dir().join(format!("tf-report-{}", std::process::id()));
+        let path = dir.join("B.md");
+        write_section(&path, "a", "first").unwrap();
+        write_section(&path, "b", "other").unwrap();
+        write_section(&path, "a", "second").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("second") && !text.contains("first") && text.contains("other"));
+        assert!(text.find("second").unwrap() < text.find("other").unwrap());
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

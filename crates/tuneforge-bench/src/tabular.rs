@@ -1,0 +1,211 @@
+//! Tabular HPO benchmarks: every configuration of a grid was trained for real; a query looks the
+//! configuration up. Numeric columns become ordinal integer parameters (the index into the
+//! column's sorted values, so log-spaced grids stay evenly spaced), text columns categoricals.
+//!
+//! - FCNet (Klein & Hutter 2019): objective = validation MSE averaged over the 4 seeds.
+//! - HPOBench MLP (Eggensperger et al. 2021): objective = 1 - validation accuracy averaged over
+//!   the 5 seeds.
+
+use flate2::read::GzDecoder;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use crate::problems::Problem;
+use tuneforge::{Error, Result, Trial};
+
+/// One hyperparameter column.
+#[derive(Clone, Debug)]
+pub enum Column {
+    /// Numeric grid values, sorted.
+    Numeric(Vec<f64>),
+    /// Text choices, in first-seen order.
+    Text(Vec<String>),
+}
+
+/// A loaded tabular benchmark.
+pub struct Tabular {
+    name: String,
+    params: Vec<(String, Column)>,
+    table: HashMap<Vec<usize>, f64>,
+    f_star: f64,
+}
+
+impl Tabular {
+    /// Loads `path`: `params` name the hyperparameter columns, `metric` the per-seed prefix
+    /// (`val_loss_s` or `val_acc_s`); accuracy is turned into `1 - accuracy`.
+    pub fn load(name: &str, path: &Path, params: &[&str], metric: &str) -> Result<Tabular> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut text = String::new();
+        GzDecoder::new(file)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::io(path, e))?;
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .ok_or_else(|| Error::invalid(format!("{}: empty file", path.display())))?
+            .split(',')
+            .collect();
+        let col = |n: &str| {
+            header
+                .iter()
+                .position(|h| *h == n)
+                .ok_or_else(|| Error::invalid(format!("{}: no column '{n}'", path.display())))
+        };
+        let pcols: Vec<usize> = params.iter().map(|p| col(p)).collect::<Result<_>>()?;
+        let mcols: Vec<usize> = header
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.starts_with(metric))
+            .map(|(i, _)| i)
+            .collect();
+        if mcols.is_empty() {
+            return Err(Error::invalid(format!(
+                "{}: no '{metric}*' columns",
+                path.display()
+            )));
+        }
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        let mut columns = Vec::new();
+        for (&c, p) in pcols.iter().zip(params) {
+            let vals: Vec<&str> = rows.iter().map(|r| r[c]).collect();
+            let column = if vals.iter().all(|v| v.parse::<f64>().is_ok()) {
+                let mut nums: Vec<f64> = vals.iter().map(|v| v.parse().unwrap_or(0.0)).collect();
+                nums.sort_by(f64::total_cmp);
+                nums.dedup();
+                Column::Numeric(nums)
+            } else {
+                let mut seen: Vec<String> = Vec::new();
+                for v in vals {
+                    if !seen.iter().any(|s| s == v) {
+                        seen.push(v.to_string());
+                    }
+                }
+                Column::Text(seen)
+            };
+            columns.push((p.to_string(), column));
+        }
+        let accuracy = metric.contains("acc");
+        let mut table = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            if r.len() != header.len() {
+                return Err(Error::invalid(format!(
+                    "{}: a row has {} fields, the header {}",
+                    path.display(),
+                    r.len(),
+                    header.len()
+                )));
+            }
+            let key: Vec<usize> = pcols
+                .iter()
+                .zip(&columns)
+                .map(|(&c, (_, col))| match col {
+                    Column::Numeric(v) => {
+                        let x: f64 = r[c].parse().unwrap_or(f64::NAN);
+                        v.iter().position(|y| *y == x).unwrap_or(0)
+                    }
+                    Column::Text(v) => v.iter().position(|y| y == r[c]).unwrap_or(0),
+                })
+                .collect();
+            let ys: Vec<f64> = mcols
+                .iter()
+                .filter_map(|&c| r[c].parse::<f64>().ok())
+                .collect();
+            let mean = ys.iter().sum::<f64>() / ys.len().max(1) as f64;
+            table.insert(key, if accuracy { 1.0 - mean } else { mean });
+        }
+        let f_star = table.values().cloned().fold(f64::INFINITY, f64::min);
+        Ok(Tabular {
+            name: name.to_string(),
+            params: columns,
+            table,
+            f_star,
+        })
+    }
+
+    /// Number of configurations.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+impl Problem for Tabular {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn f_star(&self) -> f64 {
+        self.f_star
+    }
+    fn evaluate(&self, t: &mut Trial) -> Result<f64> {
+        let mut key = Vec::with_capacity(self.params.len());
+        for (name, col) in &self.params {
+            let i = match col {
+                Column::Numeric(v) => t.suggest_int(name, 0, v.len() as i64 - 1).get()? as usize,
+                Column::Text(v) => {
+                    let c = t.suggest_categorical(name, v)?;
+                    v.iter().position(|x| *x == c).unwrap_or(0)
+                }
+            };
+            key.push(i);
+        }
+        self.table.get(&key).copied().ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: configuration {key:?} is not in the table",
+                self.name
+            ))
+        })
+    }
+}
+
+/// FCNet hyperparameter columns.
+pub const FCNET_PARAMS: [&str; 9] = [
+    "activation_fn_1",
+    "activation_fn_2",
+    "batch_size",
+    "dropout_1",
+    "dropout_2",
+    "init_lr",
+    "lr_schedule",
+    "n_units_1",
+    "n_units_2",
+];
+
+/// HPOBench MLP hyperparameter columns.
+pub const HPOBENCH_PARAMS: [&str; 5] = [
+    "alpha",
+    "batch_size",
+    "depth",
+    "learning_rate_init",
+    "width",
+];
+
+/// The six tabular problems found under `data_dir` (`hpo-tabular/`); missing files are skipped.
+pub fn load_all(data_dir: &Path) -> Result<Vec<Tabular>> {
+    let mut out = Vec::new();
+    for (name, file) in [
+        ("fcnet-protein", "fcnet_protein_structure.csv.gz"),
+        ("fcnet-naval", "fcnet_naval_propulsion.csv.gz"),
+    ] {
+        let p = data_dir.join(file);
+        if p.exists() {
+            out.push(Tabular::load(name, &p, &FCNET_PARAMS, "val_loss_s")?);
+        }
+    }
+    for task in ["australian", "credit_g", "kc1", "segment"] {
+        let p = data_dir.join(format!("hpobench_mlp_{task}.csv.gz"));
+        if p.exists() {
+            out.push(Tabular::load(
+                &format!("mlp-{task}"),
+                &p,
+                &HPOBENCH_PARAMS,
+                "val_acc_s",
+            )?);
+        }
+    }
+    Ok(out)
+}
