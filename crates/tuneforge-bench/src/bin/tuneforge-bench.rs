@@ -145,7 +145,7 @@ fn main() {
                     let r = harness::run(problems[pi].as_ref(), &name, &f, seed, budget);
                     let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
                     d.push(r);
-                    if d.len() % 50 == 0 || d.len() == total {
+                    if d.len().is_multiple_of(50) || d.len() == total {
                         eprintln!("{}/{} runs", d.len(), total);
                     }
                 }
