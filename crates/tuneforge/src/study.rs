@@ -353,8 +353,11 @@ impl Study {
             for t in changes.trials {
                 let t = Arc::new(t);
                 let n = t.number as usize;
+                // Numbers are dense, so a trial's number is its index: new trials append.
                 if n < trials.len() && trials[n].number == t.number {
                     trials[n] = t;
+                } else if n == trials.len() {
+                    trials.push(t);
                 } else if let Some(pos) = trials.iter().position(|x| x.number == t.number) {
                     trials[pos] = t;
                 } else {

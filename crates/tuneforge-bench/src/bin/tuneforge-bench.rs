@@ -56,6 +56,24 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// Time per suggestion with a long history (N completed trials in a D-dimensional space).
+    Speed {
+        /// History sizes (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        history: Vec<usize>,
+        /// Dimensions.
+        #[arg(long, default_value_t = 10)]
+        dim: usize,
+        /// Timed suggestions per history size.
+        #[arg(long, default_value_t = 30)]
+        asks: usize,
+        /// Peer timings (JSON lines from bench/peers/speed.py).
+        #[arg(long)]
+        peers: Option<PathBuf>,
+        /// The Markdown file to update.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+    },
 }
 
 fn factory(name: &str) -> Option<SamplerFactory> {
@@ -84,17 +102,155 @@ fn machine() -> String {
 
 fn main() {
     let cli = Cli::parse();
-    let Cmd::Samplers {
-        seeds,
-        budget,
-        samplers,
-        problems: filter,
-        data,
-        peers,
-        results,
-        out,
-        threads,
-    } = cli.cmd;
+    match cli.cmd {
+        Cmd::Samplers {
+            seeds,
+            budget,
+            samplers,
+            problems,
+            data,
+            peers,
+            results,
+            out,
+            threads,
+        } => samplers_cmd(
+            seeds, budget, samplers, problems, data, peers, results, out, threads,
+        ),
+        Cmd::Speed {
+            history,
+            dim,
+            asks,
+            peers,
+            out,
+        } => speed_cmd(&history, dim, asks, peers, out),
+    }
+}
+
+/// One timing row.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SpeedRow {
+    sampler: String,
+    history: usize,
+    dim: usize,
+    asks: usize,
+    median_ms: f64,
+    p90_ms: f64,
+}
+
+fn speed_cmd(history: &[usize], dim: usize, asks: usize, peers: Option<PathBuf>, out: PathBuf) {
+    use tuneforge::storage::{MemoryStorage, Storage};
+    use tuneforge::{Optimize, Outcome, Study};
+    let mut rows: Vec<SpeedRow> = Vec::new();
+    for &n in history {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let name = format!("speed-{n}");
+        let filler = Study::builder(&name)
+            .storage(storage.clone())
+            .sampler(RandomSampler::new(0))
+            .build()
+            .expect("memory study");
+        filler
+            .optimize(
+                |t| -> tuneforge::Result<f64> {
+                    let mut s = 0.0;
+                    for i in 0..dim {
+                        let x = t.suggest_float(&format!("x{i}"), -5.0, 5.0).get()?;
+                        s += x * x;
+                    }
+                    Ok(s)
+                },
+                Optimize::trials(n),
+            )
+            .expect("memory study");
+        let study = Study::builder(&name)
+            .storage(storage)
+            .sampler(TpeConfig::default().build(0))
+            .build()
+            .expect("memory study");
+        let mut times = Vec::with_capacity(asks);
+        for _ in 0..asks {
+            let t0 = std::time::Instant::now();
+            let mut t = study.ask().expect("ask");
+            let mut s = 0.0;
+            for i in 0..dim {
+                let x = t
+                    .suggest_float(&format!("x{i}"), -5.0, 5.0)
+                    .get()
+                    .expect("suggest");
+                s += x * x;
+            }
+            study.tell(t, Outcome::Complete(vec![s])).expect("tell");
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        let row = SpeedRow {
+            sampler: "tpe (multivariate)".into(),
+            history: n,
+            dim,
+            asks,
+            median_ms: report::quantile(&times, 0.5),
+            p90_ms: times[(0.9 * (times.len() - 1) as f64) as usize],
+        };
+        eprintln!("tpe with {n} trials: median {:.2} ms", row.median_ms);
+        rows.push(row);
+    }
+    let mut note = "none".to_string();
+    if let Some(p) = &peers {
+        let text = std::fs::read_to_string(p).unwrap_or_else(|e| {
+            eprintln!("error: cannot read {}: {e}", p.display());
+            std::process::exit(1)
+        });
+        rows.extend(
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<SpeedRow>(l).ok()),
+        );
+        let versions =
+            std::fs::read_to_string(p.with_extension("versions.txt")).unwrap_or_default();
+        note = format!("`{}` ({})", p.display(), versions.trim());
+    }
+    let cmd: Vec<String> = std::env::args().skip(1).collect();
+    let mut s = format!(
+        "## Sampler speed with a long history\n\nCommand: `tuneforge-bench {}`  \nMachine: {}. Peers: {note}.\n\n\
+         Time for one trial's ask + {dim} suggestions + tell, with N completed trials already in the study \
+         ({dim}-D sphere, in-memory storage), {asks} timed trials.\n\n\
+         | sampler | history N | median ms | p90 ms | tuneforge speed-up (median) |\n|---|---|---|---|---|\n",
+        cmd.join(" "),
+        machine()
+    );
+    for r in &rows {
+        let ours = rows
+            .iter()
+            .find(|o| o.sampler.starts_with("tpe") && o.history == r.history);
+        let speedup = match ours {
+            Some(o) if !r.sampler.starts_with("tpe") => {
+                format!("{:.1}x", r.median_ms / o.median_ms)
+            }
+            _ => "-".into(),
+        };
+        s.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} | {speedup} |\n",
+            r.sampler, r.history, r.median_ms, r.p90_ms
+        ));
+    }
+    if let Err(e) = report::write_section(&out, "speed", &s) {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        std::process::exit(1);
+    }
+    eprintln!("wrote {}", out.display());
+}
+
+#[allow(clippy::too_many_arguments)]
+fn samplers_cmd(
+    seeds: u64,
+    budget: usize,
+    samplers: Vec<String>,
+    filter: Vec<String>,
+    data: PathBuf,
+    peers: Option<PathBuf>,
+    results: PathBuf,
+    out: PathBuf,
+    threads: usize,
+) {
     let mut problems: Vec<Box<dyn Problem>> = Vec::new();
     for f in problems::functions() {
         problems.push(Box::new(f));

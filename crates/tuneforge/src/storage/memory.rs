@@ -1,6 +1,9 @@
 //! In-memory storage for one process: fast, and gone when the process exits.
+//!
+//! Trials are kept per study in number order (a trial's number is its index), waiting trials in
+//! an ordered set, so asking costs no scan of the history.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::{NewTrial, Storage, TrialChanges, check_finish};
@@ -11,11 +14,13 @@ use crate::record::{
     Direction, FrozenTrial, Metrics, StudyId, StudyRecord, TrialId, TrialState, now_ms,
 };
 
-#[derive(Default)]
 struct StudyData {
-    record: Option<StudyRecord>,
+    record: StudyRecord,
     seq: u64,
-    trials: Vec<TrialId>,
+    /// Trials in number order.
+    trials: Vec<FrozenTrial>,
+    /// Numbers of the waiting trials.
+    waiting: BTreeSet<u64>,
     claims: HashSet<String>,
 }
 
@@ -23,7 +28,8 @@ struct StudyData {
 struct Inner {
     next_study: StudyId,
     studies: BTreeMap<StudyId, StudyData>,
-    trials: HashMap<TrialId, (StudyId, FrozenTrial)>,
+    /// Where each trial lives: its study and number.
+    index: HashMap<TrialId, (StudyId, usize)>,
     next_trial: TrialId,
 }
 
@@ -40,8 +46,8 @@ impl MemoryStorage {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave a half-written trial (every update is
-        // applied in one step), so a poisoned lock is still consistent.
+        // Every update is applied in one step, so a lock poisoned by a panic elsewhere still
+        // guards consistent data.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -53,27 +59,25 @@ impl Inner {
             .ok_or_else(|| Error::StudyNotFound(format!("#{id}")))
     }
 
-    /// Applies `f` to a running trial, bumping the study counter.
-    fn update_running<T>(
-        &mut self,
-        trial: TrialId,
-        f: impl FnOnce(&mut FrozenTrial) -> Result<T>,
-    ) -> Result<T> {
-        let (study, t) = self
-            .trials
-            .get_mut(&trial)
+    fn locate(&mut self, trial: TrialId) -> Result<(&mut StudyData, usize)> {
+        let (study, n) = *self
+            .index
+            .get(&trial)
             .ok_or_else(|| Error::TrialNotFound(format!("id {trial}")))?;
+        Ok((self.study(study)?, n))
+    }
+
+    /// Applies `f` to a running trial in place and bumps the study counter.
+    fn update_running(&mut self, trial: TrialId, f: impl FnOnce(&mut FrozenTrial)) -> Result<()> {
+        let (data, n) = self.locate(trial)?;
+        let t = &mut data.trials[n];
         if t.state != TrialState::Running {
             return Err(Error::TrialFinished(t.number));
         }
-        let study = *study;
-        let mut copy = t.clone();
-        let out = f(&mut copy)?;
-        let data = self.study(study)?;
+        f(t);
         data.seq += 1;
-        copy.seq = data.seq;
-        self.trials.insert(trial, (study, copy));
-        Ok(out)
+        t.seq = data.seq;
+        Ok(())
     }
 }
 
@@ -85,10 +89,7 @@ impl Storage for MemoryStorage {
         attrs: &BTreeMap<String, serde_json::Value>,
     ) -> Result<StudyRecord> {
         let mut g = self.lock();
-        if g.studies
-            .values()
-            .any(|s| s.record.as_ref().is_some_and(|r| r.name == name))
-        {
+        if g.studies.values().any(|s| s.record.name == name) {
             return Err(Error::StudyExists(name.to_string()));
         }
         g.next_study += 1;
@@ -103,8 +104,11 @@ impl Storage for MemoryStorage {
         g.studies.insert(
             id,
             StudyData {
-                record: Some(record.clone()),
-                ..Default::default()
+                record: record.clone(),
+                seq: 0,
+                trials: Vec::new(),
+                waiting: BTreeSet::new(),
+                claims: HashSet::new(),
             },
         );
         Ok(record)
@@ -114,26 +118,22 @@ impl Storage for MemoryStorage {
         let g = self.lock();
         g.studies
             .values()
-            .filter_map(|s| s.record.as_ref())
-            .find(|r| r.name == name)
-            .cloned()
+            .find(|s| s.record.name == name)
+            .map(|s| s.record.clone())
             .ok_or_else(|| Error::StudyNotFound(name.to_string()))
     }
 
     fn list_studies(&self) -> Result<Vec<StudyRecord>> {
         let g = self.lock();
-        Ok(g.studies
-            .values()
-            .filter_map(|s| s.record.clone())
-            .collect())
+        Ok(g.studies.values().map(|s| s.record.clone()).collect())
     }
 
     fn set_study_attr(&self, study: StudyId, key: &str, value: &serde_json::Value) -> Result<()> {
         let mut g = self.lock();
-        let data = g.study(study)?;
-        if let Some(r) = data.record.as_mut() {
-            r.attrs.insert(key.to_string(), value.clone());
-        }
+        g.study(study)?
+            .record
+            .attrs
+            .insert(key.to_string(), value.clone());
         Ok(())
     }
 
@@ -144,7 +144,7 @@ impl Storage for MemoryStorage {
             .remove(&study)
             .ok_or_else(|| Error::StudyNotFound(format!("#{study}")))?;
         for t in data.trials {
-            g.trials.remove(&t);
+            g.index.remove(&t.id);
         }
         Ok(())
     }
@@ -171,9 +171,10 @@ impl Storage for MemoryStorage {
         if let Some(c) = &new.claim {
             system_attrs.insert(attrs::CLAIM.into(), c.clone().into());
         }
+        let number = data.trials.len();
         let t = FrozenTrial {
             id,
-            number: data.trials.len() as u64,
+            number: number as u64,
             state: if new.waiting {
                 TrialState::Waiting
             } else {
@@ -192,34 +193,28 @@ impl Storage for MemoryStorage {
             heartbeat_ms: (!new.waiting).then_some(now),
             seq: data.seq,
         };
-        data.trials.push(id);
-        g.trials.insert(id, (study, t.clone()));
+        if new.waiting {
+            data.waiting.insert(t.number);
+        }
+        data.trials.push(t.clone());
+        g.index.insert(id, (study, number));
         Ok(Some(t))
     }
 
     fn claim_waiting(&self, study: StudyId, worker: &str) -> Result<Option<FrozenTrial>> {
         let mut g = self.lock();
-        let ids = g.study(study)?.trials.clone();
-        let Some(id) = ids.into_iter().find(|id| {
-            g.trials
-                .get(id)
-                .is_some_and(|(_, t)| t.state == TrialState::Waiting)
-        }) else {
+        let data = g.study(study)?;
+        let Some(number) = data.waiting.pop_first() else {
             return Ok(None);
         };
-        let data = g.study(study)?;
         data.seq += 1;
-        let seq = data.seq;
-        let (_, t) = g
-            .trials
-            .get_mut(&id)
-            .ok_or_else(|| Error::TrialNotFound(format!("id {id}")))?;
         let now = now_ms();
+        let t = &mut data.trials[number as usize];
         t.state = TrialState::Running;
         t.worker = Some(worker.to_string());
         t.started_ms = Some(now);
         t.heartbeat_ms = Some(now);
-        t.seq = seq;
+        t.seq = data.seq;
         Ok(Some(t.clone()))
     }
 
@@ -233,7 +228,6 @@ impl Storage for MemoryStorage {
         self.lock().update_running(trial, |t| {
             t.params.insert(name.to_string(), value.clone());
             t.distributions.insert(name.to_string(), dist.clone());
-            Ok(())
         })
     }
 
@@ -243,30 +237,25 @@ impl Storage for MemoryStorage {
                 .entry(step)
                 .or_default()
                 .extend(metrics.iter().map(|(k, v)| (k.clone(), *v)));
-            Ok(())
         })
     }
 
     fn set_user_attr(&self, trial: TrialId, key: &str, value: &serde_json::Value) -> Result<()> {
         self.lock().update_running(trial, |t| {
             t.user_attrs.insert(key.to_string(), value.clone());
-            Ok(())
         })
     }
 
     fn set_system_attr(&self, trial: TrialId, key: &str, value: &serde_json::Value) -> Result<()> {
         self.lock().update_running(trial, |t| {
             t.system_attrs.insert(key.to_string(), value.clone());
-            Ok(())
         })
     }
 
     fn heartbeat(&self, trial: TrialId) -> Result<()> {
         let mut g = self.lock();
-        let (_, t) = g
-            .trials
-            .get_mut(&trial)
-            .ok_or_else(|| Error::TrialNotFound(format!("id {trial}")))?;
+        let (data, n) = g.locate(trial)?;
+        let t = &mut data.trials[n];
         if t.state != TrialState::Running {
             return Err(Error::TrialFinished(t.number));
         }
@@ -282,35 +271,43 @@ impl Storage for MemoryStorage {
         message: Option<&str>,
     ) -> Result<FrozenTrial> {
         check_finish(state, values)?;
-        self.lock().update_running(trial, |t| {
+        let mut g = self.lock();
+        g.update_running(trial, |t| {
             t.state = state;
             t.values = values.map(|v| v.to_vec());
             t.message = message.map(str::to_string);
             t.finished_ms = Some(now_ms());
-            Ok(())
         })?;
-        self.get_trial(trial)
+        let (data, n) = g.locate(trial)?;
+        Ok(data.trials[n].clone())
     }
 
     fn trials_since(&self, study: StudyId, since: u64) -> Result<TrialChanges> {
         let mut g = self.lock();
         let data = g.study(study)?;
-        let seq = data.seq;
-        let ids = data.trials.clone();
-        let trials = ids
-            .iter()
-            .filter_map(|id| g.trials.get(id))
-            .filter(|(_, t)| t.seq > since)
-            .map(|(_, t)| t.clone())
-            .collect();
-        Ok(TrialChanges { trials, seq })
+        Ok(TrialChanges {
+            trials: data
+                .trials
+                .iter()
+                .filter(|t| t.seq > since)
+                .cloned()
+                .collect(),
+            seq: data.seq,
+        })
     }
 
     fn get_trial(&self, trial: TrialId) -> Result<FrozenTrial> {
-        self.lock()
+        let mut g = self.lock();
+        let (data, n) = g.locate(trial)?;
+        Ok(data.trials[n].clone())
+    }
+
+    fn trial_by_number(&self, study: StudyId, number: u64) -> Result<FrozenTrial> {
+        let mut g = self.lock();
+        g.study(study)?
             .trials
-            .get(&trial)
-            .map(|(_, t)| t.clone())
-            .ok_or_else(|| Error::TrialNotFound(format!("id {trial}")))
+            .get(number as usize)
+            .cloned()
+            .ok_or_else(|| Error::TrialNotFound(number.to_string()))
     }
 }

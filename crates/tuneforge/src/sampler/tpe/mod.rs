@@ -37,6 +37,7 @@
 //! assert!(study.best_value().unwrap().unwrap() < 0.5);
 //! ```
 
+pub mod history;
 pub mod parzen;
 
 use indexmap::IndexMap;
@@ -44,13 +45,14 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 
+use self::history::{History, coord};
 use self::parzen::{Coord, DimKind, Parzen, default_weights};
 use super::{Sampler, SobolSampler, StudyView};
 use crate::distribution::{Distribution, ParamValue};
 use crate::error::Result;
-use crate::pareto::dominates;
-use crate::record::{FrozenTrial, TrialState};
+use crate::record::TrialState;
 use crate::seed::{mix, name_hash};
 
 /// Settings of [`TpeSampler`], with Optuna-compatible defaults.
@@ -91,12 +93,14 @@ impl Default for TpeConfig {
 }
 
 impl TpeConfig {
-    /// Builds the sampler with this seed.
+    /// Builds the sampler with this seed. A sampler keeps an incremental view of one study's
+    /// history; give each study its own sampler.
     pub fn build(self, seed: u64) -> TpeSampler {
         TpeSampler {
             startup: SobolSampler::new(seed),
             cfg: self,
             seed,
+            history: Mutex::new(History::default()),
         }
     }
 
@@ -107,49 +111,24 @@ impl TpeConfig {
 }
 
 /// The TPE sampler. See the module documentation.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct TpeSampler {
     cfg: TpeConfig,
     seed: u64,
     startup: SobolSampler,
+    history: Mutex<History>,
 }
 
-/// Trials usable for modelling `names`, split into the good ones (below) and the rest (above).
-#[derive(Debug)]
-pub struct Split<'a> {
+/// The trial numbers of a split: the good ones (below) and the rest (above).
+#[derive(Debug, PartialEq)]
+pub struct Split {
     /// The γ(n) best trials.
-    pub below: Vec<&'a FrozenTrial>,
+    pub below: Vec<u64>,
     /// The others (worse complete trials, pruned trials, running trials under the liar).
-    pub above: Vec<&'a FrozenTrial>,
+    pub above: Vec<u64>,
 }
 
-fn has_all(t: &FrozenTrial, names: &[String], dists: &[Distribution]) -> bool {
-    names
-        .iter()
-        .zip(dists)
-        .all(|(n, d)| t.distributions.get(n) == Some(d))
-}
-
-/// Rank of each point in non-dominated sorting (0 = Pareto front), all objectives minimised.
-fn nondominated_ranks(losses: &[Vec<f64>]) -> Vec<usize> {
-    let n = losses.len();
-    let mut rank = vec![usize::MAX; n];
-    let mut left: Vec<usize> = (0..n).collect();
-    let mut r = 0;
-    while !left.is_empty() {
-        let front: Vec<usize> = left
-            .iter()
-            .copied()
-            .filter(|&i| !left.iter().any(|&j| dominates(&losses[j], &losses[i])))
-            .collect();
-        for &i in &front {
-            rank[i] = r;
-        }
-        left.retain(|i| rank[*i] == usize::MAX);
-        r += 1;
-    }
-    rank
-}
+type Rows = Vec<(u64, Vec<Coord>)>;
 
 impl TpeSampler {
     /// The settings.
@@ -157,75 +136,79 @@ impl TpeSampler {
         &self.cfg
     }
 
-    /// Splits the history for modelling the parameters `names`: complete trials ranked by their
-    /// values (best first), then pruned trials (deepest first), then — with the constant liar —
-    /// running trials other than `current`; the first γ(n) are the good ones.
-    pub fn split<'a>(
+    fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The observations of `names`, ordered (complete trials best first, then pruned trials
+    /// deepest first, then — with the constant liar — running trials other than `current`) and
+    /// split after the first γ(n).
+    fn rows(
         &self,
-        study: &'a StudyView,
+        study: &StudyView,
         current: u64,
         names: &[String],
         dists: &[Distribution],
-    ) -> Split<'a> {
-        let eligible = |t: &&FrozenTrial| has_all(t, names, dists);
-        let mut complete: Vec<&FrozenTrial> = study
-            .complete()
-            .filter(eligible)
-            .filter(|t| {
-                t.values
-                    .as_ref()
-                    .is_some_and(|v| v.len() == study.directions.len())
-            })
-            .collect();
-        let losses: Vec<Vec<f64>> = complete
-            .iter()
-            .map(|t| {
-                t.values
+    ) -> (Rows, Rows) {
+        let mut ordered: Rows = {
+            let mut h = self.history();
+            h.update(study);
+            let keys: Option<Vec<usize>> =
+                names.iter().zip(dists).map(|(n, d)| h.key(n, d)).collect();
+            match keys {
+                None => Vec::new(),
+                Some(keys) => {
+                    // History works on sorted keys; map its rows back to the order of `names`.
+                    let mut order: Vec<usize> = (0..keys.len()).collect();
+                    order.sort_by_key(|&i| keys[i]);
+                    let sorted: Vec<usize> = order.iter().map(|&i| keys[i]).collect();
+                    h.ranked(&sorted, study.directions.len())
+                        .into_iter()
+                        .map(|(n, c)| {
+                            let mut row = vec![c[0]; c.len()];
+                            for (pos, &i) in order.iter().enumerate() {
+                                row[i] = c[pos];
+                            }
+                            (n, row)
+                        })
+                        .collect()
+                }
+            }
+        };
+        if self.cfg.constant_liar {
+            for t in study.in_states(&[TrialState::Running]) {
+                if t.number == current {
+                    continue;
+                }
+                let row: Option<Vec<Coord>> = names
                     .iter()
-                    .flatten()
-                    .zip(&study.directions)
-                    .map(|(v, d)| d.to_loss(*v))
-                    .collect()
-            })
-            .collect();
-        let mut keyed: Vec<(f64, u64, &FrozenTrial)> = if study.directions.len() == 1 {
-            complete
-                .iter()
-                .zip(&losses)
-                .map(|(t, l)| (l[0], t.number, *t))
-                .collect()
-        } else {
-            let ranks = nondominated_ranks(&losses);
-            complete
-                .iter()
-                .zip(ranks)
-                .map(|(t, r)| (r as f64, t.number, *t))
-                .collect()
-        };
-        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        complete = keyed.into_iter().map(|k| k.2).collect();
-        let mut pruned: Vec<&FrozenTrial> = study
-            .in_states(&[TrialState::Pruned])
-            .filter(eligible)
-            .collect();
-        pruned.sort_by_key(|t| std::cmp::Reverse(t.intermediate.keys().next_back().copied()));
-        let running: Vec<&FrozenTrial> = if self.cfg.constant_liar {
-            study
-                .in_states(&[TrialState::Running])
-                .filter(|t| t.number != current)
-                .filter(eligible)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut ordered = complete;
-        ordered.extend(pruned);
-        ordered.extend(running);
-        let n_below = self.cfg.gamma(ordered.len());
-        let above = ordered.split_off(n_below.min(ordered.len()));
+                    .zip(dists)
+                    .map(|(n, d)| {
+                        (t.distributions.get(n) == Some(d)).then(|| coord(d, &t.params[n]))
+                    })
+                    .collect();
+                if let Some(row) = row {
+                    ordered.push((t.number, row));
+                }
+            }
+        }
+        let n_below = self.cfg.gamma(ordered.len()).min(ordered.len());
+        let above = ordered.split_off(n_below);
+        (ordered, above)
+    }
+
+    /// The split used to model `names` for trial `current` (see [`Split`]).
+    pub fn split(
+        &self,
+        study: &StudyView,
+        current: u64,
+        names: &[String],
+        dists: &[Distribution],
+    ) -> Split {
+        let (below, above) = self.rows(study, current, names, dists);
         Split {
-            below: ordered,
-            above,
+            below: below.into_iter().map(|r| r.0).collect(),
+            above: above.into_iter().map(|r| r.0).collect(),
         }
     }
 
@@ -239,8 +222,8 @@ impl TpeSampler {
         dists: &[Distribution],
         salt: u64,
     ) -> Option<Vec<ParamValue>> {
-        let split = self.split(study, number, names, dists);
-        if split.below.is_empty() {
+        let (below, above) = self.rows(study, number, names, dists);
+        if below.is_empty() {
             return None;
         }
         let kinds: Vec<DimKind> = dists
@@ -251,19 +234,10 @@ impl TpeSampler {
                 other => DimKind::Discrete(other.cardinality().unwrap_or(1)),
             })
             .collect();
-        let fit = |mut trials: Vec<&FrozenTrial>| {
+        let fit = |mut rows: Rows| {
             // Recency weights follow trial order, whatever the ranking.
-            trials.sort_by_key(|t| t.number);
-            let obs: Vec<Vec<Coord>> = trials
-                .iter()
-                .map(|t| {
-                    names
-                        .iter()
-                        .zip(dists)
-                        .map(|(n, d)| coord(d, &t.params[n]))
-                        .collect()
-                })
-                .collect();
+            rows.sort_by_key(|r| r.0);
+            let obs: Vec<Vec<Coord>> = rows.into_iter().map(|r| r.1).collect();
             Parzen::fit(
                 &kinds,
                 &obs,
@@ -271,8 +245,8 @@ impl TpeSampler {
                 self.cfg.prior_weight,
             )
         };
-        let l = fit(split.below);
-        let g = fit(split.above);
+        let l = fit(below);
+        let g = fit(above);
         let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(self.seed, number), salt));
         let mut best: Option<(f64, Vec<ParamValue>)> = None;
         for _ in 0..self.cfg.n_ei_candidates.max(1) {
@@ -297,19 +271,10 @@ impl TpeSampler {
         best.map(|b| b.1)
     }
 
-    fn n_complete(study: &StudyView) -> usize {
-        study.complete().count()
-    }
-}
-
-/// The unit-cube coordinate of a value.
-fn coord(d: &Distribution, v: &ParamValue) -> Coord {
-    match d {
-        Distribution::Categorical { .. } => Coord::Cat(d.to_internal(v).unwrap_or(0.0) as usize),
-        _ => Coord::Num {
-            x: d.to_unit(v).unwrap_or(0.5),
-            cell: d.unit_cell(v),
-        },
+    fn n_complete(&self, study: &StudyView) -> usize {
+        let mut h = self.history();
+        h.update(study);
+        h.n_complete()
     }
 }
 
@@ -344,55 +309,34 @@ impl Sampler for TpeSampler {
     fn infer_relative_space(
         &self,
         study: &StudyView,
-        _trial: &FrozenTrial,
+        _trial: &crate::record::FrozenTrial,
     ) -> IndexMap<String, Distribution> {
-        if !self.cfg.multivariate || Self::n_complete(study) < self.cfg.n_startup_trials {
+        if !self.cfg.multivariate {
             return IndexMap::new();
         }
-        // Every parameter seen in complete trials with one consistent distribution.
-        let mut space: IndexMap<String, Option<Distribution>> = IndexMap::new();
-        for t in study.complete() {
-            for (n, d) in &t.distributions {
-                match space.get(n) {
-                    None => {
-                        space.insert(n.clone(), Some(d.clone()));
-                    }
-                    Some(Some(prev)) if prev != d => {
-                        space.insert(n.clone(), None);
-                    }
-                    _ => {}
-                }
-            }
+        let mut h = self.history();
+        h.update(study);
+        if h.n_complete() < self.cfg.n_startup_trials {
+            return IndexMap::new();
         }
-        let all: IndexMap<String, Distribution> = space
+        h.space()
             .into_iter()
-            .filter_map(|(n, d)| d.filter(|d| !d.is_single()).map(|d| (n, d)))
-            .collect();
-        if self.cfg.group {
-            return all;
-        }
-        // Without grouping: only parameters present in every complete trial.
-        all.into_iter()
-            .filter(|(n, _)| study.complete().all(|t| t.params.contains_key(n)))
+            .filter(|(n, d)| !d.is_single() && (self.cfg.group || h.in_every_complete_trial(n)))
             .collect()
     }
 
     fn sample_relative(
         &self,
         study: &StudyView,
-        trial: &FrozenTrial,
+        trial: &crate::record::FrozenTrial,
         space: &IndexMap<String, Distribution>,
     ) -> Result<IndexMap<String, f64>> {
         let groups: Vec<Vec<String>> = if self.cfg.group {
-            let sets: Vec<BTreeSet<String>> = study
-                .complete()
-                .map(|t| {
-                    t.params
-                        .keys()
-                        .filter(|k| space.contains_key(*k))
-                        .cloned()
-                        .collect()
-                })
+            let sets: Vec<BTreeSet<String>> = self
+                .history()
+                .name_sets()
+                .into_iter()
+                .map(|s| s.into_iter().filter(|n| space.contains_key(n)).collect())
                 .collect();
             decompose_groups(&sets)
                 .into_iter()
@@ -417,11 +361,11 @@ impl Sampler for TpeSampler {
     fn sample_independent(
         &self,
         study: &StudyView,
-        trial: &FrozenTrial,
+        trial: &crate::record::FrozenTrial,
         name: &str,
         dist: &Distribution,
     ) -> Result<f64> {
-        if Self::n_complete(study) >= self.cfg.n_startup_trials {
+        if self.n_complete(study) >= self.cfg.n_startup_trials {
             let names = [name.to_string()];
             let dists = [dist.clone()];
             if let Some(v) = self.propose(study, trial.number, &names, &dists, name_hash(name)) {
@@ -489,12 +433,13 @@ mod tests {
         let dists = [Distribution::float(0.0, 1.0)];
         let split = tpe.split(&view, 99, &names, &dists);
         // 13 trials (12 complete + 1 running): γ = 2; the two largest values (maximize).
-        let below: Vec<f64> = split.below.iter().map(|t| t.value().unwrap()).collect();
-        assert_eq!(below, vec![11.0, 10.0]);
+        let value = |n: u64| view.trials[n as usize].value();
+        let below: Vec<Option<f64>> = split.below.iter().map(|&n| value(n)).collect();
+        assert_eq!(below, vec![Some(11.0), Some(10.0)]);
         assert_eq!(split.above.len(), 11);
         assert!(
-            split.above.iter().any(|t| t.state == TrialState::Running),
-            "constant liar"
+            split.above.contains(&12),
+            "constant liar: the running trial counts as bad"
         );
         let no_liar = TpeConfig {
             constant_liar: false,

@@ -36,14 +36,17 @@ pub enum DimKind {
 
 #[derive(Clone, Debug)]
 enum Dim {
+    /// Per component: centre, width, 1/width, log of the truncation mass, and the constant part
+    /// of the log-density (`-ln(sigma) - log_z - ln(2 pi)/2`).
     Numeric {
         mu: Vec<f64>,
         sigma: Vec<f64>,
+        inv_sigma: Vec<f64>,
         log_z: Vec<f64>,
+        norm: Vec<f64>,
     },
-    Categorical {
-        log_p: Vec<Vec<f64>>,
-    },
+    /// Per component, the log-probability of each choice.
+    Categorical { log_p: Vec<Vec<f64>> },
 }
 
 /// A Parzen estimator: a weighted mixture of product kernels.
@@ -54,7 +57,34 @@ pub struct Parzen {
     dims: Vec<Dim>,
 }
 
-const SIGMA0: f64 = 0.2;
+/// Bergstra et al.'s adaptive bandwidths on [0, 1]: each kernel is as wide as the larger gap to
+/// its neighbours (the range ends count as neighbours, except that the outermost kernels use
+/// their inner gap so that they do not spread over empty ends).
+pub fn adaptive_bandwidths(mu: &[f64]) -> Vec<f64> {
+    let n = mu.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut pairs: Vec<(f64, u32)> = mu.iter().enumerate().map(|(i, &m)| (m, i as u32)).collect();
+    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let order: Vec<usize> = pairs.iter().map(|p| p.1 as usize).collect();
+    let mut ext = Vec::with_capacity(n + 2);
+    ext.push(0.0);
+    ext.extend(pairs.iter().map(|p| p.0));
+    ext.push(1.0);
+    let mut sorted: Vec<f64> = (1..=n)
+        .map(|k| (ext[k] - ext[k - 1]).max(ext[k + 1] - ext[k]))
+        .collect();
+    if n >= 2 {
+        sorted[0] = ext[2] - ext[1];
+        sorted[n - 1] = ext[n] - ext[n - 1];
+    }
+    let mut out = vec![0.0; n];
+    for (k, &i) in order.iter().enumerate() {
+        out[i] = sorted[k];
+    }
+    out
+}
 
 /// Optuna's default weights: recent observations count fully, the oldest less (after 25).
 pub fn default_weights(n: usize) -> Vec<f64> {
@@ -79,12 +109,7 @@ fn norm_cdf(z: f64) -> f64 {
     0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
 }
 
-fn log_norm_pdf(z: f64) -> f64 {
-    -0.5 * z * z - 0.5 * (2.0 * std::f64::consts::PI).ln()
-}
-
-fn log_sum_exp(xs: impl Iterator<Item = f64>) -> f64 {
-    let v: Vec<f64> = xs.collect();
+fn log_sum_exp(v: &[f64]) -> f64 {
     let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     if !m.is_finite() {
         return m;
@@ -102,9 +127,9 @@ impl Parzen {
         w.push(prior_weight);
         let total: f64 = w.iter().sum();
         let w: Vec<f64> = w.iter().map(|x| x / total).collect();
-        // Scott-like bandwidth, shrinking with the number of observations and the dimension.
-        let base = SIGMA0 * (n.max(1) as f64).powf(-1.0 / (d as f64 + 4.0));
-        let min_sigma = 1.0 / (1.0 + n as f64).min(100.0);
+        // Magic clip: no kernel narrower than 1/min(100, n + 2) of the range.
+        let min_sigma = 1.0 / (n as f64 + 2.0).min(100.0);
+        let _ = d;
         let dims = kinds
             .iter()
             .enumerate()
@@ -114,7 +139,6 @@ impl Parzen {
                         DimKind::Discrete(cells) => min_sigma.max(0.5 / *cells as f64),
                         _ => min_sigma,
                     };
-                    let sigma_obs = base.clamp(floor, 1.0);
                     let mut mu: Vec<f64> = obs
                         .iter()
                         .map(|o| match o[j] {
@@ -122,19 +146,40 @@ impl Parzen {
                             Coord::Cat(_) => 0.5,
                         })
                         .collect();
+                    let mut sigma: Vec<f64> = adaptive_bandwidths(&mu)
+                        .into_iter()
+                        .map(|s| s.clamp(floor, 1.0))
+                        .collect();
                     mu.push(0.5);
-                    let mut sigma = vec![sigma_obs; n];
                     sigma.push(1.0);
-                    let log_z = mu
+                    let log_z: Vec<f64> = mu
                         .iter()
                         .zip(&sigma)
                         .map(|(m, s)| {
-                            (norm_cdf((1.0 - m) / s) - norm_cdf(-m / s))
-                                .max(1e-300)
-                                .ln()
+                            // Kernels far inside [0, 1] lose no mass to the truncation.
+                            if m - 8.0 * s > 0.0 && m + 8.0 * s < 1.0 {
+                                0.0
+                            } else {
+                                (norm_cdf((1.0 - m) / s) - norm_cdf(-m / s))
+                                    .max(1e-300)
+                                    .ln()
+                            }
                         })
                         .collect();
-                    Dim::Numeric { mu, sigma, log_z }
+                    let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+                    let norm = sigma
+                        .iter()
+                        .zip(&log_z)
+                        .map(|(s, z)| -s.ln() - z - half_ln_2pi)
+                        .collect();
+                    let inv_sigma = sigma.iter().map(|s| 1.0 / s).collect();
+                    Dim::Numeric {
+                        mu,
+                        sigma,
+                        inv_sigma,
+                        log_z,
+                        norm,
+                    }
                 }
                 DimKind::Categorical(k) => {
                     let k = *k;
@@ -202,26 +247,49 @@ impl Parzen {
 
     /// Log-likelihood of a point (density for continuous coordinates, cell mass for discrete).
     pub fn log_pdf(&self, point: &[Coord]) -> f64 {
-        log_sum_exp((0..self.log_w.len()).map(|c| {
-            let mut lp = self.log_w[c];
-            for (dim, coord) in self.dims.iter().zip(point) {
-                lp += match (dim, coord) {
-                    (Dim::Numeric { mu, sigma, log_z }, Coord::Num { x, cell }) => match cell {
-                        None => log_norm_pdf((x - mu[c]) / sigma[c]) - sigma[c].ln() - log_z[c],
-                        Some((lo, hi)) => {
-                            let mass = norm_cdf((hi - mu[c]) / sigma[c])
-                                - norm_cdf((lo - mu[c]) / sigma[c]);
-                            mass.max(1e-300).ln() - log_z[c]
-                        }
+        let mut acc = self.log_w.clone();
+        for (dim, coord) in self.dims.iter().zip(point) {
+            match (dim, coord) {
+                (
+                    Dim::Numeric {
+                        mu,
+                        inv_sigma,
+                        norm,
+                        ..
                     },
-                    (Dim::Categorical { log_p }, Coord::Cat(k)) => {
-                        log_p[c].get(*k).copied().unwrap_or(f64::NEG_INFINITY)
+                    Coord::Num { x, cell: None },
+                ) => {
+                    for (((a, m), is), n) in acc.iter_mut().zip(mu).zip(inv_sigma).zip(norm) {
+                        let z = (x - m) * is;
+                        *a += n - 0.5 * z * z;
                     }
-                    _ => f64::NEG_INFINITY,
-                };
+                }
+                (
+                    Dim::Numeric {
+                        mu,
+                        inv_sigma,
+                        log_z,
+                        ..
+                    },
+                    Coord::Num {
+                        cell: Some((lo, hi)),
+                        ..
+                    },
+                ) => {
+                    for (((a, m), is), lz) in acc.iter_mut().zip(mu).zip(inv_sigma).zip(log_z) {
+                        let mass = norm_cdf((hi - m) * is) - norm_cdf((lo - m) * is);
+                        *a += mass.max(1e-300).ln() - lz;
+                    }
+                }
+                (Dim::Categorical { log_p }, Coord::Cat(k)) => {
+                    for (a, lp) in acc.iter_mut().zip(log_p) {
+                        *a += lp.get(*k).copied().unwrap_or(f64::NEG_INFINITY);
+                    }
+                }
+                _ => return f64::NEG_INFINITY,
             }
-            lp
-        }))
+        }
+        log_sum_exp(&acc)
     }
 }
 
