@@ -211,15 +211,15 @@ pub fn run(args: RunArgs, storage_flag: Option<&str>) -> Result<u8> {
         );
         return Ok(130);
     }
-    if n(TrialState::Complete) == 0 {
-        if let Some(f) = mine.iter().find(|t| t.state == TrialState::Failed) {
-            eprintln!(
-                "error: no trial completed; trial {} failed because {}",
-                f.number,
-                f.message.as_deref().unwrap_or("of an unknown reason")
-            );
-            return Ok(1);
-        }
+    if n(TrialState::Complete) == 0
+        && let Some(f) = mine.iter().find(|t| t.state == TrialState::Failed)
+    {
+        eprintln!(
+            "error: no trial completed; trial {} failed because {}",
+            f.number,
+            f.message.as_deref().unwrap_or("of an unknown reason")
+        );
+        return Ok(1);
     }
     Ok(0)
 }

@@ -6,7 +6,7 @@
 //! name = "digits-mlp"
 //! direction = "maximize"          # or directions = ["maximize", "minimize"]
 //! metric = "val_accuracy"         # or metrics = [...], one per direction
-//! sampler = "sobol"               # random | sobol | grid | tpe
+//! sampler = "tpe"                 # random | sobol | grid | tpe | cmaes
 //! seed = 7
 //! trials = 40                     # total for the study; a re-run continues up to it
 //! jobs = 2                        # trials in parallel
@@ -59,6 +59,8 @@ pub enum SamplerKind {
     Grid,
     /// Tree-structured Parzen estimator (multivariate, grouped).
     Tpe,
+    /// CMA-ES with IPOP restarts (numeric parameters; categoricals drawn at random).
+    CmaEs,
 }
 
 impl SamplerKind {
@@ -69,6 +71,7 @@ impl SamplerKind {
             "sobol" | "qmc" | "quasi-random" => SamplerKind::Sobol,
             "grid" => SamplerKind::Grid,
             "tpe" => SamplerKind::Tpe,
+            "cmaes" | "cma-es" => SamplerKind::CmaEs,
             _ => return None,
         })
     }
@@ -80,6 +83,7 @@ impl SamplerKind {
             SamplerKind::Sobol => "sobol",
             SamplerKind::Grid => "grid",
             SamplerKind::Tpe => "tpe",
+            SamplerKind::CmaEs => "cmaes",
         }
     }
 }
@@ -258,7 +262,7 @@ impl StudyFile {
             None => SamplerKind::Sobol,
             Some(name) => SamplerKind::parse(name).ok_or_else(|| {
                 err(format!(
-                    "sampler '{name}' is not known: use random, sobol, grid or tpe"
+                    "sampler '{name}' is not known: use random, sobol, grid, tpe or cmaes"
                 ))
             })?,
         };

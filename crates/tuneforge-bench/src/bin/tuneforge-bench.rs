@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tuneforge::sampler::TpeConfig;
+use tuneforge::sampler::{CmaEsConfig, TpeConfig};
 use tuneforge::{RandomSampler, Sampler, SobolSampler};
 use tuneforge_bench::harness::{self, RunResult, SamplerFactory};
 use tuneforge_bench::problems::{self, Problem};
@@ -34,8 +34,8 @@ enum Cmd {
         /// Evaluations per run.
         #[arg(long, default_value_t = 200)]
         budget: usize,
-        /// tuneforge samplers to run (comma-separated): random, sobol, tpe.
-        #[arg(long, value_delimiter = ',', default_value = "random,sobol,tpe")]
+        /// tuneforge samplers to run (comma-separated): random, sobol, tpe, cmaes.
+        #[arg(long, value_delimiter = ',', default_value = "random,sobol,tpe,cmaes")]
         samplers: Vec<String>,
         /// Only problems whose name contains one of these (comma-separated).
         #[arg(long, value_delimiter = ',')]
@@ -81,6 +81,7 @@ fn factory(name: &str) -> Option<SamplerFactory> {
         "random" => Arc::new(|s| Arc::new(RandomSampler::new(s)) as Arc<dyn Sampler>),
         "sobol" => Arc::new(|s| Arc::new(SobolSampler::new(s)) as Arc<dyn Sampler>),
         "tpe" => Arc::new(|s| Arc::new(TpeConfig::default().build(s)) as Arc<dyn Sampler>),
+        "cmaes" => Arc::new(|s| Arc::new(CmaEsConfig::default().build(s)) as Arc<dyn Sampler>),
         _ => return None,
     })
 }
@@ -277,7 +278,7 @@ fn samplers_cmd(
     let mut jobs = Vec::new();
     for name in &samplers {
         let Some(f) = factory(name) else {
-            eprintln!("error: unknown sampler '{name}' (random, sobol, tpe)");
+            eprintln!("error: unknown sampler '{name}' (random, sobol, tpe, cmaes)");
             std::process::exit(2);
         };
         for (pi, _) in problems.iter().enumerate() {

@@ -14,11 +14,13 @@
 //! Samplers are seeded: the randomness of trial `n` depends only on the sampler seed, `n` and the
 //! history, so the same seed gives the same sequence, and concurrent workers never collide.
 
+pub mod cmaes;
 pub(crate) mod grid;
 mod random;
 mod sobol;
 pub mod tpe;
 
+pub use cmaes::{CmaEsConfig, CmaEsSampler};
 pub use grid::GridSampler;
 pub use random::RandomSampler;
 pub use sobol::SobolSampler;
