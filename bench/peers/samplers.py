@@ -27,6 +27,8 @@ def run_optuna(problem, kind, seed, budget):
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
     elif kind == "cmaes":
         sampler = optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    elif kind == "gp":
+        sampler = optuna.samplers.GPSampler(seed=seed)
     else:
         raise ValueError(kind)
     study = optuna.create_study(sampler=sampler)
@@ -138,7 +140,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=200)
-    ap.add_argument("--samplers", default="optuna-random,optuna-tpe,optuna-tpe-mv,optuna-cmaes,hyperopt-tpe")
+    ap.add_argument("--samplers", default="optuna-random,optuna-tpe,optuna-tpe-mv,optuna-cmaes,optuna-gp,hyperopt-tpe")
     ap.add_argument("--problems", default="")
     ap.add_argument("--data", default="../shared/data/hpo-tabular")
     ap.add_argument("--out", default="bench/results/peers-samplers.jsonl")
@@ -156,7 +158,7 @@ def main():
                 print(f"{i}/{len(jobs)} peer runs", file=sys.stderr, flush=True)
     import importlib.metadata as m
     with open(os.path.splitext(a.out)[0] + ".versions.txt", "w") as f:
-        for pkg in ["optuna", "cmaes", "hyperopt"]:
+        for pkg in ["optuna", "cmaes", "hyperopt", "torch"]:
             f.write(f"{pkg} {m.version(pkg)}\n")
 
 

@@ -6,7 +6,7 @@
 //! name = "digits-mlp"
 //! direction = "maximize"          # or directions = ["maximize", "minimize"]
 //! metric = "val_accuracy"         # or metrics = [...], one per direction
-//! sampler = "tpe"                 # random | sobol | grid | tpe | cmaes
+//! sampler = "tpe"                 # random | sobol | grid | tpe | cmaes | gp
 //! seed = 7
 //! trials = 40                     # total for the study; a re-run continues up to it
 //! jobs = 2                        # trials in parallel
@@ -61,6 +61,8 @@ pub enum SamplerKind {
     Tpe,
     /// CMA-ES with IPOP restarts (numeric parameters; categoricals drawn at random).
     CmaEs,
+    /// Gaussian-process Bayesian optimisation with log expected improvement.
+    Gp,
 }
 
 impl SamplerKind {
@@ -72,6 +74,7 @@ impl SamplerKind {
             "grid" => SamplerKind::Grid,
             "tpe" => SamplerKind::Tpe,
             "cmaes" | "cma-es" => SamplerKind::CmaEs,
+            "gp" | "bo" => SamplerKind::Gp,
             _ => return None,
         })
     }
@@ -84,6 +87,7 @@ impl SamplerKind {
             SamplerKind::Grid => "grid",
             SamplerKind::Tpe => "tpe",
             SamplerKind::CmaEs => "cmaes",
+            SamplerKind::Gp => "gp",
         }
     }
 }
@@ -262,7 +266,7 @@ impl StudyFile {
             None => SamplerKind::Sobol,
             Some(name) => SamplerKind::parse(name).ok_or_else(|| {
                 err(format!(
-                    "sampler '{name}' is not known: use random, sobol, grid, tpe or cmaes"
+                    "sampler '{name}' is not known: use random, sobol, grid, tpe, cmaes or gp"
                 ))
             })?,
         };

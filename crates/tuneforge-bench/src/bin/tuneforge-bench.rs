@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tuneforge::sampler::{CmaEsConfig, TpeConfig};
+use tuneforge::sampler::{CmaEsConfig, GpConfig, TpeConfig};
 use tuneforge::{RandomSampler, Sampler, SobolSampler};
 use tuneforge_bench::harness::{self, RunResult, SamplerFactory};
 use tuneforge_bench::problems::{self, Problem};
@@ -34,8 +34,12 @@ enum Cmd {
         /// Evaluations per run.
         #[arg(long, default_value_t = 200)]
         budget: usize,
-        /// tuneforge samplers to run (comma-separated): random, sobol, tpe, cmaes.
-        #[arg(long, value_delimiter = ',', default_value = "random,sobol,tpe,cmaes")]
+        /// tuneforge samplers to run (comma-separated): random, sobol, tpe, cmaes, gp.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "random,sobol,tpe,cmaes,gp"
+        )]
         samplers: Vec<String>,
         /// Only problems whose name contains one of these (comma-separated).
         #[arg(long, value_delimiter = ',')]
@@ -58,9 +62,12 @@ enum Cmd {
     },
     /// Time per suggestion with a long history (N completed trials in a D-dimensional space).
     Speed {
-        /// History sizes (comma-separated).
+        /// History sizes for TPE (comma-separated).
         #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
         history: Vec<usize>,
+        /// History sizes for GP-BO (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "200")]
+        gp_history: Vec<usize>,
         /// Dimensions.
         #[arg(long, default_value_t = 10)]
         dim: usize,
@@ -82,6 +89,7 @@ fn factory(name: &str) -> Option<SamplerFactory> {
         "sobol" => Arc::new(|s| Arc::new(SobolSampler::new(s)) as Arc<dyn Sampler>),
         "tpe" => Arc::new(|s| Arc::new(TpeConfig::default().build(s)) as Arc<dyn Sampler>),
         "cmaes" => Arc::new(|s| Arc::new(CmaEsConfig::default().build(s)) as Arc<dyn Sampler>),
+        "gp" => Arc::new(|s| Arc::new(GpConfig::default().build(s)) as Arc<dyn Sampler>),
         _ => return None,
     })
 }
@@ -119,11 +127,12 @@ fn main() {
         ),
         Cmd::Speed {
             history,
+            gp_history,
             dim,
             asks,
             peers,
             out,
-        } => speed_cmd(&history, dim, asks, peers, out),
+        } => speed_cmd(&history, &gp_history, dim, asks, peers, out),
     }
 }
 
@@ -138,11 +147,23 @@ struct SpeedRow {
     p90_ms: f64,
 }
 
-fn speed_cmd(history: &[usize], dim: usize, asks: usize, peers: Option<PathBuf>, out: PathBuf) {
+fn speed_cmd(
+    history: &[usize],
+    gp_history: &[usize],
+    dim: usize,
+    asks: usize,
+    peers: Option<PathBuf>,
+    out: PathBuf,
+) {
     use tuneforge::storage::{MemoryStorage, Storage};
     use tuneforge::{Optimize, Outcome, Study};
     let mut rows: Vec<SpeedRow> = Vec::new();
-    for &n in history {
+    let runs: Vec<(&str, usize)> = history
+        .iter()
+        .map(|&n| ("tpe", n))
+        .chain(gp_history.iter().map(|&n| ("gp", n)))
+        .collect();
+    for (kind, n) in runs {
         let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
         let name = format!("speed-{n}");
         let filler = Study::builder(&name)
@@ -163,9 +184,14 @@ fn speed_cmd(history: &[usize], dim: usize, asks: usize, peers: Option<PathBuf>,
                 Optimize::trials(n),
             )
             .expect("memory study");
+        let sampler: Arc<dyn Sampler> = if kind == "tpe" {
+            Arc::new(TpeConfig::default().build(0))
+        } else {
+            Arc::new(GpConfig::default().build(0))
+        };
         let study = Study::builder(&name)
             .storage(storage)
-            .sampler(TpeConfig::default().build(0))
+            .sampler_arc(sampler)
             .build()
             .expect("memory study");
         let mut times = Vec::with_capacity(asks);
@@ -185,14 +211,18 @@ fn speed_cmd(history: &[usize], dim: usize, asks: usize, peers: Option<PathBuf>,
         }
         times.sort_by(f64::total_cmp);
         let row = SpeedRow {
-            sampler: "tpe (multivariate)".into(),
+            sampler: if kind == "tpe" {
+                "tpe (multivariate)".into()
+            } else {
+                "gp".into()
+            },
             history: n,
             dim,
             asks,
             median_ms: report::quantile(&times, 0.5),
             p90_ms: times[(0.9 * (times.len() - 1) as f64) as usize],
         };
-        eprintln!("tpe with {n} trials: median {:.2} ms", row.median_ms);
+        eprintln!("{kind} with {n} trials: median {:.2} ms", row.median_ms);
         rows.push(row);
     }
     let mut note = "none".to_string();
@@ -278,7 +308,7 @@ fn samplers_cmd(
     let mut jobs = Vec::new();
     for name in &samplers {
         let Some(f) = factory(name) else {
-            eprintln!("error: unknown sampler '{name}' (random, sobol, tpe, cmaes)");
+            eprintln!("error: unknown sampler '{name}' (random, sobol, tpe, cmaes, gp)");
             std::process::exit(2);
         };
         for (pi, _) in problems.iter().enumerate() {

@@ -15,12 +15,14 @@
 //! history, so the same seed gives the same sequence, and concurrent workers never collide.
 
 pub mod cmaes;
+pub mod gp;
 pub(crate) mod grid;
 mod random;
 mod sobol;
 pub mod tpe;
 
 pub use cmaes::{CmaEsConfig, CmaEsSampler};
+pub use gp::{GpConfig, GpSampler};
 pub use grid::GridSampler;
 pub use random::RandomSampler;
 pub use sobol::SobolSampler;
