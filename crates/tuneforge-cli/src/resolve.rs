@@ -84,6 +84,7 @@ pub fn stored_file(record: &tuneforge::StudyRecord) -> Option<StudyFile> {
 /// The sampler a study file asks for.
 pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
     Ok(match file.sampler {
+        SamplerKind::Auto => Arc::new(tuneforge::sampler::AutoSampler::new(seed)),
         SamplerKind::Random => Arc::new(RandomSampler::new(seed)),
         SamplerKind::Sobol => Arc::new(SobolSampler::new(seed)),
         SamplerKind::Tpe => Arc::new(tuneforge::sampler::TpeConfig::default().build(seed)),

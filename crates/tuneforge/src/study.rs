@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::pareto::pareto_front;
 use crate::pruner::{NopPruner, Pruner};
 use crate::record::{Direction, FrozenTrial, StudyRecord, TrialState};
-use crate::sampler::{RandomSampler, Reservation, Sampler, StudyView};
+use crate::sampler::{Reservation, Sampler, StudyView};
 use crate::seed::{fresh_seed, trial_seed};
 use crate::storage::{MemoryStorage, NewTrial, Storage};
 use crate::trial::Trial;
@@ -81,7 +81,7 @@ impl StudyBuilder {
         self
     }
 
-    /// The search strategy (default: random search seeded with the study seed).
+    /// The search strategy (default: [`crate::sampler::AutoSampler`] seeded with the study seed).
     pub fn sampler(mut self, s: impl Sampler + 'static) -> Self {
         self.sampler = Some(Arc::new(s));
         self
@@ -162,7 +162,7 @@ impl StudyBuilder {
             .unwrap_or_else(fresh_seed);
         let sampler = self
             .sampler
-            .unwrap_or_else(|| Arc::new(RandomSampler::new(seed)));
+            .unwrap_or_else(|| Arc::new(crate::sampler::AutoSampler::new(seed)));
         Ok(Study {
             inner: Arc::new(Inner {
                 storage,

@@ -6,7 +6,7 @@
 //! name = "digits-mlp"
 //! direction = "maximize"          # or directions = ["maximize", "minimize"]
 //! metric = "val_accuracy"         # or metrics = [...], one per direction
-//! sampler = "tpe"                 # random | sobol | grid | tpe | cmaes | gp
+//! sampler = "auto"                # the default; or random | sobol | grid | tpe | cmaes | gp
 //! seed = 7
 //! trials = 40                     # total for the study; a re-run continues up to it
 //! jobs = 2                        # trials in parallel
@@ -51,6 +51,8 @@ use crate::space::{Condition, ParamSpec, SearchSpace};
 /// The samplers a study file can name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SamplerKind {
+    /// The default: GP-BO or TPE, chosen from the study's shape and history.
+    Auto,
     /// Independent uniform draws.
     Random,
     /// Scrambled Sobol quasi-random points.
@@ -69,6 +71,7 @@ impl SamplerKind {
     /// Parses a sampler name.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
+            "auto" => SamplerKind::Auto,
             "random" => SamplerKind::Random,
             "sobol" | "qmc" | "quasi-random" => SamplerKind::Sobol,
             "grid" => SamplerKind::Grid,
@@ -82,6 +85,7 @@ impl SamplerKind {
     /// The canonical name.
     pub fn as_str(&self) -> &'static str {
         match self {
+            SamplerKind::Auto => "auto",
             SamplerKind::Random => "random",
             SamplerKind::Sobol => "sobol",
             SamplerKind::Grid => "grid",
@@ -263,10 +267,10 @@ impl StudyFile {
             )));
         }
         let sampler = match s.sampler.as_deref() {
-            None => SamplerKind::Sobol,
+            None => SamplerKind::Auto,
             Some(name) => SamplerKind::parse(name).ok_or_else(|| {
                 err(format!(
-                    "sampler '{name}' is not known: use random, sobol, grid, tpe, cmaes or gp"
+                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes or gp"
                 ))
             })?,
         };

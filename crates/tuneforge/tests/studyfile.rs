@@ -53,7 +53,7 @@ fn the_digits_study_declares_a_conditional_space_and_a_baseline() {
     let f = StudyFile::load(&examples().join("digits/study.toml")).unwrap();
     assert_eq!(f.directions, vec![Direction::Maximize]);
     assert_eq!(f.metrics, vec!["val_accuracy"]);
-    assert_eq!(f.sampler, SamplerKind::Tpe);
+    assert_eq!(f.sampler, SamplerKind::Auto);
     let m = f.space.get("momentum").unwrap();
     assert_eq!(m.conditions[0].param, "optimizer");
     assert_eq!(m.conditions[0].values, vec![ParamValue::from("sgd")]);

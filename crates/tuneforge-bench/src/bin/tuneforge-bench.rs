@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tuneforge::sampler::{CmaEsConfig, GpConfig, TpeConfig};
+use tuneforge::sampler::{AutoSampler, CmaEsConfig, GpConfig, TpeConfig};
 use tuneforge::{RandomSampler, Sampler, SobolSampler};
 use tuneforge_bench::harness::{self, RunResult, SamplerFactory};
 use tuneforge_bench::problems::{self, Problem};
@@ -34,11 +34,11 @@ enum Cmd {
         /// Evaluations per run.
         #[arg(long, default_value_t = 200)]
         budget: usize,
-        /// tuneforge samplers to run (comma-separated): random, sobol, tpe, cmaes, gp.
+        /// tuneforge samplers to run (comma-separated): auto, random, sobol, tpe, cmaes, gp.
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "random,sobol,tpe,cmaes,gp"
+            default_value = "auto,random,sobol,tpe,cmaes,gp"
         )]
         samplers: Vec<String>,
         /// Only problems whose name contains one of these (comma-separated).
@@ -90,6 +90,7 @@ fn factory(name: &str) -> Option<SamplerFactory> {
         "tpe" => Arc::new(|s| Arc::new(TpeConfig::default().build(s)) as Arc<dyn Sampler>),
         "cmaes" => Arc::new(|s| Arc::new(CmaEsConfig::default().build(s)) as Arc<dyn Sampler>),
         "gp" => Arc::new(|s| Arc::new(GpConfig::default().build(s)) as Arc<dyn Sampler>),
+        "auto" => Arc::new(|s| Arc::new(AutoSampler::new(s)) as Arc<dyn Sampler>),
         _ => return None,
     })
 }
@@ -308,7 +309,7 @@ fn samplers_cmd(
     let mut jobs = Vec::new();
     for name in &samplers {
         let Some(f) = factory(name) else {
-            eprintln!("error: unknown sampler '{name}' (random, sobol, tpe, cmaes, gp)");
+            eprintln!("error: unknown sampler '{name}' (auto, random, sobol, tpe, cmaes, gp)");
             std::process::exit(2);
         };
         for (pi, _) in problems.iter().enumerate() {

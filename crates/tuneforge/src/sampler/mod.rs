@@ -14,6 +14,7 @@
 //! Samplers are seeded: the randomness of trial `n` depends only on the sampler seed, `n` and the
 //! history, so the same seed gives the same sequence, and concurrent workers never collide.
 
+pub mod auto;
 pub mod cmaes;
 pub mod gp;
 pub(crate) mod grid;
@@ -21,6 +22,7 @@ mod random;
 mod sobol;
 pub mod tpe;
 
+pub use auto::AutoSampler;
 pub use cmaes::{CmaEsConfig, CmaEsSampler};
 pub use gp::{GpConfig, GpSampler};
 pub use grid::GridSampler;
