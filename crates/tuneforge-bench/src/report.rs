@@ -55,7 +55,17 @@ pub fn mean_ranks(
     budget: usize,
 ) -> Vec<(String, f64, usize)> {
     let med = median_regret(results, f_star, budget);
-    let problems: BTreeSet<&String> = med.keys().map(|(p, _)| p).collect();
+    // Only problems that every sampler ran count, so the ranks compare like with like.
+    let samplers: BTreeSet<&String> = med.keys().map(|(_, s)| s).collect();
+    let problems: BTreeSet<&String> = med
+        .keys()
+        .map(|(p, _)| p)
+        .filter(|p| {
+            samplers
+                .iter()
+                .all(|s| med.contains_key(&((*p).clone(), (*s).clone())))
+        })
+        .collect();
     let mut ranks: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for p in problems {
         let mut row: Vec<(&String, f64)> = med
@@ -95,17 +105,47 @@ pub fn samplers_section(
     let mut s = String::new();
     s.push_str(header);
     let max_budget = *budgets.iter().max().unwrap_or(&0);
+    let at = *budgets.iter().find(|b| **b == 100).unwrap_or(&max_budget);
+    // Samplers that ran every problem, and those that ran only some (e.g. a slow peer).
+    let all_problems: BTreeSet<&String> = results.iter().map(|r| &r.problem).collect();
+    let all_samplers: BTreeSet<&String> = results.iter().map(|r| &r.sampler).collect();
+    let full: BTreeSet<&String> = all_samplers
+        .iter()
+        .copied()
+        .filter(|s| {
+            all_problems
+                .iter()
+                .all(|p| results.iter().any(|r| &r.sampler == *s && &r.problem == *p))
+        })
+        .collect();
+    let rank_table = |s: &mut String, rs: &[RunResult]| {
+        s.push_str("| sampler | mean rank | problems |\n|---|---|---|\n");
+        for (name, r, n) in mean_ranks(rs, f_star, at) {
+            s.push_str(&format!("| {name} | {r:.2} | {n} |\n"));
+        }
+    };
     s.push_str(&format!(
-        "\n### Mean rank at {} evaluations (by median regret; 1 = best)\n\n",
-        budgets.iter().find(|b| **b == 100).unwrap_or(&max_budget)
+        "\n### Mean rank at {at} evaluations (by median regret; 1 = best), all {} problems\n\n",
+        all_problems.len()
     ));
-    s.push_str("| sampler | mean rank | problems |\n|---|---|---|\n");
-    for (name, r, n) in mean_ranks(
-        results,
-        f_star,
-        *budgets.iter().find(|b| **b == 100).unwrap_or(&max_budget),
-    ) {
-        s.push_str(&format!("| {name} | {r:.2} | {n} |\n"));
+    let covered: Vec<RunResult> = results
+        .iter()
+        .filter(|r| full.contains(&r.sampler))
+        .cloned()
+        .collect();
+    rank_table(&mut s, &covered);
+    if full.len() < all_samplers.len() {
+        let partial: Vec<&str> = all_samplers
+            .iter()
+            .filter(|x| !full.contains(*x))
+            .map(|x| x.as_str())
+            .collect();
+        s.push_str(&format!(
+            "\n### Mean rank at {at} evaluations, every sampler, on the problems all of them ran \
+             ({} ran only some problems)\n\n",
+            partial.join(", ")
+        ));
+        rank_table(&mut s, results);
     }
     let problems: BTreeSet<&String> = results.iter().map(|r| &r.problem).collect();
     for p in problems {
@@ -206,6 +246,15 @@ mod tests {
         assert_eq!(get("b"), 1.75); // 2.5 and 1
         assert_eq!(get("c"), 2.25); // 2.5 and 2
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
+        // A sampler that skipped problem q restricts the ranking to the shared problem p.
+        let mut partial = res.clone();
+        partial.push(r("p", "d", 0.5));
+        let ranks = mean_ranks(&partial, &fs, 100);
+        assert!(
+            ranks.iter().all(|x| x.2 == 1),
+            "only problem p counts: {ranks:?}"
+        );
+        assert_eq!(ranks[0].0, "d");
     }
 
     #[test]

@@ -209,3 +209,66 @@ pub fn load_all(data_dir: &Path) -> Result<Vec<Tabular>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(path: &Path, text: &str) {
+        let mut e =
+            flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), Default::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap();
+    }
+
+    #[test]
+    fn a_small_table_is_looked_up_and_malformed_ones_are_refused() {
+        let dir = std::env::temp_dir().join(format!("tf-tab-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = dir.join("ok.csv.gz");
+        gz(
+            &ok,
+            "a,b,val_acc_s0,val_acc_s1\n1,x,0.5,0.7\n2,x,0.9,0.9\n1,y,0.1,0.3\n2,y,0.2,0.2\n",
+        );
+        let t = Tabular::load("t", &ok, &["a", "b"], "val_acc_s").unwrap();
+        assert_eq!(t.len(), 4);
+        assert!((t.f_star() - 0.1).abs() < 1e-12, "1 - mean(0.9, 0.9)");
+        let bad = dir.join("bad.csv.gz");
+        gz(&bad, "a,b,val_acc_s0\n1,x\n");
+        let e = Tabular::load("t", &bad, &["a", "b"], "val_acc_s")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("a row has 2 fields, the header 3"), "{e}");
+        let e = Tabular::load("t", &ok, &["a", "nope"], "val_acc_s")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("no column 'nope'"), "{e}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn the_shared_fcnet_table_has_its_documented_size_and_optimum() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/hpo-tabular/fcnet_protein_structure.csv.gz");
+        if !path.exists() {
+            // The data lives beside the repository (shared/); a checkout without it has nothing to check.
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI has shared/ beside the clone: {}",
+                path.display()
+            );
+            return;
+        }
+        let t = Tabular::load("fcnet-protein", &path, &FCNET_PARAMS, "val_loss_s").unwrap();
+        assert_eq!(t.len(), 62_208);
+        // The best single-seed MSE is 0.2214 (data README); the best seed mean cannot be lower.
+        assert!(
+            t.f_star() >= 0.2214 - 1e-4 && t.f_star() < 0.23,
+            "{}",
+            t.f_star()
+        );
+    }
+}

@@ -238,7 +238,11 @@ fn speed_cmd(
         );
         let versions =
             std::fs::read_to_string(p.with_extension("versions.txt")).unwrap_or_default();
-        note = format!("`{}` ({})", p.display(), versions.trim());
+        note = format!(
+            "`{}` ({})",
+            p.display(),
+            versions.trim().replace('\n', ", ")
+        );
     }
     let cmd: Vec<String> = std::env::args().skip(1).collect();
     let mut s = format!(
@@ -250,11 +254,17 @@ fn speed_cmd(
         machine()
     );
     for r in &rows {
+        // Compare each peer with tuneforge's sampler of the same family and history size.
+        let family = if r.sampler.contains("gp") {
+            "gp"
+        } else {
+            "tpe"
+        };
         let ours = rows
             .iter()
-            .find(|o| o.sampler.starts_with("tpe") && o.history == r.history);
+            .find(|o| o.sampler.starts_with(family) && o.history == r.history);
         let speedup = match ours {
-            Some(o) if !r.sampler.starts_with("tpe") => {
+            Some(o) if r.sampler.starts_with("optuna") => {
                 format!("{:.1}x", r.median_ms / o.median_ms)
             }
             _ => "-".into(),
