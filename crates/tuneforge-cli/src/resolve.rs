@@ -90,6 +90,9 @@ pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
         SamplerKind::Tpe => Arc::new(tuneforge::sampler::TpeConfig::default().build(seed)),
         SamplerKind::CmaEs => Arc::new(tuneforge::sampler::CmaEsConfig::default().build(seed)),
         SamplerKind::Gp => Arc::new(tuneforge::sampler::GpConfig::default().build(seed)),
+        SamplerKind::Evolution => {
+            Arc::new(tuneforge::sampler::EvolutionConfig::default().build(seed))
+        }
         SamplerKind::Grid => Arc::new(GridSampler::from_points(
             file.space.grid_points().map_err(|e| Error::StudyFile {
                 path: file.path.clone(),

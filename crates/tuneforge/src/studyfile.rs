@@ -6,7 +6,7 @@
 //! name = "digits-mlp"
 //! direction = "maximize"          # or directions = ["maximize", "minimize"]
 //! metric = "val_accuracy"         # or metrics = [...], one per direction
-//! sampler = "auto"                # the default; or random | sobol | grid | tpe | cmaes | gp
+//! sampler = "auto"                # the default; or random | sobol | grid | tpe | cmaes | gp | evolution
 //! seed = 7
 //! trials = 40                     # total for the study; a re-run continues up to it
 //! jobs = 2                        # trials in parallel
@@ -65,6 +65,8 @@ pub enum SamplerKind {
     CmaEs,
     /// Gaussian-process Bayesian optimisation with log expected improvement.
     Gp,
+    /// Regularized (aging) evolution.
+    Evolution,
 }
 
 impl SamplerKind {
@@ -78,6 +80,7 @@ impl SamplerKind {
             "tpe" => SamplerKind::Tpe,
             "cmaes" | "cma-es" => SamplerKind::CmaEs,
             "gp" | "bo" => SamplerKind::Gp,
+            "evolution" | "rea" => SamplerKind::Evolution,
             _ => return None,
         })
     }
@@ -92,6 +95,7 @@ impl SamplerKind {
             SamplerKind::Tpe => "tpe",
             SamplerKind::CmaEs => "cmaes",
             SamplerKind::Gp => "gp",
+            SamplerKind::Evolution => "evolution",
         }
     }
 }
@@ -270,7 +274,7 @@ impl StudyFile {
             None => SamplerKind::Auto,
             Some(name) => SamplerKind::parse(name).ok_or_else(|| {
                 err(format!(
-                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes or gp"
+                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes, gp or evolution"
                 ))
             })?,
         };

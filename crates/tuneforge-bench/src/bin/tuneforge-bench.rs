@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tuneforge::sampler::{AutoSampler, CmaEsConfig, GpConfig, TpeConfig};
+use tuneforge::sampler::{AutoSampler, CmaEsConfig, EvolutionConfig, GpConfig, TpeConfig};
 use tuneforge::{RandomSampler, Sampler, SobolSampler};
 use tuneforge_bench::harness::{self, RunResult, SamplerFactory};
 use tuneforge_bench::problems::{self, Problem};
@@ -34,7 +34,7 @@ enum Cmd {
         /// Evaluations per run.
         #[arg(long, default_value_t = 200)]
         budget: usize,
-        /// tuneforge samplers to run (comma-separated): auto, random, sobol, tpe, cmaes, gp.
+        /// tuneforge samplers to run (comma-separated): auto, random, sobol, tpe, cmaes, gp, evolution.
         #[arg(
             long,
             value_delimiter = ',',
@@ -91,6 +91,9 @@ fn factory(name: &str) -> Option<SamplerFactory> {
         "cmaes" => Arc::new(|s| Arc::new(CmaEsConfig::default().build(s)) as Arc<dyn Sampler>),
         "gp" => Arc::new(|s| Arc::new(GpConfig::default().build(s)) as Arc<dyn Sampler>),
         "auto" => Arc::new(|s| Arc::new(AutoSampler::new(s)) as Arc<dyn Sampler>),
+        "evolution" => {
+            Arc::new(|s| Arc::new(EvolutionConfig::default().build(s)) as Arc<dyn Sampler>)
+        }
         _ => return None,
     })
 }
@@ -319,7 +322,9 @@ fn samplers_cmd(
     let mut jobs = Vec::new();
     for name in &samplers {
         let Some(f) = factory(name) else {
-            eprintln!("error: unknown sampler '{name}' (auto, random, sobol, tpe, cmaes, gp)");
+            eprintln!(
+                "error: unknown sampler '{name}' (auto, random, sobol, tpe, cmaes, gp, evolution)"
+            );
             std::process::exit(2);
         };
         for (pi, _) in problems.iter().enumerate() {

@@ -16,6 +16,7 @@
 
 pub mod auto;
 pub mod cmaes;
+pub mod evolution;
 pub mod gp;
 pub(crate) mod grid;
 mod random;
@@ -24,6 +25,7 @@ pub mod tpe;
 
 pub use auto::AutoSampler;
 pub use cmaes::{CmaEsConfig, CmaEsSampler};
+pub use evolution::{EvolutionConfig, EvolutionSampler};
 pub use gp::{GpConfig, GpSampler};
 pub use grid::GridSampler;
 pub use random::RandomSampler;
