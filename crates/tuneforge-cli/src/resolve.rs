@@ -93,6 +93,10 @@ pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
         SamplerKind::Evolution => {
             Arc::new(tuneforge::sampler::EvolutionConfig::default().build(seed))
         }
+        SamplerKind::Annealing => {
+            Arc::new(tuneforge::sampler::AnnealingConfig::default().build(seed))
+        }
+        SamplerKind::Genetic => Arc::new(tuneforge::sampler::GeneticConfig::default().build(seed)),
         SamplerKind::Grid => Arc::new(GridSampler::from_points(
             file.space.grid_points().map_err(|e| Error::StudyFile {
                 path: file.path.clone(),

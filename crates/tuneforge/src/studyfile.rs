@@ -6,7 +6,7 @@
 //! name = "digits-mlp"
 //! direction = "maximize"          # or directions = ["maximize", "minimize"]
 //! metric = "val_accuracy"         # or metrics = [...], one per direction
-//! sampler = "auto"                # the default; or random | sobol | grid | tpe | cmaes | gp | evolution
+//! sampler = "auto"                # the default; see the README for the others
 //! seed = 7
 //! trials = 40                     # total for the study; a re-run continues up to it
 //! jobs = 2                        # trials in parallel
@@ -67,6 +67,10 @@ pub enum SamplerKind {
     Gp,
     /// Regularized (aging) evolution.
     Evolution,
+    /// Simulated annealing.
+    Annealing,
+    /// Steady-state genetic algorithm.
+    Genetic,
 }
 
 impl SamplerKind {
@@ -81,6 +85,8 @@ impl SamplerKind {
             "cmaes" | "cma-es" => SamplerKind::CmaEs,
             "gp" | "bo" => SamplerKind::Gp,
             "evolution" | "rea" => SamplerKind::Evolution,
+            "annealing" | "sa" => SamplerKind::Annealing,
+            "genetic" | "ga" => SamplerKind::Genetic,
             _ => return None,
         })
     }
@@ -96,6 +102,8 @@ impl SamplerKind {
             SamplerKind::CmaEs => "cmaes",
             SamplerKind::Gp => "gp",
             SamplerKind::Evolution => "evolution",
+            SamplerKind::Annealing => "annealing",
+            SamplerKind::Genetic => "genetic",
         }
     }
 }
@@ -274,7 +282,7 @@ impl StudyFile {
             None => SamplerKind::Auto,
             Some(name) => SamplerKind::parse(name).ok_or_else(|| {
                 err(format!(
-                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes, gp or evolution"
+                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes, gp, evolution, annealing or genetic"
                 ))
             })?,
         };

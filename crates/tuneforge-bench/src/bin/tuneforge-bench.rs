@@ -11,7 +11,9 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tuneforge::sampler::{AutoSampler, CmaEsConfig, EvolutionConfig, GpConfig, TpeConfig};
+use tuneforge::sampler::{
+    AnnealingConfig, AutoSampler, CmaEsConfig, EvolutionConfig, GeneticConfig, GpConfig, TpeConfig,
+};
 use tuneforge::{RandomSampler, Sampler, SobolSampler};
 use tuneforge_bench::harness::{self, RunResult, SamplerFactory};
 use tuneforge_bench::problems::{self, Problem};
@@ -34,11 +36,11 @@ enum Cmd {
         /// Evaluations per run.
         #[arg(long, default_value_t = 200)]
         budget: usize,
-        /// tuneforge samplers to run (comma-separated): auto, random, sobol, tpe, cmaes, gp, evolution.
+        /// tuneforge samplers to run (comma-separated): auto, random, sobol, tpe, cmaes, gp, evolution, annealing, genetic.
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "auto,random,sobol,tpe,cmaes,gp"
+            default_value = "auto,random,sobol,tpe,cmaes,gp,evolution,annealing,genetic"
         )]
         samplers: Vec<String>,
         /// Only problems whose name contains one of these (comma-separated).
@@ -94,6 +96,10 @@ fn factory(name: &str) -> Option<SamplerFactory> {
         "evolution" => {
             Arc::new(|s| Arc::new(EvolutionConfig::default().build(s)) as Arc<dyn Sampler>)
         }
+        "annealing" => {
+            Arc::new(|s| Arc::new(AnnealingConfig::default().build(s)) as Arc<dyn Sampler>)
+        }
+        "genetic" => Arc::new(|s| Arc::new(GeneticConfig::default().build(s)) as Arc<dyn Sampler>),
         _ => return None,
     })
 }
@@ -323,7 +329,7 @@ fn samplers_cmd(
     for name in &samplers {
         let Some(f) = factory(name) else {
             eprintln!(
-                "error: unknown sampler '{name}' (auto, random, sobol, tpe, cmaes, gp, evolution)"
+                "error: unknown sampler '{name}' (auto, random, sobol, tpe, cmaes, gp, evolution, annealing, genetic)"
             );
             std::process::exit(2);
         };

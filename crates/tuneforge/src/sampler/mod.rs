@@ -14,18 +14,22 @@
 //! Samplers are seeded: the randomness of trial `n` depends only on the sampler seed, `n` and the
 //! history, so the same seed gives the same sequence, and concurrent workers never collide.
 
+pub mod annealing;
 pub mod auto;
 pub mod cmaes;
 pub mod evolution;
+pub mod genetic;
 pub mod gp;
 pub(crate) mod grid;
 mod random;
 mod sobol;
 pub mod tpe;
 
+pub use annealing::{AnnealingConfig, AnnealingSampler};
 pub use auto::AutoSampler;
 pub use cmaes::{CmaEsConfig, CmaEsSampler};
 pub use evolution::{EvolutionConfig, EvolutionSampler};
+pub use genetic::{GeneticConfig, GeneticSampler};
 pub use gp::{GpConfig, GpSampler};
 pub use grid::GridSampler;
 pub use random::RandomSampler;
