@@ -28,7 +28,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{EvolutionSampler, Sampler, SobolSampler, StudyView};
+use super::{EvolutionSampler, Sampler, SobolSampler, StudyView, internal_values};
 use crate::distribution::Distribution;
 use crate::error::Result;
 use crate::record::FrozenTrial;
@@ -133,12 +133,7 @@ impl Sampler for AnnealingSampler {
             return Ok(IndexMap::new());
         };
         let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, trial.number ^ 0x5A));
-        let next = EvolutionSampler::mutate(cur, &mut rng);
-        let mut out = IndexMap::new();
-        for (name, v) in next {
-            out.insert(name.clone(), cur.distributions[&name].to_internal(&v)?);
-        }
-        Ok(out)
+        internal_values(EvolutionSampler::mutate(cur, &mut rng), &cur.distributions)
     }
 
     fn sample_independent(

@@ -31,7 +31,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Sampler, SobolSampler, StudyView};
+use super::{Sampler, SobolSampler, StudyView, internal_values};
 use crate::distribution::{Distribution, ParamValue};
 use crate::error::Result;
 use crate::record::FrozenTrial;
@@ -99,38 +99,43 @@ impl EvolutionSampler {
             return child;
         }
         let name = mutable[rng.random_range(0..mutable.len())];
-        let dist = &parent.distributions[name];
-        let old = &parent.params[name];
-        let new = match dist {
-            Distribution::Categorical { choices } => {
-                let others: Vec<&ParamValue> = choices.iter().filter(|c| *c != old).collect();
-                others[rng.random_range(0..others.len())].clone()
-            }
-            d => {
-                // A Gaussian step in the unit interval, repeated until the value changes.
-                let u = d.to_unit(old).unwrap_or(0.5);
-                let mut v = old.clone();
-                for scale in [0.1, 0.2, 0.4, 1.0, 1.0, 1.0, 1.0, 1.0] {
-                    let z: f64 = {
-                        let a: f64 = rng.random::<f64>().max(1e-300);
-                        let b: f64 = rng.random();
-                        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
-                    };
-                    let cand = d.from_unit((u + scale * z).clamp(0.0, 1.0));
-                    if &cand != old {
-                        v = cand;
-                        break;
-                    }
-                }
-                if &v == old {
-                    // Still unchanged (tiny range): any other value.
-                    v = d.from_unit(rng.random());
-                }
-                v
-            }
-        };
+        let new = mutate_value(&parent.distributions[name], &parent.params[name], rng);
         child.insert(name.clone(), new);
         child
+    }
+}
+
+/// A value of `dist` different from `old`: another choice of a categorical; for numbers a
+/// Gaussian step in the unit interval, widened until the value changes, and finally any other
+/// value of the range.
+pub fn mutate_value(dist: &Distribution, old: &ParamValue, rng: &mut impl Rng) -> ParamValue {
+    if let Distribution::Categorical { choices } = dist {
+        let others: Vec<&ParamValue> = choices.iter().filter(|c| *c != old).collect();
+        return match others.len() {
+            0 => old.clone(),
+            n => others[rng.random_range(0..n)].clone(),
+        };
+    }
+    let u = dist.to_unit(old).unwrap_or(0.5);
+    for scale in [0.1, 0.2, 0.4, 1.0, 1.0, 1.0, 1.0, 1.0] {
+        let a: f64 = rng.random::<f64>().max(1e-300);
+        let b: f64 = rng.random();
+        let z = (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos();
+        let cand = dist.from_unit((u + scale * z).clamp(0.0, 1.0));
+        if &cand != old {
+            return cand;
+        }
+    }
+    match dist.values() {
+        Some(values) => {
+            let others: Vec<ParamValue> = values.into_iter().filter(|v| v != old).collect();
+            if others.is_empty() {
+                old.clone()
+            } else {
+                others[rng.random_range(0..others.len())].clone()
+            }
+        }
+        None => dist.from_unit(rng.random()),
     }
 }
 
@@ -173,13 +178,7 @@ impl Sampler for EvolutionSampler {
                 parent = c;
             }
         }
-        let child = Self::mutate(parent, &mut rng);
-        let mut out = IndexMap::new();
-        for (name, v) in child {
-            let d = &parent.distributions[&name];
-            out.insert(name, d.to_internal(&v)?);
-        }
-        Ok(out)
+        internal_values(Self::mutate(parent, &mut rng), &parent.distributions)
     }
 
     fn sample_independent(

@@ -31,7 +31,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{EvolutionSampler, Sampler, SobolSampler, StudyView};
+use super::evolution::mutate_value;
+use super::{EvolutionSampler, Sampler, SobolSampler, StudyView, internal_values};
 use crate::distribution::{Distribution, ParamValue};
 use crate::error::Result;
 use crate::record::FrozenTrial;
@@ -154,29 +155,19 @@ impl Sampler for GeneticSampler {
         let b = self.tournament(&pop, &mut rng);
         let mut child = uniform_crossover(a, b, &mut rng);
         let n = child.len().max(1) as f64;
-        let mut mutated = false;
         for (name, v) in child.iter_mut() {
-            if rng.random::<f64>() < 1.0 / n {
-                let mut one = a.clone();
-                one.params.insert(name.clone(), v.clone());
-                one.params.retain(|k, _| k == name);
-                one.distributions.retain(|k, _| k == name);
-                if let Some(m) = EvolutionSampler::mutate(&one, &mut rng).get(name) {
-                    *v = m.clone();
-                    mutated = true;
-                }
+            let d = &a.distributions[name];
+            if !d.is_single() && rng.random::<f64>() < 1.0 / n {
+                *v = mutate_value(d, v, &mut rng);
             }
         }
-        if !mutated && (child == a.params || child == b.params) {
+        if child == a.params || child == b.params {
+            // A copy of a parent teaches nothing: change one parameter.
             let mut base = a.clone();
-            base.params = child.clone();
+            base.params = child;
             child = EvolutionSampler::mutate(&base, &mut rng);
         }
-        let mut out = IndexMap::new();
-        for (name, v) in child {
-            out.insert(name.clone(), a.distributions[&name].to_internal(&v)?);
-        }
-        Ok(out)
+        internal_values(child, &a.distributions)
     }
 
     fn sample_independent(

@@ -81,6 +81,23 @@ impl StudyView {
     }
 }
 
+/// Converts parameter values to the internal representation of their distributions in `dists`
+/// (the form [`Sampler::sample_relative`] returns).
+pub(crate) fn internal_values(
+    params: IndexMap<String, ParamValue>,
+    dists: &IndexMap<String, Distribution>,
+) -> Result<IndexMap<String, f64>> {
+    params
+        .into_iter()
+        .map(|(name, v)| {
+            let d = dists.get(&name).ok_or_else(|| {
+                crate::error::Error::invalid(format!("no distribution for parameter '{name}'"))
+            })?;
+            Ok((name.clone(), d.to_internal(&v)?))
+        })
+        .collect()
+}
+
 /// The answer of [`Sampler::reserve`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reservation {
