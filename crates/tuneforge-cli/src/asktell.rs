@@ -62,7 +62,7 @@ fn study_for(arg: &str, storage_flag: Option<&str>) -> Result<(Study, StudyFile)
 
 pub fn ask(arg: &str, storage_flag: Option<&str>) -> Result<u8> {
     let (study, file) = study_for(arg, storage_flag)?;
-    let mut trial = study.ask()?;
+    let mut trial = study.ask_detached()?;
     // Marks the trial as driven from outside: no process of ours runs it.
     trial.set_system_attr("ask", true.into())?;
     let params = match file.space.suggest_all(&mut trial) {

@@ -265,10 +265,9 @@ fn recover_dead_local_trials(study: &Study) -> Result<usize> {
             Err(Error::TrialFinished(_)) => continue,
             Err(e) => return Err(e),
         }
-        let mut sys = std::collections::BTreeMap::new();
-        sys.insert(attrs::RETRY_OF.to_string(), t.number.into());
-        study.enqueue_with(t.params.clone(), sys)?;
-        n += 1;
+        if study.requeue(t, Default::default())?.is_some() {
+            n += 1;
+        }
     }
     Ok(n)
 }

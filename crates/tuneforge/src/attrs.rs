@@ -8,6 +8,8 @@ pub const CLAIM: &str = "claim";
 pub const SEED: &str = "seed";
 /// Trial: the trial number this one re-runs.
 pub const RETRY_OF: &str = "retry_of";
+/// Trial: how many times its configuration has been re-run after its worker died.
+pub const RETRIES: &str = "retries";
 /// Trial: true when it was stopped by an interruption (Ctrl-C) rather than by its own fault.
 pub const INTERRUPTED: &str = "interrupted";
 /// Trial: tail of the command's standard output.

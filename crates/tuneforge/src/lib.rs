@@ -44,6 +44,7 @@ pub mod attrs;
 pub mod distribution;
 pub mod env;
 pub mod error;
+pub mod liveness;
 pub mod pareto;
 pub mod pruner;
 pub mod record;

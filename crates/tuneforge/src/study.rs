@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::attrs;
 use crate::distribution::ParamValue;
 use crate::error::{Error, Result};
+use crate::liveness::{Beats, Liveness};
 use crate::pareto::pareto_front;
 use crate::pruner::{NopPruner, Pruner};
 use crate::record::{Direction, FrozenTrial, StudyRecord, TrialState};
@@ -42,6 +43,9 @@ struct Inner {
     seed: u64,
     worker: String,
     cache: Mutex<Cache>,
+    liveness: Liveness,
+    beats: Arc<Beats>,
+    last_reap: Mutex<Option<Instant>>,
 }
 
 #[derive(Default)]
@@ -60,6 +64,7 @@ pub struct StudyBuilder {
     seed: Option<u64>,
     attrs: BTreeMap<String, serde_json::Value>,
     load_if_exists: bool,
+    liveness: Option<Liveness>,
 }
 
 impl StudyBuilder {
@@ -111,6 +116,13 @@ impl StudyBuilder {
         self
     }
 
+    /// Heartbeats and retries of trials whose worker died (default: [`Liveness::default`]).
+    /// Stored with a new study; an existing study keeps the policy it was created with.
+    pub fn liveness(mut self, l: Liveness) -> Self {
+        self.liveness = Some(l);
+        self
+    }
+
     /// Whether an existing study of that name is loaded (default) or an error.
     pub fn load_if_exists(mut self, yes: bool) -> Self {
         self.load_if_exists = yes;
@@ -129,6 +141,10 @@ impl StudyBuilder {
             .storage
             .unwrap_or_else(|| Arc::new(MemoryStorage::new()));
         let mut attrs = self.attrs;
+        if let Some(l) = &self.liveness {
+            l.validate()?;
+            l.to_attrs(&mut attrs);
+        }
         let record = match storage.load_study(&self.name) {
             Ok(r) => {
                 if !self.load_if_exists {
@@ -163,6 +179,8 @@ impl StudyBuilder {
         let sampler = self
             .sampler
             .unwrap_or_else(|| Arc::new(crate::sampler::AutoSampler::new(seed)));
+        let liveness = Liveness::from_attrs(&record.attrs);
+        let beats = Beats::new(storage.clone(), liveness.interval);
         Ok(Study {
             inner: Arc::new(Inner {
                 storage,
@@ -172,6 +190,9 @@ impl StudyBuilder {
                 seed,
                 worker: worker_id(),
                 cache: Mutex::new(Cache::default()),
+                liveness,
+                beats,
+                last_reap: Mutex::new(None),
             }),
         })
     }
@@ -298,6 +319,7 @@ impl Study {
             seed: None,
             attrs: BTreeMap::new(),
             load_if_exists: true,
+            liveness: None,
         }
     }
 
@@ -425,30 +447,46 @@ impl Study {
 
     /// Starts a new trial: an enqueued one first, else a sampled one. Fails with
     /// [`Error::Exhausted`] when the sampler has nothing left (grid search done).
+    ///
+    /// The trial sends heartbeats until it is told or dropped, so keep it alive while it runs;
+    /// trials of workers that died are failed (and retried, per the study's [`Liveness`])
+    /// by the next `ask` of any worker.
     pub fn ask(&self) -> Result<Trial> {
+        self.reap_if_due()?;
+        self.ask_inner(true)
+    }
+
+    /// Starts a trial whose result will come later, from another process, through
+    /// [`Study::tell_number`]: it has no heartbeats and is never failed as stale.
+    pub fn ask_detached(&self) -> Result<Trial> {
+        self.ask_inner(false)
+    }
+
+    fn ask_inner(&self, heartbeat: bool) -> Result<Trial> {
         let storage = &self.inner.storage;
         let id = self.inner.record.id;
-        if let Some(t) = storage.claim_waiting(id, &self.inner.worker)? {
-            return self.start(t);
+        if let Some(t) = storage.claim_waiting(id, &self.inner.worker, heartbeat)? {
+            return self.start(t, heartbeat);
         }
         // A claim can lose a race with another worker; the next view shows the winner.
         for _ in 0..1000 {
             let view = self.view()?;
+            let base = NewTrial {
+                worker: Some(self.inner.worker.clone()),
+                heartbeat,
+                ..Default::default()
+            };
             let new = match self.inner.sampler.reserve(&view)? {
-                Reservation::Free => NewTrial {
-                    worker: Some(self.inner.worker.clone()),
-                    ..Default::default()
-                },
+                Reservation::Free => base,
                 Reservation::Claim { key, params } => NewTrial {
-                    worker: Some(self.inner.worker.clone()),
                     claim: Some(key),
                     fixed_params: params,
-                    ..Default::default()
+                    ..base
                 },
                 Reservation::Exhausted => return Err(Error::Exhausted),
             };
             if let Some(t) = storage.create_trial(id, new)? {
-                return self.start(t);
+                return self.start(t, heartbeat);
             }
         }
         Err(Error::Storage(
@@ -456,7 +494,8 @@ impl Study {
         ))
     }
 
-    fn start(&self, t: FrozenTrial) -> Result<Trial> {
+    fn start(&self, t: FrozenTrial, heartbeat: bool) -> Result<Trial> {
+        let beat = heartbeat.then(|| self.inner.beats.watch(t.id));
         let seed = trial_seed(self.inner.seed, t.number);
         self.inner
             .storage
@@ -470,7 +509,84 @@ impl Study {
         } else {
             self.inner.sampler.sample_relative(&view, &t, &space)?
         };
-        Ok(Trial::new(self.clone(), t, seed, view, space, relative))
+        Ok(Trial::new(
+            self.clone(),
+            t,
+            seed,
+            view,
+            space,
+            relative,
+            beat,
+        ))
+    }
+
+    /// The study's heartbeat and retry policy.
+    pub fn liveness(&self) -> Liveness {
+        self.inner.liveness
+    }
+
+    fn reap_if_due(&self) -> Result<()> {
+        {
+            let mut last = self
+                .inner
+                .last_reap
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < self.inner.liveness.interval) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        self.reap_stale().map(|_| ())
+    }
+
+    /// Fails the running trials whose worker sent no heartbeat within the grace period, and
+    /// re-enqueues each once if the retry policy allows. Returns the trials failed by this
+    /// call (another worker reaping at the same time gets a disjoint set).
+    pub fn reap_stale(&self) -> Result<Vec<FrozenTrial>> {
+        let l = self.inner.liveness;
+        let message = format!(
+            "its worker sent no heartbeat for {} s (it died, was stopped, or lost the storage)",
+            l.grace.as_secs_f64()
+        );
+        let dead = self.inner.storage.fail_stale(
+            self.inner.record.id,
+            l.grace.as_millis() as u64,
+            &message,
+        )?;
+        for t in &dead {
+            let done = t.system_attrs.get(attrs::RETRIES).and_then(|v| v.as_u64());
+            let done = done.unwrap_or(0);
+            if done < l.max_retries as u64 {
+                let extra = BTreeMap::from([(attrs::RETRIES.to_string(), (done + 1).into())]);
+                self.requeue(t, extra)?;
+            }
+        }
+        Ok(dead)
+    }
+
+    /// Enqueues the configuration of finished trial `t` again, at most once per trial (a
+    /// second call for the same trial, from any worker, enqueues nothing and returns `None`).
+    pub fn requeue(
+        &self,
+        t: &FrozenTrial,
+        mut system_attrs: BTreeMap<String, serde_json::Value>,
+    ) -> Result<Option<u64>> {
+        let mut params = t.fixed_params();
+        params.extend(t.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        system_attrs.insert(attrs::RETRY_OF.into(), t.number.into());
+        let new = NewTrial {
+            waiting: true,
+            fixed_params: params,
+            claim: Some(format!("rerun-of:{}", t.number)),
+            system_attrs,
+            ..Default::default()
+        };
+        Ok(self
+            .inner
+            .storage
+            .create_trial(self.inner.record.id, new)?
+            .map(|t| t.number))
     }
 
     /// Finishes a trial with its outcome. Values that are NaN or infinite, or of the wrong
@@ -599,6 +715,9 @@ impl Study {
                             cb(self, &done);
                         }
                     }
+                    // Failed as stale by another worker while it ran (its heartbeats did not
+                    // reach the storage): that worker already recorded why; go on.
+                    Err(Error::TrialFinished(_)) => {}
                     Err(e) => {
                         halt.store(true, Ordering::SeqCst);
                         first_error

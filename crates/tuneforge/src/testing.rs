@@ -9,6 +9,9 @@ use crate::error::Error;
 use crate::record::{Direction, Metrics, TrialState};
 use crate::storage::{NewTrial, Storage};
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 /// Runs the whole storage suite against fresh storages made by `make`. Panics naming the first
 /// broken rule.
 pub fn storage_conformance(make: &dyn Fn() -> Arc<dyn Storage>) {
@@ -19,6 +22,123 @@ pub fn storage_conformance(make: &dyn Fn() -> Arc<dyn Storage>) {
     waiting_trials_are_claimed_once(make());
     incremental_reads(&*make());
     concurrent_numbers_are_dense(make());
+    stale_trials_fail_once(make());
+}
+
+/// Runs the rules that need several handles (connections, processes' worth of state) on one
+/// database: `open` returns a new handle to the same database each call. Memory storage has
+/// no such thing; SQLite (one file) and PostgreSQL (one server) run it.
+pub fn shared_handles_conformance(open: &dyn Fn() -> Arc<dyn Storage>) {
+    let first = open();
+    let st = first
+        .create_study("shared", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    for k in 0..10 {
+        first
+            .create_trial(
+                st.id,
+                NewTrial {
+                    waiting: true,
+                    fixed_params: [("k".to_string(), ParamValue::Int(k))].into_iter().collect(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+    let handles: Vec<Arc<dyn Storage>> = (0..4).map(|_| open()).collect();
+    let threads: Vec<_> = handles
+        .into_iter()
+        .enumerate()
+        .map(|(w, s)| {
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                while let Some(t) = s.claim_waiting(st.id, &format!("w{w}"), true).unwrap() {
+                    mine.push(format!("waiting:{}", t.number));
+                }
+                for k in 0..20 {
+                    let new = NewTrial {
+                        claim: Some(format!("point-{}", k % 10)),
+                        heartbeat: true,
+                        ..Default::default()
+                    };
+                    if let Some(t) = s.create_trial(st.id, new).unwrap() {
+                        mine.push(format!("point-{}", k % 10));
+                        s.report(t.id, 0, &Metrics::from([("m".into(), 1.0)]))
+                            .unwrap();
+                        s.finish(t.id, TrialState::Complete, Some(&[k as f64]), None)
+                            .unwrap();
+                    }
+                    s.create_trial(st.id, NewTrial::default()).unwrap().unwrap();
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut got: Vec<String> = threads
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..10)
+        .map(|i| format!("waiting:{i}"))
+        .chain((0..10).map(|i| format!("point-{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(got, want, "every waiting trial and claim handed out exactly once");
+    let all = open().all_trials(st.id).unwrap();
+    let numbers: Vec<u64> = all.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (0..all.len() as u64).collect::<Vec<_>>());
+    assert_eq!(all.len(), 10 + 10 + 4 * 20, "numbers are dense across handles");
+}
+
+fn stale_trials_fail_once(s: Arc<dyn Storage>) {
+    let st = s
+        .create_study("stale", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    let beating = NewTrial {
+        heartbeat: true,
+        ..Default::default()
+    };
+    let dead = s.create_trial(st.id, beating.clone()).unwrap().unwrap();
+    let alive = s.create_trial(st.id, beating.clone()).unwrap().unwrap();
+    // No heartbeats promised (a trial handed to an external program): never stale.
+    let detached = s.create_trial(st.id, NewTrial::default()).unwrap().unwrap();
+    let done = s.create_trial(st.id, beating).unwrap().unwrap();
+    s.finish(done.id, TrialState::Complete, Some(&[1.0]), None)
+        .unwrap();
+    assert!(s.fail_stale(st.id, 60_000, "x").unwrap().is_empty());
+    for _ in 0..6 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        s.heartbeat(alive.id).unwrap();
+    }
+    let before = s.trials_since(st.id, 0).unwrap().seq;
+    // Two reapers at once: each stale trial is failed by exactly one of them.
+    let reapers: Vec<_> = (0..2)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || s.fail_stale(st.id, 300, "no heartbeat").unwrap())
+        })
+        .collect();
+    let failed: Vec<_> = reapers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].id, dead.id);
+    assert_eq!(failed[0].state, TrialState::Failed);
+    assert_eq!(failed[0].message.as_deref(), Some("no heartbeat"));
+    let changed = s.trials_since(st.id, before).unwrap();
+    assert!(changed.trials.iter().any(|t| t.id == dead.id), "reaping is a change");
+    assert!(matches!(
+        s.heartbeat(dead.id),
+        Err(Error::TrialFinished(_))
+    ));
+    assert_eq!(s.get_trial(alive.id).unwrap().state, TrialState::Running);
+    assert_eq!(s.get_trial(detached.id).unwrap().state, TrialState::Running);
+    assert!(matches!(
+        s.finish(dead.id, TrialState::Complete, Some(&[0.0]), None),
+        Err(Error::TrialFinished(_))
+    ));
 }
 
 fn studies(s: &dyn Storage) {
@@ -210,7 +330,7 @@ fn waiting_trials_are_claimed_once(s: Arc<dyn Storage>) {
             let s = s.clone();
             std::thread::spawn(move || {
                 let mut got = Vec::new();
-                while let Some(t) = s.claim_waiting(st.id, &format!("w{w}")).unwrap() {
+                while let Some(t) = s.claim_waiting(st.id, &format!("w{w}"), true).unwrap() {
                     assert_eq!(t.state, TrialState::Running);
                     got.push(t.fixed_params()["i"].as_i64().unwrap());
                 }

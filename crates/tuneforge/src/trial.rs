@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::distribution::{Distribution, ParamValue};
 use crate::error::{Error, Result};
+use crate::liveness::BeatGuard;
 use crate::record::{FrozenTrial, Metrics, TrialId};
 use crate::sampler::StudyView;
 use crate::study::Study;
@@ -19,6 +20,7 @@ pub struct Trial {
     fixed: IndexMap<String, ParamValue>,
     relative_space: IndexMap<String, Distribution>,
     relative: IndexMap<String, f64>,
+    _beat: Option<BeatGuard>,
 }
 
 impl Trial {
@@ -29,6 +31,7 @@ impl Trial {
         view: StudyView,
         relative_space: IndexMap<String, Distribution>,
         relative: IndexMap<String, f64>,
+        beat: Option<BeatGuard>,
     ) -> Self {
         let fixed = frozen.fixed_params();
         Trial {
@@ -39,6 +42,7 @@ impl Trial {
             fixed,
             relative_space,
             relative,
+            _beat: beat,
         }
     }
 

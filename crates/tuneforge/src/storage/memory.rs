@@ -190,7 +190,7 @@ impl Storage for MemoryStorage {
             worker: if new.waiting { None } else { new.worker },
             started_ms: (!new.waiting).then_some(now),
             finished_ms: None,
-            heartbeat_ms: (!new.waiting).then_some(now),
+            heartbeat_ms: (!new.waiting && new.heartbeat).then_some(now),
             seq: data.seq,
         };
         if new.waiting {
@@ -201,7 +201,12 @@ impl Storage for MemoryStorage {
         Ok(Some(t))
     }
 
-    fn claim_waiting(&self, study: StudyId, worker: &str) -> Result<Option<FrozenTrial>> {
+    fn claim_waiting(
+        &self,
+        study: StudyId,
+        worker: &str,
+        heartbeat: bool,
+    ) -> Result<Option<FrozenTrial>> {
         let mut g = self.lock();
         let data = g.study(study)?;
         let Some(number) = data.waiting.pop_first() else {
@@ -213,7 +218,7 @@ impl Storage for MemoryStorage {
         t.state = TrialState::Running;
         t.worker = Some(worker.to_string());
         t.started_ms = Some(now);
-        t.heartbeat_ms = Some(now);
+        t.heartbeat_ms = heartbeat.then_some(now);
         t.seq = data.seq;
         Ok(Some(t.clone()))
     }
@@ -261,6 +266,31 @@ impl Storage for MemoryStorage {
         }
         t.heartbeat_ms = Some(now_ms());
         Ok(())
+    }
+
+    fn fail_stale(
+        &self,
+        study: StudyId,
+        grace_ms: u64,
+        message: &str,
+    ) -> Result<Vec<FrozenTrial>> {
+        let mut g = self.lock();
+        let data = g.study(study)?;
+        let now = now_ms();
+        let mut out = Vec::new();
+        for t in data.trials.iter_mut() {
+            let stale = t.state == TrialState::Running
+                && t.heartbeat_ms.is_some_and(|h| h + (grace_ms as i64) < now);
+            if stale {
+                data.seq += 1;
+                t.state = TrialState::Failed;
+                t.message = Some(message.to_string());
+                t.finished_ms = Some(now);
+                t.seq = data.seq;
+                out.push(t.clone());
+            }
+        }
+        Ok(out)
     }
 
     fn finish(

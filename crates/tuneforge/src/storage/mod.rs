@@ -13,13 +13,20 @@
 //!   counter after its last change, so [`Storage::trials_since`] returns exactly the trials that
 //!   changed after a given counter value (incremental reads).
 //!
-//! Backends: [`MemoryStorage`] (one process) and [`SqliteStorage`] (the default: a file that
-//! several processes share). Every backend runs the suite in [`crate::testing`].
+//! Backends: [`MemoryStorage`] (one process), [`SqliteStorage`] (the default: a file that
+//! several processes on one machine share) and, with the `postgres` feature,
+//! `PostgresStorage` (a server that workers on many machines share). Every backend runs the
+//! suite in [`crate::testing`].
 
+mod codec;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStorage;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
 
 use indexmap::IndexMap;
@@ -44,6 +51,10 @@ pub struct NewTrial {
     pub system_attrs: BTreeMap<String, serde_json::Value>,
     /// The worker creating a running trial.
     pub worker: Option<String>,
+    /// Whether the creating worker sends heartbeats for the trial. Only such trials can be
+    /// failed as stale by [`Storage::fail_stale`]; a trial handed out by a one-shot `ask`
+    /// (whose result comes later from another process) has none.
+    pub heartbeat: bool,
 }
 
 /// The trials of a study changed after some counter value, and the counter now.
@@ -85,8 +96,14 @@ pub trait Storage: Send + Sync {
     /// is already held by a trial of the study.
     fn create_trial(&self, study: StudyId, new: NewTrial) -> Result<Option<FrozenTrial>>;
 
-    /// Atomically moves the oldest waiting trial of the study to running for `worker`.
-    fn claim_waiting(&self, study: StudyId, worker: &str) -> Result<Option<FrozenTrial>>;
+    /// Atomically moves the oldest waiting trial of the study to running for `worker`, who
+    /// sends heartbeats for it when `heartbeat` is true.
+    fn claim_waiting(
+        &self,
+        study: StudyId,
+        worker: &str,
+        heartbeat: bool,
+    ) -> Result<Option<FrozenTrial>>;
 
     // ---- updates to a running trial ----------------------------------------------------------
 
@@ -109,8 +126,15 @@ pub trait Storage: Send + Sync {
     /// Sets a system attribute of a running trial.
     fn set_system_attr(&self, trial: TrialId, key: &str, value: &serde_json::Value) -> Result<()>;
 
-    /// Records that the worker running the trial is alive.
+    /// Records that the worker running the trial is alive (stamped with the storage's clock
+    /// where it has one, so workers' clocks need not agree).
     fn heartbeat(&self, trial: TrialId) -> Result<()>;
+
+    /// Fails, in one transaction, every running trial of the study that has heartbeats and
+    /// whose last one is older than `grace_ms`, with `message`; returns them as finished.
+    /// Concurrent callers each get a disjoint set, so each stale trial is handled once.
+    fn fail_stale(&self, study: StudyId, grace_ms: u64, message: &str)
+    -> Result<Vec<FrozenTrial>>;
 
     /// Finishes a running trial: `Complete` needs `values`; `Pruned`/`Failed` take a message.
     fn finish(
@@ -144,11 +168,20 @@ pub trait Storage: Send + Sync {
     }
 }
 
-/// Opens a storage from a URL: `sqlite://PATH` (or a path ending in `.db`), or `memory://`.
+/// Opens a storage from a URL: `sqlite://PATH` (or a file path), `postgres://...`, or
+/// `memory://`.
 pub fn open(url: &str) -> Result<Arc<dyn Storage>> {
     match parse_url(url)? {
         StorageUrl::Memory => Ok(Arc::new(MemoryStorage::new())),
         StorageUrl::Sqlite(path) => Ok(Arc::new(SqliteStorage::open(&path)?)),
+        #[cfg(feature = "postgres")]
+        StorageUrl::Postgres(url) => Ok(Arc::new(PostgresStorage::open(&url)?)),
+        #[cfg(not(feature = "postgres"))]
+        StorageUrl::Postgres(url) => Err(Error::invalid(format!(
+            "storage '{}': this build of tuneforge has no PostgreSQL support \
+             (build it with the `postgres` feature)",
+            redact(&url)
+        ))),
     }
 }
 
@@ -159,6 +192,8 @@ pub enum StorageUrl {
     Memory,
     /// A SQLite database file.
     Sqlite(PathBuf),
+    /// A PostgreSQL server (`postgres://user:password@host:port/database`).
+    Postgres(String),
 }
 
 /// Parses a storage URL; the error says which forms are understood.
@@ -175,16 +210,14 @@ pub fn parse_url(url: &str) -> Result<StorageUrl> {
         return Ok(StorageUrl::Sqlite(PathBuf::from(rest)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(Error::invalid(format!(
-            "storage '{}': PostgreSQL storage is not available in this build",
-            redact(url)
-        )));
+        return Ok(StorageUrl::Postgres(url.to_string()));
     }
     if !url.contains("://") && !url.is_empty() {
         return Ok(StorageUrl::Sqlite(PathBuf::from(url)));
     }
     Err(Error::invalid(format!(
-        "storage '{}' is not understood: use sqlite://PATH, a file path, or memory://",
+        "storage '{}' is not understood: use sqlite://PATH, a file path, \
+         postgres://user:password@host/database, or memory://",
         redact(url)
     )))
 }
@@ -248,9 +281,10 @@ mod tests {
         );
         let e = parse_url("redis://h").unwrap_err().to_string();
         assert!(e.contains("not understood"), "{e}");
-        let e = parse_url("postgres://u:secret@h/db")
-            .unwrap_err()
-            .to_string();
-        assert!(!e.contains("secret") && e.contains("u:***@h/db"), "{e}");
+        assert_eq!(
+            parse_url("postgres://u:secret@h/db").unwrap(),
+            StorageUrl::Postgres("postgres://u:secret@h/db".into())
+        );
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
     }
 }

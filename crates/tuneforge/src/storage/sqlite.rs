@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::codec::{fill_params, merge_metrics, metrics_from_json, param_json, upsert_param};
 use super::{NewTrial, Storage, TrialChanges, check_finish};
 use crate::attrs;
 use crate::distribution::{Distribution, ParamValue};
@@ -69,12 +70,6 @@ pub struct SqliteStorage {
     path: PathBuf,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredParam {
-    name: String,
-    dist: Distribution,
-    value: ParamValue,
-}
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database file at `path`.
@@ -266,14 +261,6 @@ fn row_to_trial(r: &rusqlite::Row) -> rusqlite::Result<(FrozenTrial, String)> {
     Ok((t, r.get(4)?))
 }
 
-fn fill_params(t: &mut FrozenTrial, params: &str) -> Result<()> {
-    let ps: Vec<StoredParam> = serde_json::from_str(params)?;
-    for p in ps {
-        t.params.insert(p.name.clone(), p.value);
-        t.distributions.insert(p.name, p.dist);
-    }
-    Ok(())
-}
 
 fn load_trials(tx: &Transaction, where_sql: &str, args: &[i64]) -> Result<Vec<FrozenTrial>> {
     let sql = format!("SELECT {TRIAL_COLS} FROM trials WHERE {where_sql} ORDER BY number");
@@ -489,11 +476,23 @@ impl Storage for SqliteStorage {
                 } else {
                     ("running", Some(now), new.worker.clone())
                 };
+                let beat = started.filter(|_| new.heartbeat);
                 tx.execute(
-                "INSERT INTO trials (study_id, number, state, system_attrs, worker, started_ms, \
-                 heartbeat_ms, seq, claim) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
-                params![study, number, state, sys, worker, started, seq as i64, new.claim],
-            )?;
+                    "INSERT INTO trials (study_id, number, state, system_attrs, worker, \
+                     started_ms, heartbeat_ms, seq, claim) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        study,
+                        number,
+                        state,
+                        sys,
+                        worker,
+                        started,
+                        beat,
+                        seq as i64,
+                        new.claim
+                    ],
+                )?;
                 Ok(Some(tx.last_insert_rowid()))
             })?;
         match id {
@@ -502,7 +501,12 @@ impl Storage for SqliteStorage {
         }
     }
 
-    fn claim_waiting(&self, study: StudyId, worker: &str) -> Result<Option<FrozenTrial>> {
+    fn claim_waiting(
+        &self,
+        study: StudyId,
+        worker: &str,
+        heartbeat: bool,
+    ) -> Result<Option<FrozenTrial>> {
         let id = self.write(|tx| {
             let id: Option<TrialId> = tx
                 .query_row(
@@ -517,8 +521,8 @@ impl Storage for SqliteStorage {
             let now = now_ms();
             tx.execute(
                 "UPDATE trials SET state = 'running', worker = ?1, started_ms = ?2, \
-                 heartbeat_ms = ?2, seq = ?3 WHERE id = ?4",
-                params![worker, now, seq as i64, id],
+                 heartbeat_ms = ?3, seq = ?4 WHERE id = ?5",
+                params![worker, now, heartbeat.then_some(now), seq as i64, id],
             )?;
             Ok(Some(id))
         })?;
@@ -535,19 +539,8 @@ impl Storage for SqliteStorage {
         dist: &Distribution,
         value: &ParamValue,
     ) -> Result<()> {
-        let p = serde_json::to_value(StoredParam {
-            name: name.to_string(),
-            dist: dist.clone(),
-            value: value.clone(),
-        })?;
-        self.update_json(trial, "params", |v| {
-            let arr = v
-                .as_array_mut()
-                .ok_or_else(|| Error::Storage("params column is not a list".into()))?;
-            arr.retain(|q| q.get("name").and_then(|n| n.as_str()) != Some(name));
-            arr.push(p.clone());
-            Ok(())
-        })
+        let p = param_json(name, dist, value)?;
+        self.update_json(trial, "params", |v| upsert_param(v, name, p.clone()))
     }
 
     fn report(&self, trial: TrialId, step: u64, metrics: &Metrics) -> Result<()> {
@@ -560,13 +553,8 @@ impl Storage for SqliteStorage {
                     |r| r.get(0),
                 )
                 .optional()?;
-            let mut merged: Metrics = match old {
-                Some(o) => metrics_from_json(&o)?,
-                None => Metrics::new(),
-            };
-            merged.extend(metrics.iter().map(|(k, v)| (k.clone(), *v)));
-            // Non-finite values are kept: JSON has no NaN, so they are written as null markers.
-            let text = metrics_to_json(&merged);
+            // Non-finite values are kept: JSON has no NaN, so they are written as strings.
+            let text = merge_metrics(old.as_deref(), metrics)?;
             tx.execute(
                 "INSERT INTO reports (trial_id, step, metrics) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (trial_id, step) DO UPDATE SET metrics = excluded.metrics",
@@ -604,6 +592,35 @@ impl Storage for SqliteStorage {
             )?;
             Ok(())
         })
+    }
+
+    fn fail_stale(
+        &self,
+        study: StudyId,
+        grace_ms: u64,
+        message: &str,
+    ) -> Result<Vec<FrozenTrial>> {
+        let ids = self.write(|tx| {
+            let now = now_ms();
+            let ids: Vec<TrialId> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id FROM trials WHERE study_id = ?1 AND state = 'running' \
+                     AND heartbeat_ms IS NOT NULL AND heartbeat_ms < ?2 ORDER BY number",
+                )?;
+                stmt.query_map(params![study, now - grace_ms as i64], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            for id in &ids {
+                let seq = bump(tx, study)?;
+                tx.execute(
+                    "UPDATE trials SET state = 'failed', message = ?1, finished_ms = ?2, \
+                     seq = ?3 WHERE id = ?4",
+                    params![message, now, seq as i64, id],
+                )?;
+            }
+            Ok(ids)
+        })?;
+        ids.into_iter().map(|id| self.get_trial(id)).collect()
     }
 
     fn finish(
@@ -659,34 +676,4 @@ impl Storage for SqliteStorage {
                 .ok_or_else(|| Error::TrialNotFound(number.to_string()))
         })
     }
-}
-
-/// Writes metrics as JSON; non-finite values become the strings "NaN", "inf", "-inf".
-fn metrics_to_json(m: &Metrics) -> String {
-    let obj: serde_json::Map<String, serde_json::Value> = m
-        .iter()
-        .map(|(k, v)| {
-            let j = serde_json::Number::from_f64(*v)
-                .map(serde_json::Value::Number)
-                .unwrap_or_else(|| serde_json::Value::String(format!("{v}")));
-            (k.clone(), j)
-        })
-        .collect();
-    serde_json::Value::Object(obj).to_string()
-}
-
-/// Reads metrics written by [`metrics_to_json`].
-fn metrics_from_json(text: &str) -> Result<Metrics> {
-    let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)?;
-    obj.into_iter()
-        .map(|(k, v)| {
-            let x = match &v {
-                serde_json::Value::Number(n) => n.as_f64(),
-                serde_json::Value::String(s) => s.parse::<f64>().ok(),
-                _ => None,
-            };
-            x.map(|x| (k.clone(), x))
-                .ok_or_else(|| Error::Storage(format!("metric '{k}' has a non-numeric value {v}")))
-        })
-        .collect()
 }
