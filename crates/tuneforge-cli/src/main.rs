@@ -18,7 +18,8 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// Storage URL: sqlite://PATH (default: tuneforge.db beside the study file, or in the
-    /// current directory when a study is named), or memory://.
+    /// current directory when a study is named), postgres://user:password@host/database, or
+    /// memory://.
     #[arg(long, global = true, env = "TUNEFORGE_STORAGE")]
     storage: Option<String>,
 
@@ -30,6 +31,15 @@ struct Cli {
 enum Cmd {
     /// Runs (or resumes) the study declared in a study file.
     Run(run::RunArgs),
+    /// Creates the study of a study file (and enqueues its baselines) without running trials,
+    /// for workers to join.
+    Create {
+        /// The study file (TOML or JSON).
+        study_file: PathBuf,
+    },
+    /// Joins a study as one more worker: pulls its trials from the storage and runs them.
+    /// Start any number, on any machines that reach the storage (e.g. PostgreSQL).
+    Worker(run::WorkerArgs),
     /// Lists the studies in the storage.
     Studies,
     /// Shows the trials of a study as a table.
@@ -70,6 +80,8 @@ fn main() -> ExitCode {
     let storage = cli.storage.as_deref();
     let result = match cli.command {
         Cmd::Run(args) => run::run(args, storage),
+        Cmd::Worker(args) => run::worker(args, storage),
+        Cmd::Create { study_file } => run::create(&study_file, storage),
         Cmd::Studies => show::studies(storage),
         Cmd::Trials { study } => show::trials(&study, storage),
         Cmd::Best { study, json } => show::best(&study, storage, json),

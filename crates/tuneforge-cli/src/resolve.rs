@@ -144,6 +144,7 @@ pub fn open_study(file: &StudyFile, storage: Arc<dyn Storage>) -> Result<(Study,
         .storage(storage)
         .sampler_arc(sampler(file, seed)?)
         .seed(seed)
+        .liveness(file.liveness)
         .attr(tuneforge::attrs::STUDY_FILE, file.text.clone())
         .attr("study_file_path", path.display().to_string())
         .attr(

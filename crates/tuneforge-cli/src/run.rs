@@ -2,6 +2,7 @@
 //! progress bar; Ctrl-C stops running trials cleanly and a later run resumes.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,34 @@ use crate::resolve;
 pub struct RunArgs {
     /// The study file (TOML or JSON).
     pub study_file: PathBuf,
+    #[command(flatten)]
+    pub budget: Budget,
+    /// Start this many worker processes (each running `jobs` trials at a time) instead of
+    /// running trials in this process.
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+/// Options of `tuneforge worker`.
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// The name of the study (created earlier by `tuneforge run` or `tuneforge create`).
+    #[arg(long)]
+    pub study: String,
+    #[command(flatten)]
+    pub budget: Budget,
+    /// Run at most this many trials in this worker, whatever the study's total.
+    #[arg(long)]
+    pub max_trials: Option<u64>,
+    /// Directory the trial command runs in and trial directories go under (default: the
+    /// study file's directory when it exists on this machine, else the current directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// How much to run, shared by `run` and `worker`.
+#[derive(clap::Args, Clone, Default)]
+pub struct Budget {
     /// Total trials for the study (overrides the file's `trials`).
     #[arg(long)]
     pub trials: Option<u64>,
@@ -33,14 +62,24 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// The trials that count towards the study's budget: finished ones, except those stopped by an
-/// interruption (their configuration is re-run on resume).
-fn counts(t: &FrozenTrial) -> bool {
-    match t.state {
+/// The trials that count towards the study's budget: finished ones, except failures whose
+/// configuration was run again (after an interruption or a dead worker), and running ones.
+fn counter(view: &tuneforge::sampler::StudyView) -> impl Fn(&FrozenTrial) -> bool {
+    let rerun: HashSet<u64> = view
+        .trials
+        .iter()
+        .filter_map(|t| t.system_attrs.get(attrs::RETRY_OF).and_then(|v| v.as_u64()))
+        .collect();
+    move |t: &FrozenTrial| match t.state {
         TrialState::Complete | TrialState::Pruned | TrialState::Running => true,
-        TrialState::Failed => !interrupted(t),
+        TrialState::Failed => !rerun.contains(&t.number) && !interrupted(t),
         TrialState::Waiting => false,
     }
+}
+
+fn count(view: &tuneforge::sampler::StudyView) -> u64 {
+    let c = counter(view);
+    view.trials.iter().filter(|t| c(t)).count() as u64
 }
 
 fn interrupted(t: &FrozenTrial) -> bool {
@@ -50,16 +89,18 @@ fn interrupted(t: &FrozenTrial) -> bool {
         .unwrap_or(false)
 }
 
+fn command_of(file: &StudyFile) -> Result<tuneforge::studyfile::CommandSpec> {
+    file.command.clone().ok_or_else(|| Error::StudyFile {
+        path: file.path.clone(),
+        message: "it has no [command] to run; add one, or drive the study with \
+                  `tuneforge ask` and `tuneforge tell`"
+            .into(),
+    })
+}
+
 pub fn run(args: RunArgs, storage_flag: Option<&str>) -> Result<u8> {
     let file = StudyFile::load(&args.study_file)?;
-    let Some(command) = file.command.clone() else {
-        return Err(Error::StudyFile {
-            path: file.path.clone(),
-            message: "it has no [command] to run; add one, or drive the study with \
-                      `tuneforge ask` and `tuneforge tell`"
-                .into(),
-        });
-    };
+    command_of(&file)?;
     let url = storage_flag
         .map(str::to_string)
         .unwrap_or_else(|| file.storage_url());
@@ -67,27 +108,28 @@ pub fn run(args: RunArgs, storage_flag: Option<&str>) -> Result<u8> {
     let (study, created) = resolve::open_study(&file, storage)?;
     let recovered = recover_dead_local_trials(&study)?;
 
-    let target = args.trials.or(file.trials);
-    let jobs = args.jobs.unwrap_or(file.jobs).max(1);
-    let timeout = args.timeout.or(file.timeout_s);
-    let view = study.view()?;
-    let done_before = view.trials.iter().filter(|t| counts(t)).count() as u64;
-    let quiet = args.quiet;
-    if !quiet {
+    let budget = &args.budget;
+    let target = budget.trials.or(file.trials);
+    let jobs = budget.jobs.unwrap_or(file.jobs).max(1);
+    let done_before = count(&study.view()?);
+    if !budget.quiet {
         let what = if created {
             "created".to_string()
         } else {
             format!("resuming ({done_before} trials done)")
         };
+        let parallel = match args.workers {
+            Some(w) => format!("{w} worker(s) x {jobs} job(s)"),
+            None => format!("{jobs} job(s)"),
+        };
         eprintln!(
-            "study '{}' {what} · {} · sampler {} · {} job(s) · storage {}",
+            "study '{}' {what} · {} · sampler {} · {parallel} · storage {}",
             file.name,
             match target {
                 Some(t) => format!("{t} trials"),
                 None => "no trial limit".into(),
             },
             file.sampler.as_str(),
-            jobs,
             tuneforge::storage::redact(&url)
         );
         if recovered > 0 {
@@ -105,21 +147,128 @@ pub fn run(args: RunArgs, storage_flag: Option<&str>) -> Result<u8> {
         print_best(&study, &file)?;
         return Ok(0);
     }
+    let stop = install_interrupt_handler();
+    let outcome = match args.workers {
+        Some(n) => spawn_workers(&study, &file, &url, budget, n.max(1), &stop)?,
+        None => drive(&study, &file, budget, None, &stop)?,
+    };
+    summarize(
+        &study,
+        &file,
+        outcome,
+        &args.study_file.display().to_string(),
+    )
+}
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let hits = AtomicBool::new(false);
-        let _ = ctrlc::set_handler(move || {
-            if hits.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond interrupt: exiting now");
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupt: stopping running trials (press Ctrl-C again to exit at once)");
-            stop.store(true, Ordering::SeqCst);
-        });
+pub fn create(path: &std::path::Path, storage_flag: Option<&str>) -> Result<u8> {
+    let file = StudyFile::load(path)?;
+    let url = storage_flag
+        .map(str::to_string)
+        .unwrap_or_else(|| file.storage_url());
+    let storage = resolve::open(&url, false)?;
+    let (_, created) = resolve::open_study(&file, storage)?;
+    eprintln!(
+        "study '{}' {} in {}; start workers with: tuneforge --storage {} worker --study {}",
+        file.name,
+        if created { "created" } else { "already exists" },
+        tuneforge::storage::redact(&url),
+        tuneforge::storage::redact(&url),
+        file.name
+    );
+    Ok(0)
+}
+
+pub fn worker(args: WorkerArgs, storage_flag: Option<&str>) -> Result<u8> {
+    let url = storage_flag
+        .map(str::to_string)
+        .unwrap_or_else(resolve::default_url);
+    let storage = resolve::open(&url, true)?;
+    let record = storage.load_study(&args.study)?;
+    let mut file = resolve::stored_file(&record).ok_or_else(|| {
+        Error::invalid(format!(
+            "study '{}' was not created from a study file, so a worker does not know what to \
+             run; drive it from your program with the library, or with ask/tell",
+            args.study
+        ))
+    })?;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => file
+            .path
+            .parent()
+            .filter(|d| d.is_dir())
+            .map(|d| d.to_path_buf())
+            .unwrap_or(std::env::current_dir().map_err(|e| Error::io(".", e))?),
+    };
+    if args.dir.is_some() || file.path.parent() != Some(dir.as_path()) {
+        let name = file.path.file_name().unwrap_or_default().to_os_string();
+        file = StudyFile::parse(&dir.join(name), &file.text)?;
     }
+    command_of(&file)?;
+    let (study, _) = resolve::open_study(&file, storage)?;
+    recover_dead_local_trials(&study)?;
+    if !args.budget.quiet {
+        eprintln!(
+            "worker {} · study '{}' · storage {} · trials run in {}",
+            study.worker(),
+            file.name,
+            tuneforge::storage::redact(&url),
+            dir.display()
+        );
+    }
+    let stop = install_interrupt_handler();
+    let outcome = drive(&study, &file, &args.budget, args.max_trials, &stop)?;
+    if args.budget.quiet {
+        return Ok(if outcome.interrupted { 130 } else { 0 });
+    }
+    summarize(
+        &study,
+        &file,
+        outcome,
+        &format!("worker --study {}", file.name),
+    )
+}
 
+fn install_interrupt_handler() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let hits = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(move || {
+        if hits.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond interrupt: exiting now");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: stopping running trials (press Ctrl-C again to exit at once)");
+        flag.store(true, Ordering::SeqCst);
+    });
+    stop
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Default)]
+pub struct Outcome {
+    interrupted: bool,
+    exhausted: bool,
+}
+
+/// Runs trials of `study` in this process until the budget is spent, the space is exhausted,
+/// or `stop` is set. Before leaving, waits for trials other workers still run (so trials of
+/// dead workers are failed and retried before the study counts as done).
+fn drive(
+    study: &Study,
+    file: &StudyFile,
+    budget: &Budget,
+    max_trials: Option<u64>,
+    stop: &AtomicBool,
+) -> Result<Outcome> {
+    let command = command_of(file)?;
+    let target = budget.trials.or(file.trials);
+    let jobs = budget.jobs.unwrap_or(file.jobs).max(1);
+    let deadline = budget
+        .timeout
+        .or(file.timeout_s)
+        .map(|t| Instant::now() + Duration::from_secs_f64(t));
+    let quiet = budget.quiet;
     let runner = CommandRunner::new(
         command,
         file.space.clone(),
@@ -127,12 +276,14 @@ pub fn run(args: RunArgs, storage_flag: Option<&str>) -> Result<u8> {
             metrics: file.metrics.clone(),
         },
     );
+    let done_before = count(&study.view()?);
     let bar = progress_bar(target, done_before, quiet);
-    let gate = Mutex::new(());
+    let gate = Mutex::new(0u64);
     let exhausted = AtomicBool::new(false);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
-    let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t));
     let metric_names = file.metrics.clone();
+    let me = study.worker().to_string();
+    let poll = study.liveness().interval.min(Duration::from_secs(1));
 
     let job = || {
         loop {
@@ -143,35 +294,67 @@ pub fn run(args: RunArgs, storage_flag: Option<&str>) -> Result<u8> {
                 return;
             }
             let trial = {
-                let _g = gate.lock().unwrap_or_else(|p| p.into_inner());
+                let mut started = gate.lock().unwrap_or_else(|p| p.into_inner());
+                if max_trials.is_some_and(|m| *started >= m) {
+                    return;
+                }
                 if let Some(t) = target {
-                    match study.view() {
-                        Ok(v) if v.trials.iter().filter(|t| counts(t)).count() as u64 >= t => {
-                            return;
-                        }
-                        Ok(_) => {}
+                    let view = match study.view() {
+                        Ok(v) => v,
                         Err(e) => {
-                            set_failure(&failure, &stop, e);
+                            set_failure(&failure, stop, e);
                             return;
                         }
+                    };
+                    if count(&view) >= t {
+                        // Done, unless another worker's trial is still running: it may have
+                        // died, and then it is failed and its retry must run somewhere.
+                        let others = view.trials.iter().any(|t| {
+                            t.state == TrialState::Running
+                                && t.heartbeat_ms.is_some()
+                                && t.worker.as_deref() != Some(me.as_str())
+                        });
+                        if !others {
+                            return;
+                        }
+                        drop(started);
+                        std::thread::sleep(poll);
+                        if let Err(e) = study.reap_stale() {
+                            set_failure(&failure, stop, e);
+                            return;
+                        }
+                        continue;
                     }
                 }
                 match study.ask() {
-                    Ok(t) => t,
+                    Ok(t) => {
+                        *started += 1;
+                        t
+                    }
                     Err(Error::Exhausted) => {
                         exhausted.store(true, Ordering::SeqCst);
                         return;
                     }
                     Err(e) => {
-                        set_failure(&failure, &stop, e);
+                        set_failure(&failure, stop, e);
                         return;
                     }
                 }
             };
-            match runner.run(&study, trial, &stop) {
-                Ok(done) => report_trial(&study, &done, &metric_names, &bar, quiet),
+            match runner.run(study, trial, stop) {
+                Ok(done) => report_trial(study, &done, &metric_names, &bar, quiet),
+                // Failed as stale by another worker meanwhile (its heartbeats did not get
+                // through); that worker recorded why and re-enqueued it if the policy says so.
+                Err(Error::TrialFinished(n)) => {
+                    if !quiet {
+                        bar.println(format!(
+                            "trial {n:>3} was failed by another worker while it ran here \
+                             (no heartbeat reached the storage); its result was discarded"
+                        ));
+                    }
+                }
                 Err(e) => {
-                    set_failure(&failure, &stop, e);
+                    set_failure(&failure, stop, e);
                     return;
                 }
             }
@@ -183,36 +366,122 @@ pub fn run(args: RunArgs, storage_flag: Option<&str>) -> Result<u8> {
         }
     });
     bar.finish_and_clear();
-
     if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
+    Ok(Outcome {
+        interrupted: stop.load(Ordering::SeqCst),
+        exhausted: exhausted.load(Ordering::SeqCst),
+    })
+}
+
+/// Starts `n` `tuneforge worker` processes on this machine and shows their progress.
+fn spawn_workers(
+    study: &Study,
+    file: &StudyFile,
+    url: &str,
+    budget: &Budget,
+    n: usize,
+    stop: &AtomicBool,
+) -> Result<Outcome> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("tuneforge", e))?;
+    let dir = file
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut children = Vec::new();
+    for _ in 0..n {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("--storage")
+            .arg(url)
+            .args(["worker", "--quiet", "--study", &file.name])
+            .arg("--dir")
+            .arg(dir);
+        if let Some(t) = budget.trials {
+            cmd.arg("--trials").arg(t.to_string());
+        }
+        if let Some(j) = budget.jobs {
+            cmd.arg("--jobs").arg(j.to_string());
+        }
+        if let Some(t) = budget.timeout {
+            cmd.arg("--timeout").arg(t.to_string());
+        }
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        children.push(cmd.spawn().map_err(|e| Error::io(&exe, e))?);
+    }
+    let target = budget.trials.or(file.trials);
+    let bar = progress_bar(target, count(&study.view()?), budget.quiet);
+    let mut shown = study
+        .view()?
+        .trials
+        .iter()
+        .filter(|t| t.state.is_finished())
+        .map(|t| t.number)
+        .collect::<HashSet<u64>>();
+    let mut forwarded = false;
+    let mut failed_workers = 0;
+    loop {
+        if stop.load(Ordering::SeqCst) && !forwarded {
+            for c in &children {
+                unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+            }
+            forwarded = true;
+        }
+        children.retain_mut(|c| match c.try_wait() {
+            Ok(None) => true,
+            Ok(Some(status)) => {
+                if !status.success() && status.code() != Some(130) {
+                    failed_workers += 1;
+                }
+                false
+            }
+            Err(_) => false,
+        });
+        for t in study.view()?.trials.iter() {
+            if t.state.is_finished() && shown.insert(t.number) {
+                report_trial(study, t, &file.metrics, &bar, budget.quiet);
+            }
+        }
+        if children.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bar.finish_and_clear();
+    if failed_workers > 0 {
+        eprintln!("warning: {failed_workers} worker process(es) ended with an error");
+    }
+    Ok(Outcome {
+        interrupted: stop.load(Ordering::SeqCst),
+        exhausted: false,
+    })
+}
+
+fn summarize(study: &Study, file: &StudyFile, outcome: Outcome, again: &str) -> Result<u8> {
     let view = study.view()?;
-    let mine: Vec<&FrozenTrial> = view.trials.iter().map(|t| t.as_ref()).collect();
-    let n = |s: TrialState| mine.iter().filter(|t| t.state == s).count();
-    let interrupted_now = stop.load(Ordering::SeqCst);
+    let all: Vec<&FrozenTrial> = view.trials.iter().map(|t| t.as_ref()).collect();
+    let n = |s: TrialState| all.iter().filter(|t| t.state == s).count();
     eprintln!(
         "{} trials: {} complete, {} pruned, {} failed{}",
-        mine.iter().filter(|t| t.state.is_finished()).count(),
+        all.iter().filter(|t| t.state.is_finished()).count(),
         n(TrialState::Complete),
         n(TrialState::Pruned),
         n(TrialState::Failed),
-        if exhausted.load(Ordering::SeqCst) {
+        if outcome.exhausted {
             " · the grid is exhausted"
         } else {
             ""
         }
     );
-    print_best(&study, &file)?;
-    if interrupted_now {
-        eprintln!(
-            "interrupted: run `tuneforge run {}` again to continue where it stopped",
-            args.study_file.display()
-        );
+    print_best(study, file)?;
+    if outcome.interrupted {
+        eprintln!("interrupted: run `tuneforge {again}` again to continue where it stopped");
         return Ok(130);
     }
     if n(TrialState::Complete) == 0
-        && let Some(f) = mine.iter().find(|t| t.state == TrialState::Failed)
+        && let Some(f) = all.iter().find(|t| t.state == TrialState::Failed)
     {
         eprintln!(
             "error: no trial completed; trial {} failed because {}",
@@ -308,12 +577,13 @@ fn report_trial(
         (Some(_), _) => format!("{} on the Pareto front", best.len()),
         (None, _) => "no complete trial yet".to_string(),
     };
-    bar.set_position(
+    bar.set_position({
+        let counts = counter(&view);
         view.trials
             .iter()
             .filter(|t| counts(t) && t.state != TrialState::Running)
-            .count() as u64,
-    );
+            .count() as u64
+    });
     bar.set_message(format!(
         "running {} · failed {} · {best_text}",
         count(TrialState::Running),

@@ -10,6 +10,9 @@
 //! seed = 7
 //! trials = 40                     # total for the study; a re-run continues up to it
 //! jobs = 2                        # trials in parallel
+//! heartbeat_interval = 10         # seconds between heartbeats of a running trial
+//! heartbeat_grace = 60            # silence after which its worker counts as dead
+//! retries = 1                     # re-runs of a trial whose worker died
 //!
 //! [command]
 //! run = "digits-mlp --lr {lr} --hidden {hidden} --optimizer {optimizer} --momentum={momentum}"
@@ -150,6 +153,8 @@ pub struct StudyFile {
     pub jobs: usize,
     /// Storage URL, when the file names one (relative SQLite paths are relative to the file).
     pub storage: Option<String>,
+    /// Heartbeats of running trials and retries of trials whose worker died.
+    pub liveness: crate::liveness::Liveness,
     /// The trial command, when the study runs one.
     pub command: Option<CommandSpec>,
     /// The search space.
@@ -183,6 +188,9 @@ struct RawStudy {
     timeout: Option<f64>,
     jobs: Option<i64>,
     storage: Option<String>,
+    heartbeat_interval: Option<f64>,
+    heartbeat_grace: Option<f64>,
+    retries: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -304,6 +312,31 @@ impl StudyFile {
             )));
         }
 
+        let mut liveness = crate::liveness::Liveness::default();
+        for (what, v, slot) in [
+            (
+                "heartbeat_interval",
+                s.heartbeat_interval,
+                &mut liveness.interval,
+            ),
+            ("heartbeat_grace", s.heartbeat_grace, &mut liveness.grace),
+        ] {
+            if let Some(x) = v {
+                if !(x.is_finite() && x > 0.0) {
+                    return Err(err(format!(
+                        "[study] {what} must be a positive number of seconds ({x})"
+                    )));
+                }
+                *slot = std::time::Duration::from_secs_f64(x);
+            }
+        }
+        if let Some(r) = nonneg(s.retries, "retries")? {
+            liveness.max_retries = r.min(u32::MAX as u64) as u32;
+        }
+        liveness
+            .validate()
+            .map_err(|e| err(format!("[study] {e}")))?;
+
         // ---- the space
         let mut specs = Vec::new();
         for (name, value) in &raw.params {
@@ -419,6 +452,7 @@ impl StudyFile {
             timeout_s: s.timeout,
             jobs,
             storage,
+            liveness,
             command,
             space,
             enqueue,

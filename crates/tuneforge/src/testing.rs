@@ -39,7 +39,9 @@ pub fn shared_handles_conformance(open: &dyn Fn() -> Arc<dyn Storage>) {
                 st.id,
                 NewTrial {
                     waiting: true,
-                    fixed_params: [("k".to_string(), ParamValue::Int(k))].into_iter().collect(),
+                    fixed_params: [("k".to_string(), ParamValue::Int(k))]
+                        .into_iter()
+                        .collect(),
                     ..Default::default()
                 },
             )
@@ -84,11 +86,18 @@ pub fn shared_handles_conformance(open: &dyn Fn() -> Arc<dyn Storage>) {
         .chain((0..10).map(|i| format!("point-{i}")))
         .collect();
     want.sort();
-    assert_eq!(got, want, "every waiting trial and claim handed out exactly once");
+    assert_eq!(
+        got, want,
+        "every waiting trial and claim handed out exactly once"
+    );
     let all = open().all_trials(st.id).unwrap();
     let numbers: Vec<u64> = all.iter().map(|t| t.number).collect();
     assert_eq!(numbers, (0..all.len() as u64).collect::<Vec<_>>());
-    assert_eq!(all.len(), 10 + 10 + 4 * 20, "numbers are dense across handles");
+    assert_eq!(
+        all.len(),
+        10 + 10 + 4 * 20,
+        "numbers are dense across handles"
+    );
 }
 
 fn stale_trials_fail_once(s: Arc<dyn Storage>) {
@@ -128,11 +137,11 @@ fn stale_trials_fail_once(s: Arc<dyn Storage>) {
     assert_eq!(failed[0].state, TrialState::Failed);
     assert_eq!(failed[0].message.as_deref(), Some("no heartbeat"));
     let changed = s.trials_since(st.id, before).unwrap();
-    assert!(changed.trials.iter().any(|t| t.id == dead.id), "reaping is a change");
-    assert!(matches!(
-        s.heartbeat(dead.id),
-        Err(Error::TrialFinished(_))
-    ));
+    assert!(
+        changed.trials.iter().any(|t| t.id == dead.id),
+        "reaping is a change"
+    );
+    assert!(matches!(s.heartbeat(dead.id), Err(Error::TrialFinished(_))));
     assert_eq!(s.get_trial(alive.id).unwrap().state, TrialState::Running);
     assert_eq!(s.get_trial(detached.id).unwrap().state, TrialState::Running);
     assert!(matches!(

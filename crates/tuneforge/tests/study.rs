@@ -502,3 +502,123 @@ fn pruned_objectives_are_recorded_as_pruned() {
             .all(|t| t.state == TrialState::Pruned)
     );
 }
+
+/// Heartbeats cover ask/tell: a trial held by a live process is never failed however long it
+/// runs; a trial whose process went away (dropped without tell) is failed after the grace by
+/// the next `ask` of any worker, re-run with the same parameters up to `max_retries` times,
+/// and a `tell` for it afterwards is refused without changing what was recorded.
+#[test]
+fn heartbeats_keep_live_trials_and_dead_ones_are_failed_and_retried() {
+    use std::time::Duration;
+    use tuneforge::liveness::Liveness;
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> =
+        Arc::new(SqliteStorage::open(&dir.path().join("hb.db")).unwrap());
+    let live = Liveness {
+        interval: Duration::from_millis(100),
+        grace: Duration::from_millis(600),
+        max_retries: 1,
+    };
+    let a = Study::builder("hb")
+        .storage(storage.clone())
+        .sampler(RandomSampler::new(2))
+        .liveness(live)
+        .build()
+        .unwrap();
+    // A second worker (another process, as far as the storage knows).
+    let b = Study::builder("hb")
+        .storage(storage.clone())
+        .sampler(RandomSampler::new(2))
+        .build()
+        .unwrap();
+    assert_eq!(
+        b.liveness(),
+        live,
+        "the policy is the study's, shared by every worker"
+    );
+
+    let mut long = a.ask().unwrap();
+    let x = long.suggest_float("x", 0.0, 1.0).get().unwrap();
+    let mut dead = a.ask().unwrap();
+    let y = dead.suggest_float("x", 0.0, 1.0).get().unwrap();
+    let dead_number = dead.number();
+    drop(dead); // its process is gone: no more heartbeats
+    let detached = a.ask_detached().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let reaped = b.reap_stale().unwrap();
+    assert_eq!(
+        reaped.iter().map(|t| t.number).collect::<Vec<_>>(),
+        vec![dead_number]
+    );
+    assert!(
+        reaped[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("no heartbeat")
+    );
+    assert!(b.reap_stale().unwrap().is_empty(), "reaped once");
+
+    // The retry is handed out first, with the same parameters.
+    let mut retry = b.ask().unwrap();
+    assert_eq!(retry.suggest_float("x", 0.0, 1.0).get().unwrap(), y);
+    let view = b.view().unwrap();
+    let rt = view
+        .trials
+        .iter()
+        .find(|t| t.number == retry.number())
+        .unwrap();
+    assert_eq!(rt.system_attrs["retry_of"], dead_number);
+    assert_eq!(rt.system_attrs["retries"], 1);
+    let retry_number = retry.number();
+    drop(retry); // dies too: the policy allows one retry only
+    std::thread::sleep(Duration::from_millis(1500));
+    let reaped = a.reap_stale().unwrap();
+    assert_eq!(
+        reaped.iter().map(|t| t.number).collect::<Vec<_>>(),
+        vec![retry_number]
+    );
+    let waiting = a
+        .trials()
+        .unwrap()
+        .iter()
+        .filter(|t| t.state == TrialState::Waiting)
+        .count();
+    assert_eq!(waiting, 0, "no second retry");
+
+    // The long trial was beating all along; it completes normally.
+    let done = a.tell(long, Outcome::Complete(vec![x])).unwrap();
+    assert_eq!(done.state, TrialState::Complete);
+    // A late tell for the reaped trial is refused; the record stays as the reaper left it.
+    assert!(matches!(
+        b.tell_number(dead_number, Outcome::Complete(vec![0.0])),
+        Err(Error::TrialFinished(_))
+    ));
+    let t = storage.trial_by_number(a.record().id, dead_number).unwrap();
+    assert_eq!(t.state, TrialState::Failed);
+    // The detached trial (ask without heartbeats) is still running, waiting for its tell.
+    let t = storage
+        .trial_by_number(a.record().id, detached.number())
+        .unwrap();
+    assert_eq!(t.state, TrialState::Running);
+}
+
+#[test]
+fn a_liveness_policy_that_would_fail_live_trials_is_refused() {
+    use std::time::Duration;
+    let e = Study::builder("bad-policy")
+        .liveness(tuneforge::liveness::Liveness {
+            interval: Duration::from_secs(10),
+            grace: Duration::from_secs(5),
+            max_retries: 0,
+        })
+        .build()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("must be longer than the heartbeat interval"),
+        "{e}"
+    );
+}

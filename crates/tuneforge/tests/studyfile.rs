@@ -194,3 +194,29 @@ fn malformed_files_give_one_clear_error_with_the_line() {
         "{e}"
     );
 }
+
+#[test]
+fn heartbeat_and_retry_policy_is_read_and_checked() {
+    let f = parse(
+        "[study]\nname = \"s\"\nheartbeat_interval = 0.5\nheartbeat_grace = 4\nretries = 3\n\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n",
+    )
+    .unwrap();
+    assert_eq!(f.liveness.interval, std::time::Duration::from_millis(500));
+    assert_eq!(f.liveness.grace, std::time::Duration::from_secs(4));
+    assert_eq!(f.liveness.max_retries, 3);
+    let d = parse("[study]\nname = \"s\"\n\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n")
+        .unwrap();
+    assert_eq!(d.liveness, tuneforge::liveness::Liveness::default());
+    bad(
+        "[study]\nname = \"s\"\nheartbeat_interval = 30\nheartbeat_grace = 10\n",
+        &["heartbeat grace", "longer than the heartbeat interval"],
+    );
+    bad(
+        "[study]\nname = \"s\"\nheartbeat_interval = -1\n",
+        &["heartbeat_interval must be a positive number"],
+    );
+    bad(
+        "[study]\nname = \"s\"\nretries = -2\n",
+        &["retries must not be negative"],
+    );
+}

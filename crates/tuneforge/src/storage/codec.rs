@@ -27,7 +27,11 @@ pub(crate) fn param_json(
 }
 
 /// Replaces (or appends) parameter `p` in the JSON list `v`.
-pub(crate) fn upsert_param(v: &mut serde_json::Value, name: &str, p: serde_json::Value) -> Result<()> {
+pub(crate) fn upsert_param(
+    v: &mut serde_json::Value,
+    name: &str,
+    p: serde_json::Value,
+) -> Result<()> {
     let arr = v
         .as_array_mut()
         .ok_or_else(|| Error::Storage("params column is not a list".into()))?;
@@ -101,7 +105,10 @@ mod tests {
         assert!(back["a"].is_nan());
         assert_eq!(back["b"], f64::INFINITY);
         assert_eq!(back["c"], 0.5);
-        let merged = merge_metrics(Some(&metrics_to_json(&m)), &Metrics::from([("c".into(), 1.0)]));
+        let merged = merge_metrics(
+            Some(&metrics_to_json(&m)),
+            &Metrics::from([("c".into(), 1.0)]),
+        );
         assert_eq!(metrics_from_json(&merged.unwrap()).unwrap()["c"], 1.0);
         assert!(metrics_from_json(r#"{"x": [1]}"#).is_err());
     }

@@ -268,12 +268,7 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn fail_stale(
-        &self,
-        study: StudyId,
-        grace_ms: u64,
-        message: &str,
-    ) -> Result<Vec<FrozenTrial>> {
+    fn fail_stale(&self, study: StudyId, grace_ms: u64, message: &str) -> Result<Vec<FrozenTrial>> {
         let mut g = self.lock();
         let data = g.study(study)?;
         let now = now_ms();

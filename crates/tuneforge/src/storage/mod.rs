@@ -133,8 +133,7 @@ pub trait Storage: Send + Sync {
     /// Fails, in one transaction, every running trial of the study that has heartbeats and
     /// whose last one is older than `grace_ms`, with `message`; returns them as finished.
     /// Concurrent callers each get a disjoint set, so each stale trial is handled once.
-    fn fail_stale(&self, study: StudyId, grace_ms: u64, message: &str)
-    -> Result<Vec<FrozenTrial>>;
+    fn fail_stale(&self, study: StudyId, grace_ms: u64, message: &str) -> Result<Vec<FrozenTrial>>;
 
     /// Finishes a running trial: `Complete` needs `values`; `Pruned`/`Failed` take a message.
     fn finish(

@@ -183,7 +183,10 @@ impl PostgresStorage {
     /// Like [`PostgresStorage::open`] with an explicit retry budget for transient failures.
     pub fn open_with_retry(url: &str, retry_budget: Duration) -> Result<Self> {
         let mut config: postgres::Config = url.parse().map_err(|e| {
-            Error::invalid(format!("storage '{}' is not a valid PostgreSQL URL: {e}", redact(url)))
+            Error::invalid(format!(
+                "storage '{}' is not a valid PostgreSQL URL: {e}",
+                redact(url)
+            ))
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
@@ -781,12 +784,7 @@ impl Storage for PostgresStorage {
         })
     }
 
-    fn fail_stale(
-        &self,
-        study: StudyId,
-        grace_ms: u64,
-        message: &str,
-    ) -> Result<Vec<FrozenTrial>> {
+    fn fail_stale(&self, study: StudyId, grace_ms: u64, message: &str) -> Result<Vec<FrozenTrial>> {
         let grace = grace_ms as i64;
         self.run(|tx, _| {
             // Cheap check first, so a healthy study takes no lock.

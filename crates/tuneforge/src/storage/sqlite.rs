@@ -70,7 +70,6 @@ pub struct SqliteStorage {
     path: PathBuf,
 }
 
-
 impl SqliteStorage {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -261,7 +260,6 @@ fn row_to_trial(r: &rusqlite::Row) -> rusqlite::Result<(FrozenTrial, String)> {
     Ok((t, r.get(4)?))
 }
 
-
 fn load_trials(tx: &Transaction, where_sql: &str, args: &[i64]) -> Result<Vec<FrozenTrial>> {
     let sql = format!("SELECT {TRIAL_COLS} FROM trials WHERE {where_sql} ORDER BY number");
     let mut stmt = tx.prepare_cached(&sql)?;
@@ -445,56 +443,47 @@ impl Storage for SqliteStorage {
             system_attrs.insert(attrs::CLAIM.into(), c.clone().into());
         }
         let sys = serde_json::to_string(&system_attrs)?;
-        let id =
-            self.write(|tx| {
-                if let Some(c) = &new.claim {
-                    let taken: Option<i64> = tx
-                        .query_row(
-                            "SELECT id FROM trials WHERE study_id = ?1 AND claim = ?2",
-                            params![study, c],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    if taken.is_some() {
-                        return Ok(None);
-                    }
+        let id = self.write(|tx| {
+            if let Some(c) = &new.claim {
+                let taken: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM trials WHERE study_id = ?1 AND claim = ?2",
+                        params![study, c],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if taken.is_some() {
+                    return Ok(None);
                 }
-                let seq = bump(tx, study).map_err(|e| match e {
-                    Error::Storage(m) if m.contains("no rows") => {
-                        Error::StudyNotFound(format!("#{study}"))
-                    }
-                    e => e,
-                })?;
-                let number: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM trials WHERE study_id = ?1",
-                    [study],
-                    |r| r.get(0),
-                )?;
-                let now = now_ms();
-                let (state, started, worker) = if new.waiting {
-                    ("waiting", None, None)
-                } else {
-                    ("running", Some(now), new.worker.clone())
-                };
-                let beat = started.filter(|_| new.heartbeat);
-                tx.execute(
-                    "INSERT INTO trials (study_id, number, state, system_attrs, worker, \
+            }
+            let seq = bump(tx, study).map_err(|e| match e {
+                Error::Storage(m) if m.contains("no rows") => {
+                    Error::StudyNotFound(format!("#{study}"))
+                }
+                e => e,
+            })?;
+            let number: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM trials WHERE study_id = ?1",
+                [study],
+                |r| r.get(0),
+            )?;
+            let now = now_ms();
+            let (state, started, worker) = if new.waiting {
+                ("waiting", None, None)
+            } else {
+                ("running", Some(now), new.worker.clone())
+            };
+            let beat = started.filter(|_| new.heartbeat);
+            tx.execute(
+                "INSERT INTO trials (study_id, number, state, system_attrs, worker, \
                      started_ms, heartbeat_ms, seq, claim) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![
-                        study,
-                        number,
-                        state,
-                        sys,
-                        worker,
-                        started,
-                        beat,
-                        seq as i64,
-                        new.claim
-                    ],
-                )?;
-                Ok(Some(tx.last_insert_rowid()))
-            })?;
+                params![
+                    study, number, state, sys, worker, started, beat, seq as i64, new.claim
+                ],
+            )?;
+            Ok(Some(tx.last_insert_rowid()))
+        })?;
         match id {
             Some(id) => Ok(Some(self.get_trial(id)?)),
             None => Ok(None),
@@ -594,12 +583,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn fail_stale(
-        &self,
-        study: StudyId,
-        grace_ms: u64,
-        message: &str,
-    ) -> Result<Vec<FrozenTrial>> {
+    fn fail_stale(&self, study: StudyId, grace_ms: u64, message: &str) -> Result<Vec<FrozenTrial>> {
         let ids = self.write(|tx| {
             let now = now_ms();
             let ids: Vec<TrialId> = {

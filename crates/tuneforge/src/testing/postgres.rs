@@ -99,9 +99,12 @@ impl PgServer {
         let root = unsafe { libc::geteuid() } == 0;
         // The server refuses to run as root: run it as an unprivileged user.
         let user = if root {
-            let pick = ["postgres", "nobody"]
-                .into_iter()
-                .find(|u| Command::new("id").arg(u).output().is_ok_and(|o| o.status.success()));
+            let pick = ["postgres", "nobody"].into_iter().find(|u| {
+                Command::new("id")
+                    .arg(u)
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            });
             Some(pick.ok_or("running as root and no unprivileged user (postgres, nobody) exists")?)
         } else {
             None
