@@ -9,3 +9,4 @@ pub mod harness;
 pub mod problems;
 pub mod report;
 pub mod tabular;
+pub mod throughput;

@@ -199,7 +199,14 @@ pub fn export(
 ) -> Result<u8> {
     let r = resolve::existing(study, storage_flag)?;
     let record = r.storage.load_study(&r.name)?;
-    let trials = r.storage.all_trials(record.id)?;
+    let mut trials = r.storage.all_trials(record.id)?;
+    // Every row carries its seed, recorded or derived from the study seed and trial number.
+    for t in trials.iter_mut() {
+        if let Some(seed) = tuneforge::seed::recorded_trial_seed(&record, t) {
+            t.system_attrs
+                .insert(tuneforge::attrs::SEED.into(), seed.into());
+        }
+    }
     let mut out: Box<dyn Write> = match output {
         Some(p) => Box::new(std::fs::File::create(p).map_err(|e| Error::io(p, e))?),
         None => Box::new(std::io::stdout()),

@@ -25,6 +25,24 @@ pub fn trial_seed(study_seed: u64, number: u64) -> u64 {
     mix(study_seed, number.wrapping_add(1)) & 0x7FFF_FFFF
 }
 
+/// The seed trial `t` of study `study` ran with: recorded on the trial, or derived from the
+/// study seed and the trial number (which is how it was chosen).
+pub fn recorded_trial_seed(
+    study: &crate::record::StudyRecord,
+    t: &crate::record::FrozenTrial,
+) -> Option<u64> {
+    t.system_attrs
+        .get(crate::attrs::SEED)
+        .and_then(|v| v.as_u64())
+        .or_else(|| {
+            study
+                .attrs
+                .get(crate::attrs::STUDY_SEED)
+                .and_then(|v| v.as_u64())
+                .map(|s| trial_seed(s, t.number))
+        })
+}
+
 /// A seed for a study that names none: different on every call.
 pub fn fresh_seed() -> u64 {
     let t = std::time::SystemTime::now()

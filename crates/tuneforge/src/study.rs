@@ -465,12 +465,17 @@ impl Study {
     fn ask_inner(&self, heartbeat: bool) -> Result<Trial> {
         let storage = &self.inner.storage;
         let id = self.inner.record.id;
-        if let Some(t) = storage.claim_waiting(id, &self.inner.worker, heartbeat)? {
-            return self.start(t, heartbeat);
-        }
         // A claim can lose a race with another worker; the next view shows the winner.
         for _ in 0..1000 {
             let view = self.view()?;
+            // Enqueued trials first. The view is at most one round trip old, so a trial
+            // enqueued in between is simply taken by the next ask.
+            if view.trials.iter().any(|t| t.state == TrialState::Waiting) {
+                if let Some(t) = storage.claim_waiting(id, &self.inner.worker, heartbeat)? {
+                    return self.start(t, heartbeat, None);
+                }
+                continue;
+            }
             let base = NewTrial {
                 worker: Some(self.inner.worker.clone()),
                 heartbeat,
@@ -486,7 +491,8 @@ impl Study {
                 Reservation::Exhausted => return Err(Error::Exhausted),
             };
             if let Some(t) = storage.create_trial(id, new)? {
-                return self.start(t, heartbeat);
+                // The view taken just before is the history this trial is sampled from.
+                return self.start(t, heartbeat, Some(view));
             }
         }
         Err(Error::Storage(
@@ -494,13 +500,15 @@ impl Study {
         ))
     }
 
-    fn start(&self, t: FrozenTrial, heartbeat: bool) -> Result<Trial> {
+    fn start(&self, t: FrozenTrial, heartbeat: bool, view: Option<StudyView>) -> Result<Trial> {
         let beat = heartbeat.then(|| self.inner.beats.watch(t.id));
+        // The trial seed is a function of the study seed and the number, so it is not written
+        // separately (`seed::recorded_trial_seed` reads it back).
         let seed = trial_seed(self.inner.seed, t.number);
-        self.inner
-            .storage
-            .set_system_attr(t.id, attrs::SEED, &seed.into())?;
-        let view = self.view()?;
+        let view = match view {
+            Some(v) => v,
+            None => self.view()?,
+        };
         let mut t = t;
         t.system_attrs.insert(attrs::SEED.into(), seed.into());
         let space = self.inner.sampler.infer_relative_space(&view, &t);
@@ -623,7 +631,9 @@ impl Study {
             Outcome::Pruned => storage.finish(id, TrialState::Pruned, None, None)?,
             Outcome::Failed(m) => storage.finish(id, TrialState::Failed, None, Some(&m))?,
         };
-        if let Ok(view) = self.view() {
+        if self.inner.sampler.observes_trials()
+            && let Ok(view) = self.view()
+        {
             self.inner.sampler.after_trial(&view, &done);
         }
         Ok(done)

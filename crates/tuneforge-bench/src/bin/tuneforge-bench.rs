@@ -28,6 +28,39 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Storage throughput: completed trials/s for 1..N worker processes on SQLite and
+    /// PostgreSQL (a throwaway server), with Optuna's RDB storage on the same server.
+    Throughput {
+        /// Worker counts (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        workers: Vec<usize>,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Python with Optuna and psycopg2 (bench/peers/setup.sh makes bench/.venv).
+        #[arg(long, default_value = "bench/.venv/bin/python")]
+        python: PathBuf,
+        /// Where to write the raw results (JSON lines).
+        #[arg(long, default_value = "bench/results/throughput.jsonl")]
+        results: PathBuf,
+        /// The Markdown file to update.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+    },
+    /// One worker process of `throughput` (internal).
+    #[command(hide = true)]
+    ThroughputWorker {
+        #[arg(long)]
+        storage: String,
+        #[arg(long)]
+        study: String,
+        #[arg(long)]
+        start_ms: u64,
+        #[arg(long)]
+        seconds: f64,
+        #[arg(long)]
+        seed: u64,
+    },
     /// Sampler quality (simple regret at budgets) and sampler time on test functions and tabular HPO data.
     Samplers {
         /// Seeds per (problem, sampler).
@@ -122,6 +155,27 @@ fn machine() -> String {
 fn main() {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Throughput {
+            workers,
+            seconds,
+            python,
+            results,
+            out,
+        } => throughput_cmd(workers, seconds, python, results, out),
+        Cmd::ThroughputWorker {
+            storage,
+            study,
+            start_ms,
+            seconds,
+            seed,
+        } => {
+            if let Err(e) =
+                tuneforge_bench::throughput::worker(&storage, &study, start_ms, seconds, seed)
+            {
+                eprintln!("worker: {e}");
+                std::process::exit(1);
+            }
+        }
         Cmd::Samplers {
             seeds,
             budget,
@@ -424,4 +478,73 @@ fn samplers_cmd(
         std::process::exit(1);
     }
     eprintln!("wrote {} ({} runs)", out.display(), all.len());
+}
+
+fn throughput_cmd(
+    workers: Vec<usize>,
+    seconds: f64,
+    python: PathBuf,
+    results: PathBuf,
+    out: PathBuf,
+) {
+    use tuneforge_bench::throughput;
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot find this executable: {e}");
+            std::process::exit(1);
+        }
+    };
+    let python = if python.is_file() {
+        Some(python)
+    } else {
+        eprintln!(
+            "warning: {} not found (run bench/peers/setup.sh); measuring tuneforge only",
+            python.display()
+        );
+        None
+    };
+    let opts = throughput::Options {
+        exe,
+        workers,
+        seconds,
+        python,
+    };
+    let (rows, versions) = match throughput::run(&opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Some(dir) = results.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap_or_default())
+        .collect();
+    if let Err(e) = std::fs::write(&results, lines.join("\n") + "\n") {
+        eprintln!("warning: cannot write {}: {e}", results.display());
+    }
+    let cmd: Vec<String> = std::env::args().collect();
+    let header = format!(
+        "## Storage throughput\n\nCommand: `{}`  \nMachine: {}. Peers: {versions}. \
+         Completed trials per second: W worker processes share one study for {seconds} s with \
+         the random sampler and the objective x^2 + y^2 (two float parameters), so the engine \
+         and its storage are what is measured. PostgreSQL is one throwaway server (fsync off) \
+         used by both systems in this run; tuneforge sends heartbeats for every trial, \
+         Optuna's heartbeats are off by default.\n",
+        cmd.join(" ").replace(
+            &*std::env::args().next().unwrap_or_default(),
+            "tuneforge-bench"
+        ),
+        machine()
+    );
+    let section = throughput::section(&rows, &header);
+    if let Err(e) = report::write_section(&out, "throughput", &section) {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        std::process::exit(1);
+    }
+    eprintln!("wrote {}", out.display());
 }

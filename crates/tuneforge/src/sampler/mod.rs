@@ -152,6 +152,11 @@ pub trait Sampler: Send + Sync {
     /// Called when a trial run by this process has finished.
     fn after_trial(&self, _study: &StudyView, _trial: &FrozenTrial) {}
 
+    /// Whether [`Sampler::after_trial`] does anything (saves a history read per trial when not).
+    fn observes_trials(&self) -> bool {
+        false
+    }
+
     /// A short name for messages and records.
     fn name(&self) -> &'static str;
 }

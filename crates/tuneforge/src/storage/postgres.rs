@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::codec::{fill_params, merge_metrics, metrics_from_json, param_json, upsert_param};
+use super::codec::{fill_params, merge_metrics, metrics_from_json, param_json};
 use super::{NewTrial, Storage, TrialChanges, check_finish, redact};
 use crate::attrs;
 use crate::distribution::{Distribution, ParamValue};
@@ -80,10 +80,72 @@ struct Conn {
     statements: HashMap<&'static str, Statement>,
 }
 
-/// A transaction with a statement cache.
+/// A transaction, or the bare connection for single statements (each its own transaction,
+/// one round trip), with the connection's statement cache.
 struct Tx<'a> {
-    tx: postgres::Transaction<'a>,
+    tx: Handle<'a>,
     statements: &'a mut HashMap<&'static str, Statement>,
+}
+
+enum Handle<'a> {
+    Tx(postgres::Transaction<'a>),
+    Auto(&'a mut Client),
+}
+
+impl Handle<'_> {
+    fn prepare(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
+        match self {
+            Handle::Tx(t) => t.prepare(sql),
+            Handle::Auto(c) => c.prepare(sql),
+        }
+    }
+    fn query(&mut self, s: &Statement, p: &[P]) -> std::result::Result<Vec<Row>, postgres::Error> {
+        match self {
+            Handle::Tx(t) => t.query(s, p),
+            Handle::Auto(c) => c.query(s, p),
+        }
+    }
+    fn execute_statement(
+        &mut self,
+        s: &Statement,
+        p: &[P],
+    ) -> std::result::Result<u64, postgres::Error> {
+        match self {
+            Handle::Tx(t) => t.execute(s, p),
+            Handle::Auto(c) => c.execute(s, p),
+        }
+    }
+    fn execute(&mut self, sql: &str, p: &[P]) -> std::result::Result<u64, postgres::Error> {
+        match self {
+            Handle::Tx(t) => t.execute(sql, p),
+            Handle::Auto(c) => c.execute(sql, p),
+        }
+    }
+    fn batch_execute(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        match self {
+            Handle::Tx(t) => t.batch_execute(sql),
+            Handle::Auto(c) => c.batch_execute(sql),
+        }
+    }
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        p: &[P],
+    ) -> std::result::Result<Option<Row>, postgres::Error> {
+        match self {
+            Handle::Tx(t) => t.query_opt(sql, p),
+            Handle::Auto(c) => c.query_opt(sql, p),
+        }
+    }
+}
+
+/// How a call talks to the server.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// One statement, no explicit transaction.
+    Single,
+    /// A read-committed transaction of several statements.
+    Transaction,
 }
 
 /// A failure inside a transaction: the database's (maybe transient) or ours (never retried).
@@ -125,16 +187,15 @@ impl Tx<'_> {
         Ok(self.tx.query(&s, params)?)
     }
     fn opt(&mut self, sql: &'static str, params: &[P]) -> R<Option<Row>> {
-        let s = self.statement(sql)?;
-        Ok(self.tx.query_opt(&s, params)?)
+        Ok(self.query(sql, params)?.into_iter().next())
     }
     fn one(&mut self, sql: &'static str, params: &[P]) -> R<Row> {
-        let s = self.statement(sql)?;
-        Ok(self.tx.query_one(&s, params)?)
+        self.opt(sql, params)?
+            .ok_or_else(|| Fail::App(Error::Storage(format!("no row from: {sql}"))))
     }
     fn exec(&mut self, sql: &'static str, params: &[P]) -> R<u64> {
         let s = self.statement(sql)?;
-        Ok(self.tx.execute(&s, params)?)
+        Ok(self.tx.execute_statement(&s, params)?)
     }
 }
 
@@ -211,7 +272,10 @@ impl PostgresStorage {
             )?;
             let version = tx
                 .tx
-                .query_opt("SELECT value FROM tuneforge_meta WHERE key = 'schema_version'", &[])?
+                .query_opt(
+                    "SELECT value FROM tuneforge_meta WHERE key = 'schema_version'",
+                    &[],
+                )?
                 .map(|r| r.get::<_, String>(0));
             match version.as_deref().map(str::parse::<i64>) {
                 None => {
@@ -258,15 +322,16 @@ impl PostgresStorage {
     /// (reconnecting when the connection was lost) for up to the retry budget. `f` is told
     /// whether this is a retry, so a write can recognise its own commit from a cut-off try.
     fn run<T>(&self, mut f: impl FnMut(&mut Tx, bool) -> R<T>) -> Result<T> {
-        self.run_with(false, &mut f)
+        self.run_with(Mode::Transaction, &mut f)
     }
 
-    /// Like [`Self::run`] with a consistent snapshot (repeatable read, read-only).
-    fn read<T>(&self, mut f: impl FnMut(&mut Tx) -> R<T>) -> Result<T> {
-        self.run_with(true, &mut |tx, _| f(tx))
+    /// Like [`Self::run`] for `f` that issues one statement (atomic by itself): no explicit
+    /// transaction, so one round trip.
+    fn single<T>(&self, mut f: impl FnMut(&mut Tx, bool) -> R<T>) -> Result<T> {
+        self.run_with(Mode::Single, &mut f)
     }
 
-    fn run_with<T>(&self, snapshot: bool, f: &mut dyn FnMut(&mut Tx, bool) -> R<T>) -> Result<T> {
+    fn run_with<T>(&self, mode: Mode, f: &mut dyn FnMut(&mut Tx, bool) -> R<T>) -> Result<T> {
         let start = Instant::now();
         let mut wait = Duration::from_millis(50);
         let mut retry = false;
@@ -284,21 +349,18 @@ impl PostgresStorage {
                 let Some(conn) = guard.as_mut() else {
                     return Err(Fail::App(Error::Storage("no connection".into())));
                 };
-                let tx = if snapshot {
-                    conn.client
-                        .build_transaction()
-                        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                        .read_only(true)
-                        .start()?
-                } else {
-                    conn.client.transaction()?
+                let handle = match mode {
+                    Mode::Single => Handle::Auto(&mut conn.client),
+                    Mode::Transaction => Handle::Tx(conn.client.transaction()?),
                 };
                 let mut tx = Tx {
-                    tx,
+                    tx: handle,
                     statements: &mut conn.statements,
                 };
                 let out = f(&mut tx, retry)?;
-                tx.tx.commit()?;
+                if let Handle::Tx(t) = tx.tx {
+                    t.commit()?;
+                }
                 Ok(out)
             })();
             match outcome {
@@ -327,26 +389,16 @@ impl PostgresStorage {
     }
 }
 
-/// Locks the study of running trial `trial` and advances its counter; fails with
-/// [`Error::TrialFinished`] (the transaction then rolls back) when the trial is not running.
-fn lock_running(tx: &mut Tx, trial: TrialId) -> R<(StudyId, i64)> {
-    let row = tx.opt(
-        "UPDATE tuneforge_studies SET seq = seq + 1 WHERE id = \
-         (SELECT study_id FROM tuneforge_trials WHERE id = $1) RETURNING id, seq",
+/// Why a write to running trial `trial` changed nothing: it is finished, or it does not exist.
+fn not_running(tx: &mut Tx, trial: TrialId) -> Fail {
+    match tx.opt(
+        "SELECT number FROM tuneforge_trials WHERE id = $1",
         &[&trial],
-    )?;
-    let Some(row) = row else {
-        return Err(Fail::App(Error::TrialNotFound(format!("id {trial}"))));
-    };
-    let st = tx.one(
-        "SELECT state, number FROM tuneforge_trials WHERE id = $1",
-        &[&trial],
-    )?;
-    let state: String = st.get(0);
-    if state != "running" {
-        return Err(Fail::App(Error::TrialFinished(st.get::<_, i64>(1) as u64)));
+    ) {
+        Ok(Some(r)) => Fail::App(Error::TrialFinished(r.get::<_, i64>(0) as u64)),
+        Ok(None) => Fail::App(Error::TrialNotFound(format!("id {trial}"))),
+        Err(e) => e,
     }
-    Ok((row.get(0), row.get(1)))
 }
 
 fn bump(tx: &mut Tx, study: StudyId) -> R<i64> {
@@ -359,15 +411,37 @@ fn bump(tx: &mut Tx, study: StudyId) -> R<i64> {
     }
 }
 
-fn row_to_trial(r: &Row) -> R<FrozenTrial> {
-    let state: String = r.get(2);
-    let vals: Option<String> = r.get(3);
-    let params: String = r.get(4);
-    let user: String = r.get(5);
-    let sys: String = r.get(6);
+/// The trial columns (table alias `t`) and its reports as one JSON text column.
+macro_rules! trial_cols {
+    () => {
+        "t.id, t.number, t.state, t.vals, t.params, t.user_attrs, t.system_attrs, t.message, \
+         t.worker, t.started_ms, t.finished_ms, t.heartbeat_ms, t.seq, \
+         (SELECT json_agg(json_build_array(r.step, r.metrics) ORDER BY r.step)::text \
+          FROM tuneforge_reports r WHERE r.trial_id = t.id)"
+    };
+}
+
+/// A CTE that locks the study of running trial `$1` and advances its counter; it is empty
+/// (and locks nothing) when the trial is not running.
+macro_rules! lock_running_cte {
+    () => {
+        "WITH s AS (UPDATE tuneforge_studies SET seq = seq + 1 WHERE id = \
+         (SELECT study_id FROM tuneforge_trials WHERE id = $1 AND state = 'running') \
+         RETURNING seq) "
+    };
+}
+
+/// Reads a trial from the columns of [`trial_cols`] starting at column `at`.
+fn row_to_trial(r: &Row, at: usize) -> R<FrozenTrial> {
+    let state: String = r.get(at + 2);
+    let vals: Option<String> = r.get(at + 3);
+    let params: String = r.get(at + 4);
+    let user: String = r.get(at + 5);
+    let sys: String = r.get(at + 6);
+    let reports: Option<String> = r.get(at + 13);
     let mut t = FrozenTrial {
-        id: r.get(0),
-        number: r.get::<_, i64>(1) as u64,
+        id: r.get(at),
+        number: r.get::<_, i64>(at + 1) as u64,
         state: TrialState::parse(&state)
             .ok_or_else(|| Error::Storage(format!("unknown trial state '{state}'")))?,
         values: vals.map(|v| serde_json::from_str(&v)).transpose()?,
@@ -376,93 +450,26 @@ fn row_to_trial(r: &Row) -> R<FrozenTrial> {
         intermediate: Default::default(),
         user_attrs: serde_json::from_str(&user)?,
         system_attrs: serde_json::from_str(&sys)?,
-        message: r.get(7),
-        worker: r.get(8),
-        started_ms: r.get(9),
-        finished_ms: r.get(10),
-        heartbeat_ms: r.get(11),
-        seq: r.get::<_, i64>(12) as u64,
+        message: r.get(at + 7),
+        worker: r.get(at + 8),
+        started_ms: r.get(at + 9),
+        finished_ms: r.get(at + 10),
+        heartbeat_ms: r.get(at + 11),
+        seq: r.get::<_, i64>(at + 12) as u64,
     };
     fill_params(&mut t, &params)?;
-    Ok(t)
-}
-
-/// Which trials to load.
-enum Which {
-    /// A study's trials changed after a counter value.
-    Since(StudyId, i64),
-    /// One trial by key.
-    Id(TrialId),
-    /// One trial by study and number.
-    Number(StudyId, i64),
-}
-
-macro_rules! trial_cols {
-    () => {
-        "id, number, state, vals, params, user_attrs, system_attrs, message, worker, started_ms, \
-         finished_ms, heartbeat_ms, seq"
-    };
-}
-
-fn load_trials(tx: &mut Tx, which: Which) -> R<Vec<FrozenTrial>> {
-    let (a, b) = match which {
-        Which::Since(s, q) => (s, q),
-        Which::Id(id) => (id, 0),
-        Which::Number(s, n) => (s, n),
-    };
-    let (trials_sql, reports_sql): (&'static str, &'static str) = match which {
-        Which::Since(..) => (
-            concat!(
-                "SELECT ",
-                trial_cols!(),
-                " FROM tuneforge_trials WHERE study_id = $1 AND seq > $2 ORDER BY number"
-            ),
-            "SELECT r.trial_id, r.step, r.metrics FROM tuneforge_reports r \
-             JOIN tuneforge_trials t ON t.id = r.trial_id \
-             WHERE t.study_id = $1 AND t.seq > $2 ORDER BY r.trial_id, r.step",
-        ),
-        Which::Id(..) => (
-            concat!(
-                "SELECT ",
-                trial_cols!(),
-                " FROM tuneforge_trials WHERE id = $1 AND $2::bigint = 0"
-            ),
-            "SELECT trial_id, step, metrics FROM tuneforge_reports \
-             WHERE trial_id = $1 AND $2::bigint = 0 ORDER BY step",
-        ),
-        Which::Number(..) => (
-            concat!(
-                "SELECT ",
-                trial_cols!(),
-                " FROM tuneforge_trials WHERE study_id = $1 AND number = $2"
-            ),
-            "SELECT r.trial_id, r.step, r.metrics FROM tuneforge_reports r \
-             JOIN tuneforge_trials t ON t.id = r.trial_id \
-             WHERE t.study_id = $1 AND t.number = $2 ORDER BY r.step",
-        ),
-    };
-    let rows = tx.query(trials_sql, &[&a, &b])?;
-    let mut trials = Vec::with_capacity(rows.len());
-    let mut index = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let t = row_to_trial(r)?;
-        index.insert(t.id, trials.len());
-        trials.push(t);
-    }
-    if trials.is_empty() {
-        return Ok(trials);
-    }
-    for r in tx.query(reports_sql, &[&a, &b])? {
-        let id: TrialId = r.get(0);
-        let step: i64 = r.get(1);
-        let metrics: String = r.get(2);
-        if let Some(&i) = index.get(&id) {
-            trials[i]
-                .intermediate
+    if let Some(text) = reports {
+        let steps: Vec<(i64, String)> = serde_json::from_str(&text)?;
+        for (step, metrics) in steps {
+            t.intermediate
                 .insert(step as u64, metrics_from_json(&metrics)?);
         }
     }
-    Ok(trials)
+    Ok(t)
+}
+
+fn one_trial(rows: Vec<Row>) -> R<Option<FrozenTrial>> {
+    rows.first().map(|r| row_to_trial(r, 0)).transpose()
 }
 
 fn to_study(r: &Row) -> R<StudyRecord> {
@@ -477,43 +484,32 @@ fn to_study(r: &Row) -> R<StudyRecord> {
     })
 }
 
-impl PostgresStorage {
-    /// Applies `f` to a JSON column of a running trial, under the study lock.
-    fn update_json(
-        &self,
-        trial: TrialId,
-        column: Column,
-        f: impl Fn(&mut serde_json::Value) -> Result<()>,
-    ) -> Result<()> {
-        let (select, update): (&'static str, &'static str) = match column {
-            Column::Params => (
-                "SELECT params FROM tuneforge_trials WHERE id = $1",
-                "UPDATE tuneforge_trials SET params = $1, seq = $2 WHERE id = $3",
-            ),
-            Column::UserAttrs => (
-                "SELECT user_attrs FROM tuneforge_trials WHERE id = $1",
-                "UPDATE tuneforge_trials SET user_attrs = $1, seq = $2 WHERE id = $3",
-            ),
-            Column::SystemAttrs => (
-                "SELECT system_attrs FROM tuneforge_trials WHERE id = $1",
-                "UPDATE tuneforge_trials SET system_attrs = $1, seq = $2 WHERE id = $3",
-            ),
-        };
-        self.run(|tx, _| {
-            let (_, seq) = lock_running(tx, trial)?;
-            let text: String = tx.one(select, &[&trial])?.get(0);
-            let mut v: serde_json::Value = serde_json::from_str(&text)?;
-            f(&mut v)?;
-            tx.exec(update, &[&v.to_string(), &seq, &trial])?;
-            Ok(())
-        })
+/// Whether `e` is the unique violation of a trial claim (another worker holds the key).
+fn claim_taken(e: &Fail) -> bool {
+    match e {
+        Fail::Db(e) => e.as_db_error().is_some_and(|d| {
+            d.code() == &postgres::error::SqlState::UNIQUE_VIOLATION
+                && d.constraint().is_some_and(|c| c.contains("claim"))
+        }),
+        Fail::App(_) => false,
     }
 }
 
-enum Column {
-    Params,
-    UserAttrs,
-    SystemAttrs,
+impl PostgresStorage {
+    /// Runs `sql` (one statement guarded by [`lock_running_cte`], returning a row when it
+    /// changed the trial) against running trial `$1`; fails the way a finished or missing
+    /// trial should when nothing changed.
+    fn write_running(&self, trial: TrialId, sql: &'static str, rest: &[P]) -> Result<()> {
+        self.single(|tx, _| {
+            let mut params: Vec<P> = Vec::with_capacity(rest.len() + 1);
+            params.push(&trial);
+            params.extend_from_slice(rest);
+            if tx.query(sql, &params)?.is_empty() {
+                return Err(not_running(tx, trial));
+            }
+            Ok(())
+        })
+    }
 }
 
 impl Storage for PostgresStorage {
@@ -525,13 +521,14 @@ impl Storage for PostgresStorage {
     ) -> Result<StudyRecord> {
         let dirs = serde_json::to_string(directions)?;
         let attrs_text = serde_json::to_string(attrs)?;
-        self.run(|tx, retry| {
+        self.single(|tx, retry| {
             let row = tx.opt(
                 concat!(
                     "INSERT INTO tuneforge_studies (name, directions, attrs, created_ms) \
                      VALUES ($1, $2, $3, ",
                     now_sql!(),
-                    ") ON CONFLICT (name) DO NOTHING RETURNING id, name, directions, attrs, created_ms"
+                    ") ON CONFLICT (name) DO NOTHING \
+                     RETURNING id, name, directions, attrs, created_ms"
                 ),
                 &[&name, &dirs, &attrs_text],
             )?;
@@ -557,7 +554,7 @@ impl Storage for PostgresStorage {
     }
 
     fn load_study(&self, name: &str) -> Result<StudyRecord> {
-        self.read(|tx| {
+        self.single(|tx, _| {
             match tx.opt(
                 "SELECT id, name, directions, attrs, created_ms FROM tuneforge_studies \
                  WHERE name = $1",
@@ -570,7 +567,7 @@ impl Storage for PostgresStorage {
     }
 
     fn list_studies(&self) -> Result<Vec<StudyRecord>> {
-        self.read(|tx| {
+        self.single(|tx, _| {
             tx.query(
                 "SELECT id, name, directions, attrs, created_ms FROM tuneforge_studies ORDER BY id",
                 &[],
@@ -582,27 +579,23 @@ impl Storage for PostgresStorage {
     }
 
     fn set_study_attr(&self, study: StudyId, key: &str, value: &serde_json::Value) -> Result<()> {
-        self.run(|tx, _| {
-            let Some(r) = tx.opt(
-                "SELECT attrs FROM tuneforge_studies WHERE id = $1 FOR UPDATE",
-                &[&study],
-            )?
-            else {
-                return Err(Fail::App(Error::StudyNotFound(format!("#{study}"))));
-            };
-            let text: String = r.get(0);
-            let mut attrs: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text)?;
-            attrs.insert(key.to_string(), value.clone());
-            tx.exec(
-                "UPDATE tuneforge_studies SET attrs = $1 WHERE id = $2",
-                &[&serde_json::to_string(&attrs)?, &study],
+        let value = value.to_string();
+        self.single(|tx, _| {
+            let n = tx.exec(
+                "UPDATE tuneforge_studies SET attrs = \
+                 (attrs::jsonb || jsonb_build_object($2::text, ($3::text)::jsonb))::text \
+                 WHERE id = $1",
+                &[&study, &key, &value],
             )?;
+            if n == 0 {
+                return Err(Fail::App(Error::StudyNotFound(format!("#{study}"))));
+            }
             Ok(())
         })
     }
 
     fn delete_study(&self, study: StudyId) -> Result<()> {
-        self.run(|tx, retry| {
+        self.single(|tx, retry| {
             let n = tx.exec("DELETE FROM tuneforge_studies WHERE id = $1", &[&study])?;
             if n == 0 && !retry {
                 return Err(Fail::App(Error::StudyNotFound(format!("#{study}"))));
@@ -631,47 +624,34 @@ impl Storage for PostgresStorage {
         };
         let running = !new.waiting;
         let beat = running && new.heartbeat;
-        self.run(|tx, _| {
-            let Some(row) = tx.opt(
-                "UPDATE tuneforge_studies SET seq = seq + 1, ntrials = ntrials + 1 \
-                 WHERE id = $1 RETURNING seq, ntrials - 1",
-                &[&study],
-            )?
-            else {
-                return Err(Fail::App(Error::StudyNotFound(format!("#{study}"))));
-            };
-            let (seq, number): (i64, i64) = (row.get(0), row.get(1));
-            if let Some(c) = &new.claim
-                && tx
-                    .opt(
-                        "SELECT 1 FROM tuneforge_trials WHERE study_id = $1 AND claim = $2",
-                        &[&study, c],
-                    )?
-                    .is_some()
-            {
-                // Rolls back the counters: nothing was created.
-                return Err(Fail::App(Error::Exhausted));
-            }
-            let row = tx.one(
+        // One statement: the counter, the number and the row are one atomic step, and a claim
+        // already held makes the whole statement fail on the unique (study, claim) index,
+        // leaving no gap in the numbers.
+        self.single(|tx, _| {
+            let rows = tx.query(
                 concat!(
-                    "INSERT INTO tuneforge_trials (study_id, number, state, system_attrs, worker, \
-                     started_ms, heartbeat_ms, seq, claim) VALUES ($1, $2, $3, $4, $5, \
-                     CASE WHEN $6 THEN ",
+                    "WITH s AS (UPDATE tuneforge_studies SET seq = seq + 1, ntrials = ntrials + 1 \
+                     WHERE id = $1 RETURNING seq, ntrials - 1 AS number), \
+                     t AS (INSERT INTO tuneforge_trials (study_id, number, state, system_attrs, \
+                     worker, started_ms, heartbeat_ms, seq, claim) \
+                     SELECT $1, s.number, $2, $3, $4, CASE WHEN $5 THEN ",
                     now_sql!(),
-                    " END, CASE WHEN $7 THEN ",
+                    " END, CASE WHEN $6 THEN ",
                     now_sql!(),
-                    " END, $8, $9) RETURNING ",
-                    trial_cols!()
+                    " END, s.seq, $7 FROM s RETURNING *) SELECT ",
+                    trial_cols!(),
+                    " FROM t"
                 ),
-                &[
-                    &study, &number, &state, &sys, &worker, &running, &beat, &seq, &new.claim,
-                ],
-            )?;
-            Ok(Some(row_to_trial(&row)?))
-        })
-        .or_else(|e| match e {
-            Error::Exhausted => Ok(None),
-            e => Err(e),
+                &[&study, &state, &sys, &worker, &running, &beat, &new.claim],
+            );
+            match rows {
+                Ok(rows) => match one_trial(rows)? {
+                    Some(t) => Ok(Some(t)),
+                    None => Err(Fail::App(Error::StudyNotFound(format!("#{study}")))),
+                },
+                Err(e) if claim_taken(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
         })
     }
 
@@ -692,18 +672,18 @@ impl Storage for PostgresStorage {
                 return Err(Fail::App(Error::Exhausted));
             };
             let id: TrialId = row.get(0);
-            let row = tx.one(
+            let rows = tx.query(
                 concat!(
-                    "UPDATE tuneforge_trials SET state = 'running', worker = $1, started_ms = ",
+                    "UPDATE tuneforge_trials t SET state = 'running', worker = $1, started_ms = ",
                     now_sql!(),
                     ", heartbeat_ms = CASE WHEN $2 THEN ",
                     now_sql!(),
-                    " END, seq = $3 WHERE id = $4 RETURNING id"
+                    " END, seq = $3 WHERE id = $4 RETURNING ",
+                    trial_cols!()
                 ),
                 &[&worker, &heartbeat, &seq, &id],
             )?;
-            let id: TrialId = row.get(0);
-            Ok(load_trials(tx, Which::Id(id))?.pop())
+            one_trial(rows)
         })
         .or_else(|e| match e {
             // No waiting trial: the counter bump was rolled back.
@@ -719,87 +699,99 @@ impl Storage for PostgresStorage {
         dist: &Distribution,
         value: &ParamValue,
     ) -> Result<()> {
-        let p = param_json(name, dist, value)?;
-        self.update_json(trial, Column::Params, |v| upsert_param(v, name, p.clone()))
+        let p = param_json(name, dist, value)?.to_string();
+        self.write_running(
+            trial,
+            concat!(
+                lock_running_cte!(),
+                "UPDATE tuneforge_trials t SET params = (COALESCE((SELECT jsonb_agg(e) \
+                 FROM jsonb_array_elements(t.params::jsonb) e WHERE e->>'name' <> $2), \
+                 '[]'::jsonb) || jsonb_build_array(($3::text)::jsonb))::text, seq = s.seq \
+                 FROM s WHERE t.id = $1 AND t.state = 'running' RETURNING t.id"
+            ),
+            &[&name, &p],
+        )
     }
 
     fn report(&self, trial: TrialId, step: u64, metrics: &Metrics) -> Result<()> {
         let step = step as i64;
-        self.run(|tx, _| {
-            let (_, seq) = lock_running(tx, trial)?;
-            let old = tx
-                .opt(
-                    "SELECT metrics FROM tuneforge_reports WHERE trial_id = $1 AND step = $2",
-                    &[&trial, &step],
-                )?
-                .map(|r| r.get::<_, String>(0));
-            let text = merge_metrics(old.as_deref(), metrics)?;
-            tx.exec(
-                "INSERT INTO tuneforge_reports (trial_id, step, metrics) VALUES ($1, $2, $3) \
-                 ON CONFLICT (trial_id, step) DO UPDATE SET metrics = excluded.metrics",
-                &[&trial, &step, &text],
-            )?;
-            tx.exec(
-                "UPDATE tuneforge_trials SET seq = $1 WHERE id = $2",
-                &[&seq, &trial],
-            )?;
-            Ok(())
-        })
+        // Non-finite values are kept: JSON has no NaN, so they are written as strings.
+        let text = merge_metrics(None, metrics)?;
+        self.write_running(
+            trial,
+            concat!(
+                lock_running_cte!(),
+                ", u AS (UPDATE tuneforge_trials t SET seq = s.seq FROM s \
+                 WHERE t.id = $1 AND t.state = 'running' RETURNING t.id) \
+                 INSERT INTO tuneforge_reports (trial_id, step, metrics) \
+                 SELECT u.id, $2, $3 FROM u ON CONFLICT (trial_id, step) DO UPDATE SET metrics = \
+                 (tuneforge_reports.metrics::jsonb || excluded.metrics::jsonb)::text \
+                 RETURNING trial_id"
+            ),
+            &[&step, &text],
+        )
     }
 
     fn set_user_attr(&self, trial: TrialId, key: &str, value: &serde_json::Value) -> Result<()> {
-        self.update_json(trial, Column::UserAttrs, |v| {
-            v[key] = value.clone();
-            Ok(())
-        })
+        let value = value.to_string();
+        self.write_running(
+            trial,
+            concat!(
+                lock_running_cte!(),
+                "UPDATE tuneforge_trials t SET user_attrs = (t.user_attrs::jsonb || \
+                 jsonb_build_object($2::text, ($3::text)::jsonb))::text, seq = s.seq \
+                 FROM s WHERE t.id = $1 AND t.state = 'running' RETURNING t.id"
+            ),
+            &[&key, &value],
+        )
     }
 
     fn set_system_attr(&self, trial: TrialId, key: &str, value: &serde_json::Value) -> Result<()> {
-        self.update_json(trial, Column::SystemAttrs, |v| {
-            v[key] = value.clone();
-            Ok(())
-        })
+        let value = value.to_string();
+        self.write_running(
+            trial,
+            concat!(
+                lock_running_cte!(),
+                "UPDATE tuneforge_trials t SET system_attrs = (t.system_attrs::jsonb || \
+                 jsonb_build_object($2::text, ($3::text)::jsonb))::text, seq = s.seq \
+                 FROM s WHERE t.id = $1 AND t.state = 'running' RETURNING t.id"
+            ),
+            &[&key, &value],
+        )
     }
 
     fn heartbeat(&self, trial: TrialId) -> Result<()> {
-        self.run(|tx, _| {
-            let n = tx.exec(
-                concat!(
-                    "UPDATE tuneforge_trials SET heartbeat_ms = ",
-                    now_sql!(),
-                    " WHERE id = $1 AND state = 'running'"
-                ),
-                &[&trial],
-            )?;
-            if n == 1 {
-                return Ok(());
-            }
-            match tx.opt(
-                "SELECT number FROM tuneforge_trials WHERE id = $1",
-                &[&trial],
-            )? {
-                Some(r) => Err(Fail::App(Error::TrialFinished(r.get::<_, i64>(0) as u64))),
-                None => Err(Fail::App(Error::TrialNotFound(format!("id {trial}")))),
-            }
-        })
+        self.write_running(
+            trial,
+            concat!(
+                "UPDATE tuneforge_trials SET heartbeat_ms = ",
+                now_sql!(),
+                " WHERE id = $1 AND state = 'running' RETURNING id"
+            ),
+            &[],
+        )
     }
 
     fn fail_stale(&self, study: StudyId, grace_ms: u64, message: &str) -> Result<Vec<FrozenTrial>> {
         let grace = grace_ms as i64;
+        // Cheap check first, so a healthy study takes no lock.
+        let any = self.single(|tx, _| {
+            Ok(tx
+                .opt(
+                    concat!(
+                        "SELECT 1 FROM tuneforge_trials WHERE study_id = $1 \
+                         AND state = 'running' AND heartbeat_ms < ",
+                        now_sql!(),
+                        " - $2 LIMIT 1"
+                    ),
+                    &[&study, &grace],
+                )?
+                .is_some())
+        })?;
+        if !any {
+            return Ok(Vec::new());
+        }
         self.run(|tx, _| {
-            // Cheap check first, so a healthy study takes no lock.
-            let any = tx.opt(
-                concat!(
-                    "SELECT 1 FROM tuneforge_trials WHERE study_id = $1 AND state = 'running' \
-                     AND heartbeat_ms < ",
-                    now_sql!(),
-                    " - $2 LIMIT 1"
-                ),
-                &[&study, &grace],
-            )?;
-            if any.is_none() {
-                return Ok(Vec::new());
-            }
             bump(tx, study)?;
             let rows = tx.query(
                 concat!(
@@ -814,16 +806,17 @@ impl Storage for PostgresStorage {
             for r in rows {
                 let id: TrialId = r.get(0);
                 let seq = bump(tx, study)?;
-                tx.exec(
+                let rows = tx.query(
                     concat!(
-                        "UPDATE tuneforge_trials SET state = 'failed', message = $1, \
+                        "UPDATE tuneforge_trials t SET state = 'failed', message = $1, \
                          finished_ms = ",
                         now_sql!(),
-                        ", seq = $2 WHERE id = $3"
+                        ", seq = $2 WHERE id = $3 RETURNING ",
+                        trial_cols!()
                     ),
                     &[&message, &seq, &id],
                 )?;
-                out.extend(load_trials(tx, Which::Id(id))?);
+                out.extend(one_trial(rows)?);
             }
             Ok(out)
         })
@@ -838,48 +831,67 @@ impl Storage for PostgresStorage {
     ) -> Result<FrozenTrial> {
         check_finish(state, values)?;
         let vals = values.map(serde_json::to_string).transpose()?;
-        self.run(|tx, retry| {
-            match lock_running(tx, trial) {
-                Ok((_, seq)) => {
-                    tx.exec(
-                        concat!(
-                            "UPDATE tuneforge_trials SET state = $1, vals = $2, message = $3, \
-                             finished_ms = ",
-                            now_sql!(),
-                            ", seq = $4 WHERE id = $5"
-                        ),
-                        &[&state.as_str(), &vals, &message, &seq, &trial],
-                    )?;
-                }
-                Err(Fail::App(Error::TrialFinished(n))) if retry => {
-                    // A cut-off earlier try may have committed exactly this: then it is done.
-                    let t = load_trials(tx, Which::Id(trial))?.pop();
-                    let ours = t.as_ref().is_some_and(|t| {
-                        t.state == state
-                            && t.values.as_deref() == values
-                            && t.message.as_deref() == message
-                    });
-                    if !ours {
-                        return Err(Fail::App(Error::TrialFinished(n)));
-                    }
-                }
-                Err(e) => return Err(e),
+        self.single(|tx, retry| {
+            let rows = tx.query(
+                concat!(
+                    lock_running_cte!(),
+                    "UPDATE tuneforge_trials t SET state = $2, vals = $3, message = $4, \
+                     finished_ms = ",
+                    now_sql!(),
+                    ", seq = s.seq FROM s WHERE t.id = $1 AND t.state = 'running' RETURNING ",
+                    trial_cols!()
+                ),
+                &[&trial, &state.as_str(), &vals, &message],
+            )?;
+            if let Some(t) = one_trial(rows)? {
+                return Ok(t);
             }
-            load_trials(tx, Which::Id(trial))?
-                .pop()
-                .ok_or_else(|| Fail::App(Error::TrialNotFound(format!("id {trial}"))))
+            let err = not_running(tx, trial);
+            if retry && matches!(err, Fail::App(Error::TrialFinished(_))) {
+                // A cut-off earlier try may have committed exactly this: then it is done.
+                let rows = tx.query(
+                    concat!(
+                        "SELECT ",
+                        trial_cols!(),
+                        " FROM tuneforge_trials t WHERE t.id = $1"
+                    ),
+                    &[&trial],
+                )?;
+                if let Some(t) = one_trial(rows)?
+                    && t.state == state
+                    && t.values.as_deref() == values
+                    && t.message.as_deref() == message
+                {
+                    return Ok(t);
+                }
+            }
+            Err(err)
         })
     }
 
     fn trials_since(&self, study: StudyId, since: u64) -> Result<TrialChanges> {
         let since = since as i64;
-        self.read(|tx| {
-            let Some(r) = tx.opt("SELECT seq FROM tuneforge_studies WHERE id = $1", &[&study])?
-            else {
+        // One statement, so one snapshot: the counter and the trials agree.
+        self.single(|tx, _| {
+            let rows = tx.query(
+                concat!(
+                    "SELECT st.seq, ",
+                    trial_cols!(),
+                    " FROM tuneforge_studies st LEFT JOIN tuneforge_trials t \
+                     ON t.study_id = st.id AND t.seq > $2 WHERE st.id = $1 ORDER BY t.number"
+                ),
+                &[&study, &since],
+            )?;
+            let Some(first) = rows.first() else {
                 return Err(Fail::App(Error::StudyNotFound(format!("#{study}"))));
             };
-            let seq: i64 = r.get(0);
-            let trials = load_trials(tx, Which::Since(study, since))?;
+            let seq: i64 = first.get(0);
+            let mut trials = Vec::with_capacity(rows.len());
+            for r in &rows {
+                if r.get::<_, Option<i64>>(1).is_some() {
+                    trials.push(row_to_trial(r, 1)?);
+                }
+            }
             Ok(TrialChanges {
                 trials,
                 seq: seq as u64,
@@ -888,18 +900,31 @@ impl Storage for PostgresStorage {
     }
 
     fn get_trial(&self, trial: TrialId) -> Result<FrozenTrial> {
-        self.read(|tx| {
-            load_trials(tx, Which::Id(trial))?
-                .pop()
-                .ok_or_else(|| Fail::App(Error::TrialNotFound(format!("id {trial}"))))
+        self.single(|tx, _| {
+            let rows = tx.query(
+                concat!(
+                    "SELECT ",
+                    trial_cols!(),
+                    " FROM tuneforge_trials t WHERE t.id = $1"
+                ),
+                &[&trial],
+            )?;
+            one_trial(rows)?.ok_or_else(|| Fail::App(Error::TrialNotFound(format!("id {trial}"))))
         })
     }
 
     fn trial_by_number(&self, study: StudyId, number: u64) -> Result<FrozenTrial> {
-        self.read(|tx| {
-            load_trials(tx, Which::Number(study, number as i64))?
-                .pop()
-                .ok_or_else(|| Fail::App(Error::TrialNotFound(number.to_string())))
+        let number = number as i64;
+        self.single(|tx, _| {
+            let rows = tx.query(
+                concat!(
+                    "SELECT ",
+                    trial_cols!(),
+                    " FROM tuneforge_trials t WHERE t.study_id = $1 AND t.number = $2"
+                ),
+                &[&study, &number],
+            )?;
+            one_trial(rows)?.ok_or_else(|| Fail::App(Error::TrialNotFound(number.to_string())))
         })
     }
 }
