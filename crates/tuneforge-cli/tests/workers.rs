@@ -294,3 +294,44 @@ fn a_worker_for_a_missing_study_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no study named 'nope'"), "{err}");
 }
+
+/// The Slurm job-array script of examples/cluster, run as three plain processes (what three
+/// array tasks do): they create the study once, share it, and finish it.
+#[test]
+fn the_slurm_array_script_runs_workers_that_share_one_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cluster");
+    let text = std::fs::read_to_string(example.join("study.toml"))
+        .unwrap()
+        .replace("trials = 200", "trials = 9")
+        .replace("/tmp/tuneforge-runs", &dir.path().join("runs").display().to_string());
+    assert!(text.contains("trials = 9"));
+    std::fs::write(dir.path().join("study.toml"), text).unwrap();
+    std::fs::copy(example.join("train.py"), dir.path().join("train.py")).unwrap();
+    let bins = Path::new(env!("CARGO_BIN_EXE_tuneforge")).parent().unwrap();
+    let path = format!("{}:{}", bins.display(), std::env::var("PATH").unwrap_or_default());
+    let db = format!("sqlite://{}", dir.path().join("cluster.db").display());
+    let tasks: Vec<Child> = (0..3)
+        .map(|i| {
+            Command::new("bash")
+                .arg(example.join("slurm-array.sh"))
+                .env("PATH", &path)
+                .env("TUNEFORGE_STORAGE", &db)
+                .env("SLURM_ARRAY_TASK_ID", i.to_string())
+                .env("STUDY_FILE", dir.path().join("study.toml"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for t in tasks {
+        wait_ok(t);
+    }
+    let trials = export(&db, "cluster-demo");
+    let complete = trials.iter().filter(|t| t["state"] == "complete").count();
+    assert!((9..=11).contains(&complete), "{complete} trials: {trials:?}");
+    assert!(trials.iter().all(|t| t["state"] == "complete"));
+    let workers: HashSet<&str> = trials.iter().map(|t| t["worker"].as_str().unwrap()).collect();
+    assert!(workers.len() >= 2, "{workers:?}");
+}
