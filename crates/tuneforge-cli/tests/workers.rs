@@ -304,12 +304,19 @@ fn the_slurm_array_script_runs_workers_that_share_one_study() {
     let text = std::fs::read_to_string(example.join("study.toml"))
         .unwrap()
         .replace("trials = 200", "trials = 9")
-        .replace("/tmp/tuneforge-runs", &dir.path().join("runs").display().to_string());
+        .replace(
+            "/tmp/tuneforge-runs",
+            &dir.path().join("runs").display().to_string(),
+        );
     assert!(text.contains("trials = 9"));
     std::fs::write(dir.path().join("study.toml"), text).unwrap();
     std::fs::copy(example.join("train.py"), dir.path().join("train.py")).unwrap();
     let bins = Path::new(env!("CARGO_BIN_EXE_tuneforge")).parent().unwrap();
-    let path = format!("{}:{}", bins.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let db = format!("sqlite://{}", dir.path().join("cluster.db").display());
     let tasks: Vec<Child> = (0..3)
         .map(|i| {
@@ -330,8 +337,14 @@ fn the_slurm_array_script_runs_workers_that_share_one_study() {
     }
     let trials = export(&db, "cluster-demo");
     let complete = trials.iter().filter(|t| t["state"] == "complete").count();
-    assert!((9..=11).contains(&complete), "{complete} trials: {trials:?}");
+    assert!(
+        (9..=11).contains(&complete),
+        "{complete} trials: {trials:?}"
+    );
     assert!(trials.iter().all(|t| t["state"] == "complete"));
-    let workers: HashSet<&str> = trials.iter().map(|t| t["worker"].as_str().unwrap()).collect();
+    let workers: HashSet<&str> = trials
+        .iter()
+        .map(|t| t["worker"].as_str().unwrap())
+        .collect();
     assert!(workers.len() >= 2, "{workers:?}");
 }
