@@ -153,17 +153,24 @@ fn killed_worker(storage: &str) {
     ok(tuneforge(storage).args(["create", &file]));
     let mut victim = spawn_worker(storage, "kill", &[]);
     let others: Vec<Child> = (0..2).map(|_| spawn_worker(storage, "kill", &[])).collect();
-    // Wait until the victim is running a trial, then kill it without warning.
+    // Wait until every worker is running (so none is still starting up, when a worker also
+    // recovers trials of dead processes on its own machine by pid) and the victim is running a
+    // trial; then kill the victim without warning.
     let victim_name = format!(":{}", victim.id());
     let limit = Instant::now() + Duration::from_secs(30);
     loop {
         let trials = export(storage, "kill");
-        if trials.iter().any(|t| {
-            t["state"] == "running"
-                && t["worker"]
-                    .as_str()
-                    .is_some_and(|w| w.ends_with(&victim_name))
-        }) {
+        let started: HashSet<&str> = trials.iter().filter_map(|t| t["worker"].as_str()).collect();
+        if started.len() == 3
+            && trials.iter().any(|t| {
+                // Running its command: the parameters are recorded.
+                t["state"] == "running"
+                    && t["params"]["x"].is_number()
+                    && t["worker"]
+                        .as_str()
+                        .is_some_and(|w| w.ends_with(&victim_name))
+            })
+        {
             break;
         }
         assert!(Instant::now() < limit, "the victim never started a trial");
