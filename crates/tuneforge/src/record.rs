@@ -157,6 +157,27 @@ pub struct FrozenTrial {
 }
 
 impl FrozenTrial {
+    /// An empty trial with a number and a state (for tests and synthetic histories).
+    pub fn new_for_tests(number: u64, state: TrialState) -> Self {
+        FrozenTrial {
+            id: number as TrialId + 1,
+            number,
+            state,
+            values: None,
+            params: Default::default(),
+            distributions: Default::default(),
+            intermediate: Default::default(),
+            user_attrs: Default::default(),
+            system_attrs: Default::default(),
+            message: None,
+            worker: None,
+            started_ms: None,
+            finished_ms: None,
+            heartbeat_ms: None,
+            seq: number + 1,
+        }
+    }
+
     /// The single objective value, for single-objective studies.
     pub fn value(&self) -> Option<f64> {
         self.values.as_ref().and_then(|v| v.first().copied())

@@ -1,0 +1,199 @@
+//! Hyperband: several successive-halving brackets that trade the number of configurations n
+//! against the resource r each starts with, hedging against not knowing how early the final
+//! quality shows.
+//!
+//! Li et al. 2018, "Hyperband: A Novel Bandit-Based Approach to Hyperparameter Optimization"
+//! (JMLR 18), Algorithm 1: s_max = ⌊log_η(R/r_min)⌋; bracket s has n = ⌈(s_max+1)/(s+1)·η^s⌉
+//! configurations starting at r = R·η^(−s), and runs successive halving with rungs
+//! (⌊n·η^(−i)⌋, r·η^i). As a pruner (asynchronous, as in Li et al. 2020 §3), each trial is
+//! placed in a bracket (by a hash of its number, with probability proportional to the bracket's
+//! n) and judged by ASHA against the trials of its own bracket only.
+
+use super::{AshaPruner, Pruner, Target};
+use crate::error::Result;
+use crate::record::FrozenTrial;
+use crate::sampler::StudyView;
+use crate::seed::mix;
+
+/// One bracket of Hyperband.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bracket {
+    /// The bracket's index s (s_max: most configurations, smallest resource).
+    pub s: u32,
+    /// The rungs: (configurations, resource each), from the first to the last.
+    pub rungs: Vec<(u64, u64)>,
+}
+
+/// Hyperband's brackets for maximum resource `max_resource` (R), minimum `min_resource` and
+/// reduction factor `eta`, from the most exploratory (s = s_max) to plain full-resource runs
+/// (s = 0), as Algorithm 1 of Li et al. 2018 allocates them.
+pub fn hyperband_brackets(min_resource: u64, max_resource: u64, eta: u64) -> Vec<Bracket> {
+    let eta = eta.max(2);
+    let ratio = (max_resource as f64 / min_resource.max(1) as f64).max(1.0);
+    // ⌊log_η(R/r)⌋ computed in integers, immune to rounding.
+    let mut s_max = 0u32;
+    while (eta as f64).powi(s_max as i32 + 1) <= ratio * (1.0 + 1e-12) {
+        s_max += 1;
+    }
+    (0..=s_max)
+        .rev()
+        .map(|s| {
+            let n = ((s_max + 1) as f64 / (s + 1) as f64 * (eta as f64).powi(s as i32)).ceil();
+            let r = max_resource as f64 / (eta as f64).powi(s as i32);
+            let rungs = (0..=s)
+                .map(|i| {
+                    let ni = (n / (eta as f64).powi(i as i32)).floor() as u64;
+                    let ri = (r * (eta as f64).powi(i as i32)).round() as u64;
+                    (ni, ri)
+                })
+                .collect();
+            Bracket { s, rungs }
+        })
+        .collect()
+}
+
+/// Hyperband as an asynchronous pruner.
+#[derive(Clone, Debug)]
+pub struct HyperbandPruner {
+    /// Minimum resource r_min.
+    pub min_resource: u64,
+    /// Maximum resource R.
+    pub max_resource: u64,
+    /// Reduction factor η.
+    pub reduction_factor: u64,
+    /// The metric and direction that drive pruning.
+    pub target: Target,
+    /// Seeds the bracket assignment.
+    pub seed: u64,
+    brackets: Vec<Bracket>,
+}
+
+impl HyperbandPruner {
+    /// Brackets for resources `min_resource..=max_resource` and reduction factor `eta`.
+    pub fn new(min_resource: u64, max_resource: u64, eta: u64) -> Self {
+        HyperbandPruner {
+            min_resource: min_resource.max(1),
+            max_resource,
+            reduction_factor: eta.max(2),
+            target: Target::default(),
+            seed: 0,
+            brackets: hyperband_brackets(min_resource, max_resource, eta),
+        }
+    }
+
+    /// The metric and direction that drive pruning.
+    pub fn target(mut self, t: Target) -> Self {
+        self.target = t;
+        self
+    }
+
+    /// Seeds the assignment of trials to brackets.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The brackets.
+    pub fn brackets(&self) -> &[Bracket] {
+        &self.brackets
+    }
+
+    /// The bracket index s of trial `number`: drawn in proportion to the brackets' n.
+    pub fn bracket_of(&self, number: u64) -> u32 {
+        let total: u64 = self.brackets.iter().map(|b| b.rungs[0].0).sum();
+        let mut pick = mix(self.seed ^ 0x4859_5045_5242_414E, number) % total.max(1);
+        for b in &self.brackets {
+            let n = b.rungs[0].0;
+            if pick < n {
+                return b.s;
+            }
+            pick -= n;
+        }
+        0
+    }
+
+    fn asha_for(&self, s: u32) -> AshaPruner {
+        // Bracket s starts at R·η^(−s) = r_min·η^(s_max − s).
+        let s_max = self.brackets.first().map(|b| b.s).unwrap_or(0);
+        AshaPruner::new(self.min_resource, self.max_resource, self.reduction_factor)
+            .min_early_stopping_rate(s_max - s)
+            .target(self.target.clone())
+    }
+}
+
+impl Pruner for HyperbandPruner {
+    fn prune(&self, study: &StudyView, trial: &FrozenTrial) -> Result<bool> {
+        let s = self.bracket_of(trial.number);
+        self.asha_for(s)
+            .judge(study, trial, |t| self.bracket_of(t.number) == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{trial, view};
+    use super::*;
+    use crate::record::TrialState::{Complete, Running};
+
+    /// Table 1 of Li et al. 2018: R = 81, η = 3.
+    #[test]
+    fn brackets_allocate_what_the_paper_gives_for_r_81_and_eta_3() {
+        let b = hyperband_brackets(1, 81, 3);
+        let table: Vec<Vec<(u64, u64)>> = b.iter().map(|b| b.rungs.clone()).collect();
+        assert_eq!(
+            table,
+            vec![
+                vec![(81, 1), (27, 3), (9, 9), (3, 27), (1, 81)],
+                vec![(34, 3), (11, 9), (3, 27), (1, 81)],
+                vec![(15, 9), (5, 27), (1, 81)],
+                vec![(8, 27), (2, 81)],
+                vec![(5, 81)],
+            ]
+        );
+        assert_eq!(
+            b.iter().map(|b| b.s).collect::<Vec<_>>(),
+            vec![4, 3, 2, 1, 0]
+        );
+        // Another (R, η): R = 27 with r_min = 1, η = 3 gives s_max = 3.
+        let b = hyperband_brackets(1, 27, 3);
+        assert_eq!(b[0].rungs, vec![(27, 1), (9, 3), (3, 9), (1, 27)]);
+        assert_eq!(b.last().unwrap().rungs, vec![(4, 27)]);
+    }
+
+    #[test]
+    fn trials_spread_over_brackets_in_proportion_to_their_configurations() {
+        let p = HyperbandPruner::new(1, 81, 3).seed(7);
+        let mut count = [0usize; 5];
+        let n = 143 * 200;
+        for t in 0..n as u64 {
+            count[p.bracket_of(t) as usize] += 1;
+        }
+        // n per bracket s = 0..4: 5, 8, 15, 34, 81 (of 143).
+        for (s, want) in [5.0, 8.0, 15.0, 34.0, 81.0].iter().enumerate() {
+            let got = count[s] as f64 / n as f64;
+            assert!((got - want / 143.0).abs() < 0.01, "bracket {s}: {got}");
+        }
+    }
+
+    #[test]
+    fn a_trial_competes_only_within_its_bracket() {
+        let p = HyperbandPruner::new(1, 81, 3).seed(1);
+        // Find a trial in the most exploratory bracket (first rung at 1) and rivals elsewhere.
+        let me = (0..).find(|&n| p.bracket_of(n) == 4).unwrap();
+        let others: Vec<u64> = (0..200)
+            .filter(|&n| n != me && p.bracket_of(n) != 4)
+            .take(10)
+            .collect();
+        let mut all: Vec<FrozenTrial> = others
+            .iter()
+            .map(|&n| trial(n, Complete, &[0.0; 9]))
+            .collect();
+        let t = trial(me, Running, &[5.0]);
+        all.push(t.clone());
+        // Better rivals in other brackets do not count: alone in its bracket, it continues.
+        assert!(!p.prune(&view(all.clone()), &t).unwrap());
+        let peer = (0..).find(|&n| n != me && p.bracket_of(n) == 4).unwrap();
+        all.push(trial(peer, Complete, &[0.0; 9]));
+        assert!(p.prune(&view(all), &t).unwrap());
+    }
+}
