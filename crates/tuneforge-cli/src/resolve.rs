@@ -97,6 +97,23 @@ pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
             Arc::new(tuneforge::sampler::AnnealingConfig::default().build(seed))
         }
         SamplerKind::Genetic => Arc::new(tuneforge::sampler::GeneticConfig::default().build(seed)),
+        SamplerKind::Bohb => {
+            let p = file.pruner.as_ref().ok_or_else(|| {
+                Error::invalid("sampler \"bohb\" needs a [pruner] with resources")
+            })?;
+            Arc::new(
+                tuneforge::sampler::BohbSampler::new(
+                    p.min_resource,
+                    p.max_resource.unwrap_or(p.min_resource),
+                    p.reduction_factor,
+                    seed,
+                )
+                .target(tuneforge::pruner::Target::new(
+                    p.metric.clone(),
+                    p.direction,
+                )),
+            )
+        }
         SamplerKind::Grid => Arc::new(GridSampler::from_points(
             file.space.grid_points().map_err(|e| Error::StudyFile {
                 path: file.path.clone(),
@@ -139,7 +156,11 @@ pub fn open_study(file: &StudyFile, storage: Arc<dyn Storage>) -> Result<(Study,
         .path
         .canonicalize()
         .unwrap_or_else(|_| file.path.clone());
-    let study = Study::builder(&file.name)
+    let mut builder = Study::builder(&file.name);
+    if let Some(p) = &file.pruner {
+        builder = builder.pruner_arc(p.build(seed));
+    }
+    let study = builder
         .directions(file.directions.clone())
         .storage(storage)
         .sampler_arc(sampler(file, seed)?)

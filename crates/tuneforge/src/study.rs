@@ -104,6 +104,12 @@ impl StudyBuilder {
         self
     }
 
+    /// The early-stopping rule, shared.
+    pub fn pruner_arc(mut self, p: Arc<dyn Pruner>) -> Self {
+        self.pruner = Some(p);
+        self
+    }
+
     /// The study seed: per-trial seeds and the default sampler derive from it.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);

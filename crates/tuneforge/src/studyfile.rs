@@ -74,6 +74,8 @@ pub enum SamplerKind {
     Annealing,
     /// Steady-state genetic algorithm.
     Genetic,
+    /// BOHB: TPE fitted per budget over Hyperband (needs a `[pruner]` with resources).
+    Bohb,
 }
 
 impl SamplerKind {
@@ -90,6 +92,7 @@ impl SamplerKind {
             "evolution" | "rea" => SamplerKind::Evolution,
             "annealing" | "sa" => SamplerKind::Annealing,
             "genetic" | "ga" => SamplerKind::Genetic,
+            "bohb" => SamplerKind::Bohb,
             _ => return None,
         })
     }
@@ -107,6 +110,84 @@ impl SamplerKind {
             SamplerKind::Evolution => "evolution",
             SamplerKind::Annealing => "annealing",
             SamplerKind::Genetic => "genetic",
+            SamplerKind::Bohb => "bohb",
+        }
+    }
+}
+
+/// Which early-stopping rule a study uses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PrunerKind {
+    /// Never stop early.
+    None,
+    /// Median stopping (Golovin et al. 2017).
+    Median,
+    /// Percentile stopping.
+    Percentile,
+    /// Asynchronous successive halving.
+    Asha,
+    /// Hyperband (asynchronous brackets of ASHA).
+    Hyperband,
+    /// Learning-curve extrapolation (Domhan et al. 2015).
+    Curve,
+}
+
+/// The `[pruner]` section: the rule, the metric that drives it, and the fidelity resource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrunerSpec {
+    /// The rule.
+    pub kind: PrunerKind,
+    /// The metric that drives pruning (default: the study's first metric).
+    pub metric: String,
+    /// Its direction (default: the direction of that objective).
+    pub direction: crate::record::Direction,
+    /// The resource of the first rung (ASHA, Hyperband, BOHB).
+    pub min_resource: u64,
+    /// The full resource a trial runs to (`{budget}` in the command).
+    pub max_resource: Option<u64>,
+    /// Reduction factor η.
+    pub reduction_factor: u64,
+    /// Steps never pruned at the start of a trial (median, percentile).
+    pub warmup_steps: u64,
+    /// Completed trials before pruning starts (median, percentile).
+    pub startup_trials: usize,
+    /// The percentile (percentile pruner).
+    pub percentile: f64,
+    /// δ of curve extrapolation.
+    pub threshold: f64,
+}
+
+impl PrunerSpec {
+    /// The pruner this section declares.
+    pub fn build(&self, seed: u64) -> std::sync::Arc<dyn crate::pruner::Pruner> {
+        use crate::pruner::*;
+        let target = Target::new(self.metric.clone(), self.direction);
+        let max = self.max_resource.unwrap_or(u64::MAX);
+        match self.kind {
+            PrunerKind::None => std::sync::Arc::new(NopPruner),
+            PrunerKind::Median | PrunerKind::Percentile => std::sync::Arc::new(
+                PercentilePruner::percentile(if self.kind == PrunerKind::Median {
+                    50.0
+                } else {
+                    self.percentile
+                })
+                .warmup_steps(self.warmup_steps)
+                .startup_trials(self.startup_trials)
+                .target(target),
+            ),
+            PrunerKind::Asha => std::sync::Arc::new(
+                AshaPruner::new(self.min_resource, max, self.reduction_factor).target(target),
+            ),
+            PrunerKind::Hyperband => std::sync::Arc::new(
+                HyperbandPruner::new(self.min_resource, max, self.reduction_factor)
+                    .target(target)
+                    .seed(seed),
+            ),
+            PrunerKind::Curve => std::sync::Arc::new(
+                CurveExtrapolationPruner::new(max)
+                    .threshold(self.threshold)
+                    .target(target),
+            ),
         }
     }
 }
@@ -116,6 +197,8 @@ impl SamplerKind {
 pub struct CommandSpec {
     /// The command template, one entry per argument.
     pub template: Template,
+    /// The resource each trial runs to (`{budget}`, `TUNEFORGE_BUDGET`), from `[pruner]`.
+    pub budget: Option<u64>,
     /// Seconds before a trial is stopped and failed.
     pub timeout_s: Option<f64>,
     /// Seconds between asking a process to stop (SIGTERM) and killing it (SIGKILL).
@@ -155,6 +238,8 @@ pub struct StudyFile {
     pub storage: Option<String>,
     /// Heartbeats of running trials and retries of trials whose worker died.
     pub liveness: crate::liveness::Liveness,
+    /// Early stopping and the fidelity resource (`[pruner]`), when declared.
+    pub pruner: Option<PrunerSpec>,
     /// The trial command, when the study runs one.
     pub command: Option<CommandSpec>,
     /// The search space.
@@ -168,6 +253,7 @@ pub struct StudyFile {
 struct RawFile {
     study: RawStudy,
     command: Option<RawCommand>,
+    pruner: Option<RawPruner>,
     #[serde(default)]
     params: IndexMap<String, toml::Value>,
     #[serde(default)]
@@ -202,6 +288,22 @@ struct RawCommand {
     workdir: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPruner {
+    #[serde(rename = "type")]
+    kind: String,
+    metric: Option<String>,
+    direction: Option<String>,
+    min_resource: Option<i64>,
+    max_resource: Option<i64>,
+    reduction_factor: Option<i64>,
+    warmup_steps: Option<i64>,
+    startup_trials: Option<i64>,
+    percentile: Option<f64>,
+    threshold: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -431,6 +533,7 @@ impl StudyFile {
                 }
                 Some(CommandSpec {
                     template,
+                    budget: None,
                     timeout_s: c.timeout,
                     grace_s: c.grace.unwrap_or(5.0),
                     workdir: base.join(c.workdir.unwrap_or_else(|| "tuneforge-runs".into())),
@@ -439,6 +542,32 @@ impl StudyFile {
                 })
             }
         };
+        let pruner = match raw.pruner {
+            None => None,
+            Some(p) => Some(
+                parse_pruner(p, &metrics, &directions).map_err(|m| err(format!("[pruner] {m}")))?,
+            ),
+        };
+        if sampler == SamplerKind::Bohb
+            && !pruner
+                .as_ref()
+                .is_some_and(|p| matches!(p.kind, PrunerKind::Hyperband | PrunerKind::Asha))
+        {
+            return Err(err(
+                "sampler \"bohb\" needs a [pruner] of type \"hyperband\" (or \"asha\") with \
+                 min_resource and max_resource: its models are fitted per budget"
+                    .into(),
+            ));
+        }
+        let mut command = command;
+        if let Some(c) = command.as_mut() {
+            c.budget = pruner.as_ref().and_then(|p| p.max_resource);
+            if c.template.uses("budget") && c.budget.is_none() {
+                return Err(err(
+                    "[command] run uses {budget}, but no [pruner] declares max_resource".into(),
+                ));
+            }
+        }
         let storage = s.storage.map(|u| anchor_storage(&u, &base));
         Ok(StudyFile {
             path: path.to_path_buf(),
@@ -453,6 +582,7 @@ impl StudyFile {
             jobs,
             storage,
             liveness,
+            pruner,
             command,
             space,
             enqueue,
@@ -609,4 +739,101 @@ fn format_toml_error(text: &str, e: &toml::de::Error) -> String {
         }
         None => e.message().trim().to_string(),
     }
+}
+
+fn parse_pruner(
+    p: RawPruner,
+    metrics: &[String],
+    directions: &[crate::record::Direction],
+) -> std::result::Result<PrunerSpec, String> {
+    use crate::record::Direction;
+    let kind = match p.kind.as_str() {
+        "none" => PrunerKind::None,
+        "median" => PrunerKind::Median,
+        "percentile" => PrunerKind::Percentile,
+        "asha" | "successive_halving" | "sha" => PrunerKind::Asha,
+        "hyperband" => PrunerKind::Hyperband,
+        "curve" | "curve_extrapolation" | "lce" => PrunerKind::Curve,
+        other => {
+            return Err(format!(
+                "type '{other}' is not known: use none, median, percentile, asha, hyperband or curve"
+            ));
+        }
+    };
+    let metric = p.metric.unwrap_or_else(|| metrics[0].clone());
+    let direction = match p.direction.as_deref() {
+        Some("minimize") | Some("min") => Direction::Minimize,
+        Some("maximize") | Some("max") => Direction::Maximize,
+        Some(other) => return Err(format!("direction '{other}' must be minimize or maximize")),
+        None => match metrics.iter().position(|m| *m == metric) {
+            Some(i) => directions[i],
+            None => {
+                return Err(format!(
+                    "metric '{metric}' is not an objective of the study, so say its direction \
+                     (direction = \"minimize\" or \"maximize\")"
+                ));
+            }
+        },
+    };
+    let pos = |v: Option<i64>, what: &str, default: u64| -> std::result::Result<u64, String> {
+        match v {
+            None => Ok(default),
+            Some(x) if x >= 1 => Ok(x as u64),
+            Some(x) => Err(format!("{what} must be at least 1 ({x})")),
+        }
+    };
+    let min_resource = pos(p.min_resource, "min_resource", 1)?;
+    let max_resource = match p.max_resource {
+        None => None,
+        Some(_) => Some(pos(p.max_resource, "max_resource", 1)?),
+    };
+    if let Some(m) = max_resource
+        && m < min_resource
+    {
+        return Err(format!(
+            "max_resource ({m}) must not be below min_resource ({min_resource})"
+        ));
+    }
+    if matches!(kind, PrunerKind::Hyperband | PrunerKind::Curve) && max_resource.is_none() {
+        return Err(format!(
+            "type '{}' needs max_resource (the resource a full trial runs to)",
+            p.kind
+        ));
+    }
+    let reduction_factor = pos(p.reduction_factor, "reduction_factor", 3)?;
+    if reduction_factor < 2 {
+        return Err("reduction_factor must be at least 2".into());
+    }
+    let percentile = p.percentile.unwrap_or(25.0);
+    if !(percentile > 0.0 && percentile < 100.0) {
+        return Err(format!(
+            "percentile must be between 0 and 100 ({percentile})"
+        ));
+    }
+    let threshold = p.threshold.unwrap_or(0.05);
+    if !(threshold > 0.0 && threshold < 1.0) {
+        return Err(format!(
+            "threshold must be a probability between 0 and 1 ({threshold})"
+        ));
+    }
+    Ok(PrunerSpec {
+        kind,
+        metric,
+        direction,
+        min_resource,
+        max_resource,
+        reduction_factor,
+        warmup_steps: match p.warmup_steps {
+            Some(x) if x < 0 => return Err(format!("warmup_steps must not be negative ({x})")),
+            Some(x) => x as u64,
+            None => 0,
+        },
+        startup_trials: match p.startup_trials {
+            Some(x) if x < 0 => return Err(format!("startup_trials must not be negative ({x})")),
+            Some(x) => x as usize,
+            None => 5,
+        },
+        percentile,
+        threshold,
+    })
 }

@@ -220,3 +220,50 @@ fn heartbeat_and_retry_policy_is_read_and_checked() {
         &["retries must not be negative"],
     );
 }
+
+#[test]
+fn the_pruner_section_declares_the_rule_its_metric_and_the_resource() {
+    let f = parse(
+        "[study]\nname = \"s\"\nmetrics = [\"acc\", \"latency\"]\ndirections = [\"maximize\", \"minimize\"]\nsampler = \"bohb\"\n\n\
+         [pruner]\ntype = \"hyperband\"\nmetric = \"acc\"\nmin_resource = 1\nmax_resource = 27\nreduction_factor = 3\n\n\
+         [command]\nrun = \"train --epochs {budget} --lr {lr}\"\n\n[params.lr]\ntype = \"float\"\nlow = 0.001\nhigh = 0.1\n",
+    )
+    .unwrap();
+    let p = f.pruner.as_ref().unwrap();
+    assert_eq!(p.kind, tuneforge::studyfile::PrunerKind::Hyperband);
+    assert_eq!(p.metric, "acc");
+    assert_eq!(
+        p.direction,
+        tuneforge::Direction::Maximize,
+        "the objective's direction"
+    );
+    assert_eq!(
+        (p.min_resource, p.max_resource, p.reduction_factor),
+        (1, Some(27), 3)
+    );
+    assert_eq!(f.command.as_ref().unwrap().budget, Some(27));
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"magic\"\n"),
+        &["[pruner]", "type 'magic' is not known"],
+    );
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"hyperband\"\n"),
+        &["needs max_resource"],
+    );
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"median\"\nmetric = \"other\"\n"),
+        &["not an objective", "say its direction"],
+    );
+    bad(
+        "[study]\nname = \"s\"\nsampler = \"bohb\"\n",
+        &["bohb", "needs a [pruner]"],
+    );
+    bad(
+        "[study]\nname = \"s\"\n\n[command]\nrun = \"t --epochs {budget}\"\n",
+        &["{budget}", "no [pruner] declares max_resource"],
+    );
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"asha\"\nmin_resource = 9\nmax_resource = 3\n"),
+        &["max_resource (3) must not be below min_resource (9)"],
+    );
+}

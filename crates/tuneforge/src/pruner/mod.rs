@@ -134,6 +134,12 @@ pub(crate) fn loss_at(
     }
 }
 
+/// The loss (smaller is better) trial `t` had at `budget`: its first report of `metric` at a
+/// step of at least `budget`, or its final value when it completed without such a report.
+pub fn loss_at_budget(t: &FrozenTrial, metric: &str, d: Direction, budget: u64) -> Option<f64> {
+    loss_at(t, metric, d, budget, Some(0))
+}
+
 /// Trials other than `me` that are running, complete or pruned (failed trials say nothing
 /// about the objective).
 pub(crate) fn peers<'a>(

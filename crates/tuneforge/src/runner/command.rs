@@ -84,6 +84,7 @@ impl CommandRunner {
             seed: trial.seed(),
             workdir: workdir.display().to_string(),
             study: study.name().to_string(),
+            budget: self.spec.budget,
         };
         let argv = self.spec.template.expand(&params, &ctx);
         trial.set_system_attr(attrs::COMMAND, shell_words(&argv).into())?;
@@ -100,6 +101,11 @@ impl CommandRunner {
             .env("TUNEFORGE_SEED", trial.seed().to_string())
             .env("TUNEFORGE_WORKDIR", &ctx.workdir)
             .env("TUNEFORGE_STUDY", study.name())
+            .envs(
+                self.spec
+                    .budget
+                    .map(|b| ("TUNEFORGE_BUDGET", b.to_string())),
+            )
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -189,6 +195,7 @@ impl CommandRunner {
         let limit = self.spec.timeout_s;
         let grace = Duration::from_secs_f64(self.spec.grace_s);
         let mut stdout_open = true;
+        let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
         loop {
             if stdout_open {
                 match rx.recv_timeout(Duration::from_millis(50)) {
@@ -219,10 +226,23 @@ impl CommandRunner {
                 terminate(child, grace);
                 return Ok(Ended::TimedOut(l));
             }
-            if !stdout_open
+            if exited.is_none()
                 && let Some(status) = child.try_wait().map_err(|e| Error::io("child", e))?
             {
-                return Ok(Ended::Exited(status));
+                exited = Some((status, Instant::now()));
+            }
+            if let Some((status, at)) = exited {
+                if !stdout_open {
+                    return Ok(Ended::Exited(status));
+                }
+                // The command is done but something it started still holds its output open:
+                // the trial is over, so whatever it left behind is stopped.
+                if at.elapsed() > Duration::from_millis(500) {
+                    kill_group(child, libc::SIGTERM);
+                    std::thread::sleep(Duration::from_millis(100));
+                    kill_group(child, libc::SIGKILL);
+                    return Ok(Ended::Exited(status));
+                }
             }
         }
     }

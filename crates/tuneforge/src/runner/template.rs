@@ -1,7 +1,7 @@
 //! Command templates: `train.py --lr {lr} --batch-size {batch_size}`.
 //!
 //! Placeholders: `{NAME}` for a parameter; `{trial}` (number), `{seed}`, `{workdir}`, `{study}`,
-//! `{params_json}`; and `{args}`, alone in its argument, which expands to `--NAME=VALUE` for every
+//! `{params_json}`, `{budget}` (the resource to run to); and `{args}`, alone in its argument, which expands to `--NAME=VALUE` for every
 //! active parameter. `{{` and `}}` are literal braces. An argument naming a parameter that is
 //! inactive in this trial (a conditional one) is left out, so write `--momentum={momentum}` as one
 //! argument to drop the flag with its value.
@@ -11,7 +11,15 @@ use indexmap::IndexMap;
 use crate::distribution::ParamValue;
 
 /// Built-in placeholders.
-pub const BUILTINS: [&str; 6] = ["trial", "seed", "workdir", "study", "params_json", "args"];
+pub const BUILTINS: [&str; 7] = [
+    "trial",
+    "seed",
+    "workdir",
+    "study",
+    "params_json",
+    "args",
+    "budget",
+];
 
 #[derive(Clone, Debug, PartialEq)]
 enum Piece {
@@ -37,9 +45,19 @@ pub struct Context {
     pub workdir: String,
     /// Study name.
     pub study: String,
+    /// The resource the trial should run to (the study's `max_resource`), when declared.
+    pub budget: Option<u64>,
 }
 
 impl Template {
+    /// Whether the template uses placeholder `name`.
+    pub fn uses(&self, name: &str) -> bool {
+        self.args.iter().flatten().any(|p| match p {
+            Piece::Param(n) | Piece::Builtin(n) => n == name,
+            Piece::Lit(_) => false,
+        })
+    }
+
     /// Parses `args`; every placeholder must be a parameter in `names` or a built-in.
     pub fn parse(args: &[String], names: &[&str]) -> Result<Template, String> {
         let mut out = Vec::new();
@@ -131,6 +149,7 @@ impl Template {
                         "seed" => ctx.seed.to_string(),
                         "workdir" => ctx.workdir.clone(),
                         "study" => ctx.study.clone(),
+                        "budget" => ctx.budget.map(|b| b.to_string()).unwrap_or_default(),
                         _ => params_json(params),
                     }),
                 }
@@ -159,6 +178,20 @@ mod tests {
     }
 
     #[test]
+    fn budget_is_the_resource_to_run_to() {
+        let tpl = t("train --epochs={budget}", &[]).unwrap();
+        assert!(tpl.uses("budget") && !tpl.uses("seed"));
+        let ctx = Context {
+            budget: Some(27),
+            ..Default::default()
+        };
+        assert_eq!(
+            tpl.expand(&IndexMap::new(), &ctx),
+            vec!["train", "--epochs=27"]
+        );
+    }
+
+    #[test]
     fn expands_params_builtins_and_drops_inactive_arguments() {
         let tpl = t(
             "python train.py --lr {lr} --opt {opt} --momentum={momentum} --seed {seed} {args} {{x}}",
@@ -173,6 +206,7 @@ mod tests {
             seed: 99,
             workdir: "/w".into(),
             study: "s".into(),
+            budget: Some(27),
         };
         assert_eq!(
             tpl.expand(&p, &ctx),

@@ -16,6 +16,7 @@
 
 pub mod annealing;
 pub mod auto;
+pub mod bohb;
 pub mod cmaes;
 pub mod evolution;
 pub mod genetic;
@@ -27,6 +28,7 @@ pub mod tpe;
 
 pub use annealing::{AnnealingConfig, AnnealingSampler};
 pub use auto::AutoSampler;
+pub use bohb::BohbSampler;
 pub use cmaes::{CmaEsConfig, CmaEsSampler};
 pub use evolution::{EvolutionConfig, EvolutionSampler};
 pub use genetic::{GeneticConfig, GeneticSampler};

@@ -1,0 +1,107 @@
+//! Early stopping of command-line trials: the trial prints its learning curve, the pruner stops
+//! it, the process (and everything it started) is really gone, and the trial is recorded as
+//! pruned with the metrics it reported.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn tuneforge(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tuneforge"));
+    c.current_dir(dir);
+    c
+}
+
+const TRIAL: &str = r#"echo $$ > "$TUNEFORGE_WORKDIR/pid"
+sleep 30 &
+echo $! > "$TUNEFORGE_WORKDIR/child"
+i=1
+while [ $i -le "$TUNEFORGE_BUDGET" ]; do
+  printf '{"step": %d, "loss": %s}\n' "$i" "$1"
+  sleep 0.3
+  i=$((i + 1))
+done
+printf '{"loss": %s}\n' "$1"
+"#;
+
+fn alive(pid: &str) -> bool {
+    Path::new(&format!("/proc/{}", pid.trim())).exists()
+        && !std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+#[test]
+fn a_pruned_command_trial_stops_and_its_processes_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("trial.sh"), TRIAL).unwrap();
+    std::fs::write(
+        dir.path().join("study.toml"),
+        r#"[study]
+name = "prune"
+metric = "loss"
+sampler = "random"
+trials = 2
+
+[pruner]
+type = "median"
+startup_trials = 1
+max_resource = 4
+
+[command]
+run = "sh trial.sh {x}"
+grace = 1
+
+[params.x]
+type = "float"
+low = 0.0
+high = 10.0
+
+[[enqueue]]
+x = 0.0
+
+[[enqueue]]
+x = 10.0
+"#,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = tuneforge(dir.path())
+        .args(["run", "study.toml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let out = tuneforge(dir.path())
+        .args(["export", "study.toml", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let trials = doc["trials"].as_array().unwrap();
+    assert_eq!(trials[0]["state"], "complete");
+    assert_eq!(trials[0]["intermediate"].as_object().unwrap().len(), 4);
+    let pruned = &trials[1];
+    assert_eq!(pruned["state"], "pruned", "{err}");
+    // Stopped at its first report, which is kept.
+    assert_eq!(pruned["intermediate"]["1"]["loss"], 10.0);
+    assert!(pruned["intermediate"].as_object().unwrap().len() < 4);
+    // The first trial takes ~1.2 s; the pruned one was stopped long before its 1.2 s and its
+    // 30 s background child.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let workdir = Path::new(pruned["system_attrs"]["workdir"].as_str().unwrap());
+    let pid = std::fs::read_to_string(workdir.join("pid")).unwrap();
+    let child = std::fs::read_to_string(workdir.join("child")).unwrap();
+    assert!(!alive(&pid), "the trial's shell {pid} is gone");
+    assert!(
+        !alive(&child),
+        "the process it started ({child}) is gone too"
+    );
+    assert!(err.contains("pruned"), "{err}");
+    // A trial that completes does not leave what it started behind either.
+    let first = Path::new(trials[0]["system_attrs"]["workdir"].as_str().unwrap());
+    let child = std::fs::read_to_string(first.join("child")).unwrap();
+    assert!(
+        !alive(&child),
+        "the completed trial's background process ({child}) is gone"
+    );
+}

@@ -1,0 +1,264 @@
+//! BOHB: Hyperband's budgets with model-based proposals, a TPE-style density model fitted on the
+//! observations of the largest budget that has enough of them.
+//!
+//! Falkner, Klein & Hutter 2018, "BOHB: Robust and Efficient Hyperparameter Optimization at
+//! Scale" (ICML), Algorithm 2: with probability ρ a configuration is drawn at random; otherwise
+//! the model is built on the largest budget b with at least N_min observations (the paper's
+//! N_min = d + 1) and the configuration maximising l(x)/g(x) is proposed. Here the density
+//! model is tuneforge's TPE (one model per budget, each with its own incremental history), the
+//! observations at budget b are the values trials reported when they first reached b, and the
+//! budgets are the rungs of the study's Hyperband (or ASHA) pruner plus the full resource. Pair
+//! it with [`crate::pruner::HyperbandPruner`], which decides how far each trial runs.
+
+use indexmap::IndexMap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::tpe::{TpeConfig, TpeSampler};
+use super::{RandomSampler, Sampler, StudyView};
+use crate::distribution::Distribution;
+use crate::error::Result;
+use crate::pruner::{Target, rung_resources};
+use crate::record::{Direction, FrozenTrial, TrialState};
+use crate::seed::mix;
+
+/// BOHB's proposal side.
+pub struct BohbSampler {
+    budgets: Vec<u64>,
+    target: Target,
+    random_fraction: f64,
+    min_points: usize,
+    seed: u64,
+    tpe: TpeConfig,
+    random: RandomSampler,
+    models: Mutex<HashMap<u64, Arc<TpeSampler>>>,
+    /// The budget whose model proposes each trial (None: random), fixed at its first call.
+    chosen: Mutex<HashMap<u64, Option<u64>>>,
+}
+
+impl BohbSampler {
+    /// Budgets at the rungs r·η^k below `max_resource`, and `max_resource` itself.
+    pub fn new(min_resource: u64, max_resource: u64, eta: u64, seed: u64) -> Self {
+        let mut budgets = rung_resources(min_resource, max_resource, eta, 0);
+        budgets.push(max_resource);
+        BohbSampler {
+            budgets,
+            target: Target::default(),
+            random_fraction: 1.0 / 3.0,
+            min_points: 10,
+            seed,
+            tpe: TpeConfig {
+                n_startup_trials: 0,
+                constant_liar: false,
+                ..TpeConfig::default()
+            },
+            random: RandomSampler::new(mix(seed, 0xB0B)),
+            models: Mutex::new(HashMap::new()),
+            chosen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The metric and direction whose values at each budget are modelled.
+    pub fn target(mut self, t: Target) -> Self {
+        self.target = t;
+        self
+    }
+
+    /// ρ, the fraction of configurations drawn at random (default 1/3).
+    pub fn random_fraction(mut self, rho: f64) -> Self {
+        self.random_fraction = rho.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Observations a budget needs before its model is used (default 10).
+    pub fn min_points(mut self, n: usize) -> Self {
+        self.min_points = n.max(2);
+        self
+    }
+
+    /// The budgets.
+    pub fn budgets(&self) -> &[u64] {
+        &self.budgets
+    }
+
+    /// The study as seen at `budget`: a trial that reached it is complete with the value it had
+    /// there; one still running below it is running; one that stopped below it is ignored.
+    fn at_budget(&self, study: &StudyView, budget: u64) -> Option<(StudyView, usize)> {
+        let first = study.trials.first()?;
+        let (metric, d) = self
+            .target
+            .resolve(study, first)
+            .ok()
+            .flatten()
+            .or_else(|| {
+                study
+                    .trials
+                    .iter()
+                    .find_map(|t| self.target.resolve(study, t).ok().flatten())
+            })?;
+        let mut n = 0;
+        let trials = study
+            .trials
+            .iter()
+            .map(|t| {
+                let mut s = FrozenTrial::clone(t);
+                s.intermediate = Default::default();
+                match crate::pruner::loss_at_budget(t, &metric, d, budget) {
+                    Some(loss) if !matches!(t.state, TrialState::Waiting) => {
+                        n += 1;
+                        s.state = TrialState::Complete;
+                        s.values = Some(vec![loss]);
+                    }
+                    _ => {
+                        s.values = None;
+                        if t.state != TrialState::Running && t.state != TrialState::Waiting {
+                            s.state = TrialState::Failed;
+                        }
+                    }
+                }
+                s
+            })
+            .collect();
+        Some((StudyView::new(vec![Direction::Minimize], trials), n))
+    }
+
+    fn model(&self, budget: u64) -> Arc<TpeSampler> {
+        let mut m = self.models.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(budget)
+            .or_insert_with(|| Arc::new(self.tpe.clone().build(mix(self.seed, budget))))
+            .clone()
+    }
+
+    /// The budget whose model proposes `trial` (None: a random configuration).
+    fn level(&self, study: &StudyView, trial: &FrozenTrial) -> Option<u64> {
+        let mut chosen = self.chosen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = chosen.get(&trial.number) {
+            return *l;
+        }
+        let draw = (mix(self.seed ^ 0x0052_484F, trial.number) >> 11) as f64 / (1u64 << 53) as f64;
+        let level = if draw < self.random_fraction {
+            None
+        } else {
+            self.budgets.iter().rev().copied().find(|&b| {
+                self.at_budget(study, b)
+                    .is_some_and(|(_, n)| n >= self.min_points)
+            })
+        };
+        chosen.insert(trial.number, level);
+        level
+    }
+}
+
+impl Sampler for BohbSampler {
+    fn infer_relative_space(
+        &self,
+        study: &StudyView,
+        trial: &FrozenTrial,
+    ) -> IndexMap<String, Distribution> {
+        match self.level(study, trial) {
+            Some(b) => match self.at_budget(study, b) {
+                Some((v, _)) => self.model(b).infer_relative_space(&v, trial),
+                None => IndexMap::new(),
+            },
+            None => IndexMap::new(),
+        }
+    }
+
+    fn sample_relative(
+        &self,
+        study: &StudyView,
+        trial: &FrozenTrial,
+        space: &IndexMap<String, Distribution>,
+    ) -> Result<IndexMap<String, f64>> {
+        match self.level(study, trial) {
+            Some(b) => match self.at_budget(study, b) {
+                Some((v, _)) => self.model(b).sample_relative(&v, trial, space),
+                None => Ok(IndexMap::new()),
+            },
+            None => Ok(IndexMap::new()),
+        }
+    }
+
+    fn sample_independent(
+        &self,
+        study: &StudyView,
+        trial: &FrozenTrial,
+        name: &str,
+        dist: &Distribution,
+    ) -> Result<f64> {
+        match self.level(study, trial) {
+            Some(b) => match self.at_budget(study, b) {
+                Some((v, _)) => self.model(b).sample_independent(&v, trial, name, dist),
+                None => self.random.sample_independent(study, trial, name, dist),
+            },
+            None => self.random.sample_independent(study, trial, name, dist),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "bohb"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Metrics;
+
+    fn reached(number: u64, x: f64, curve: &[(u64, f64)], state: TrialState) -> FrozenTrial {
+        let mut t = FrozenTrial::new_for_tests(number, state);
+        t.params.insert("x".into(), crate::ParamValue::Float(x));
+        t.distributions
+            .insert("x".into(), Distribution::float(0.0, 1.0));
+        for (s, v) in curve {
+            t.intermediate
+                .insert(*s, Metrics::from([("loss".to_string(), *v)]));
+        }
+        t
+    }
+
+    #[test]
+    fn models_the_largest_budget_with_enough_observations() {
+        let s = BohbSampler::new(1, 9, 3, 1)
+            .min_points(3)
+            .random_fraction(0.0);
+        assert_eq!(s.budgets(), &[1, 3, 9]);
+        // Six trials reached budget 1, three of them budget 3, none budget 9.
+        let mut trials: Vec<FrozenTrial> = (0..6)
+            .map(|i| {
+                let curve: Vec<(u64, f64)> = if i < 3 {
+                    vec![(1, 1.0), (2, 0.9), (3, 0.8)]
+                } else {
+                    vec![(1, 2.0)]
+                };
+                reached(i, i as f64 / 10.0, &curve, TrialState::Pruned)
+            })
+            .collect();
+        let me = FrozenTrial::new_for_tests(6, TrialState::Running);
+        trials.push(me.clone());
+        let view = StudyView::new(vec![Direction::Minimize], trials);
+        assert_eq!(s.level(&view, &me), Some(3));
+        let (at3, n) = s.at_budget(&view, 3).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            at3.trials[0].values,
+            Some(vec![0.8]),
+            "the value first reported at 3"
+        );
+        assert_eq!(
+            at3.trials[4].state,
+            TrialState::Failed,
+            "stopped below budget 3"
+        );
+        assert_eq!(at3.trials[6].state, TrialState::Running);
+        let x = s
+            .sample_independent(&view, &me, "x", &Distribution::float(0.0, 1.0))
+            .unwrap();
+        assert!((0.0..=1.0).contains(&x));
+        // With too few observations anywhere, the proposal is random.
+        let s = BohbSampler::new(1, 9, 3, 1)
+            .min_points(7)
+            .random_fraction(0.0);
+        assert_eq!(s.level(&view, &me), None);
+    }
+}
