@@ -6,6 +6,10 @@
 #![deny(missing_docs)]
 
 pub mod harness;
+#[cfg(feature = "lcbench")]
+pub mod lcbench;
+#[cfg(feature = "lcbench")]
+pub mod multifidelity;
 pub mod problems;
 pub mod report;
 pub mod tabular;

@@ -47,6 +47,41 @@ enum Cmd {
         #[arg(long, default_value = "docs/BENCHMARKS.md")]
         out: PathBuf,
     },
+    /// Multi-fidelity methods on LCBench learning curves (needs the `lcbench` feature).
+    #[cfg(feature = "lcbench")]
+    Multifidelity {
+        /// LCBench tasks (comma-separated OpenML ids; default: all 34).
+        #[arg(long, value_delimiter = ',')]
+        tasks: Vec<String>,
+        /// Seeds per (task, method).
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// Budget in full-length trainings (x 52 epochs).
+        #[arg(long, default_value_t = 100)]
+        budget_configs: u64,
+        /// Methods (comma-separated; default: all).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        /// Directory with model.onnx and encoding.json.
+        #[arg(long, default_value = "../shared/data/lcbench")]
+        data: PathBuf,
+        /// Peer runs (JSON lines from bench/peers/multifidelity.py).
+        #[arg(long)]
+        peers: Option<PathBuf>,
+        /// Where to write tuneforge's runs (JSON lines).
+        #[arg(long, default_value = "bench/results/tuneforge-mf.jsonl")]
+        results: PathBuf,
+        /// The Markdown file to update.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Read tuneforge's runs from --results (written by an earlier run with the same
+        /// options) instead of running them again.
+        #[arg(long)]
+        reuse_results: bool,
+    },
     /// One worker process of `throughput` (internal).
     #[command(hide = true)]
     ThroughputWorker {
@@ -155,6 +190,30 @@ fn machine() -> String {
 fn main() {
     let cli = Cli::parse();
     match cli.cmd {
+        #[cfg(feature = "lcbench")]
+        Cmd::Multifidelity {
+            tasks,
+            seeds,
+            budget_configs,
+            methods,
+            data,
+            peers,
+            results,
+            out,
+            threads,
+            reuse_results,
+        } => mf_cmd(
+            tasks,
+            seeds,
+            budget_configs,
+            methods,
+            data,
+            peers,
+            results,
+            out,
+            threads,
+            reuse_results,
+        ),
         Cmd::Throughput {
             workers,
             seconds,
@@ -543,6 +602,169 @@ fn throughput_cmd(
     );
     let section = throughput::section(&rows, &header);
     if let Err(e) = report::write_section(&out, "throughput", &section) {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        std::process::exit(1);
+    }
+    eprintln!("wrote {}", out.display());
+}
+
+#[cfg(feature = "lcbench")]
+#[allow(clippy::too_many_arguments)]
+fn mf_cmd(
+    tasks: Vec<String>,
+    seeds: u64,
+    budget_configs: u64,
+    methods: Vec<String>,
+    data: PathBuf,
+    peers: Option<PathBuf>,
+    results: PathBuf,
+    out: PathBuf,
+    threads: usize,
+    reuse_results: bool,
+) {
+    use tuneforge_bench::lcbench::{EPOCHS, Surrogate, TASKS};
+    use tuneforge_bench::multifidelity::{self, METHODS, Run};
+    let surrogate = match Surrogate::load(&data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    let tasks: Vec<String> = if tasks.is_empty() {
+        TASKS.iter().map(|t| t.to_string()).collect()
+    } else {
+        tasks
+    };
+    let methods: Vec<String> = if methods.is_empty() {
+        METHODS.iter().map(|(m, _)| m.to_string()).collect()
+    } else {
+        methods
+    };
+    let budget = budget_configs * EPOCHS as u64;
+    let mut jobs = Vec::new();
+    for t in &tasks {
+        for m in &methods {
+            for seed in 0..seeds {
+                jobs.push((t.clone(), m.clone(), seed));
+            }
+        }
+    }
+    let mut reused = Vec::new();
+    if reuse_results {
+        let text = std::fs::read_to_string(&results).unwrap_or_default();
+        reused = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Run>(l).ok())
+            .filter(|r| {
+                jobs.iter()
+                    .any(|(t, m, s)| *t == r.task && *m == r.method && *s == r.seed)
+            })
+            .collect();
+        jobs.retain(|(t, m, s)| {
+            !reused
+                .iter()
+                .any(|r: &Run| r.task == *t && r.method == *m && r.seed == *s)
+        });
+        eprintln!("reusing {} runs from {}", reused.len(), results.display());
+    }
+    let total = jobs.len();
+    let queue = Mutex::new(jobs);
+    let done: Mutex<Vec<Run>> = Mutex::new(reused);
+    let failed: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                loop {
+                    let Some((t, m, seed)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
+                    else {
+                        return;
+                    };
+                    match multifidelity::run(&surrogate, &t, &m, seed, budget) {
+                        Ok(r) => {
+                            let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
+                            d.push(r);
+                            if d.len().is_multiple_of(100) || d.len() == total {
+                                eprintln!("{}/{} runs", d.len(), total);
+                            }
+                        }
+                        Err(e) => failed
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(format!("{t} {m} {seed}: {e}")),
+                    }
+                }
+            });
+        }
+    });
+    let failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !failed.is_empty() {
+        eprintln!("error: {} runs failed, e.g. {}", failed.len(), failed[0]);
+        std::process::exit(1);
+    }
+    let mut runs = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    runs.sort_by(|a, b| (&a.task, &a.method, a.seed).cmp(&(&b.task, &b.method, b.seed)));
+    if let Some(dir) = results.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let lines: Vec<String> = runs
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap_or_default())
+        .collect();
+    if let Err(e) = std::fs::write(&results, lines.join("\n") + "\n") {
+        eprintln!("warning: cannot write {}: {e}", results.display());
+    }
+    let mut peer_note = "none".to_string();
+    if let Some(p) = &peers {
+        match std::fs::read_to_string(p) {
+            Ok(text) => {
+                let mut n = 0;
+                for line in text.lines() {
+                    if let Ok(r) = serde_json::from_str::<Run>(line)
+                        && tasks.contains(&r.task)
+                    {
+                        runs.push(r);
+                        n += 1;
+                    }
+                }
+                let versions =
+                    std::fs::read_to_string(p.with_extension("versions.txt")).unwrap_or_default();
+                peer_note = format!(
+                    "{n} runs from `{}` ({})",
+                    p.display(),
+                    versions.trim().replace('\n', ", ")
+                );
+            }
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", p.display());
+                std::process::exit(1);
+            }
+        }
+    }
+    let ours: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
+    let described: Vec<String> = METHODS
+        .iter()
+        .filter(|(m, _)| methods.iter().any(|x| x == m))
+        .map(|(m, d)| format!("`{m}` {d}"))
+        .collect();
+    let cmd: Vec<String> = std::env::args().collect();
+    let header = format!(
+        "## Multi-fidelity on LCBench\n\nCommand: `{}`  \nMachine: {}. Tasks: {}, seeds: {seeds}, \
+         budget per run: {budget} epochs ({budget_configs} full trainings of 52 epochs). Learning \
+         curves: the YAHPO Gym LCBench surrogate (validation accuracy per epoch). The cost of a \
+         run is the epochs it trained; a promoted trial continues its own curve. Peers: \
+         {peer_note} (DEHB trains each fidelity from scratch, so a promotion costs its whole \
+         fidelity). tuneforge methods: {}.\n",
+        cmd.join(" ").replace(
+            &*std::env::args().next().unwrap_or_default(),
+            "tuneforge-bench"
+        ),
+        machine(),
+        tasks.len(),
+        described.join("; ")
+    );
+    let section = multifidelity::section(&runs, budget, &ours, &header);
+    if let Err(e) = report::write_section(&out, "multifidelity", &section) {
         eprintln!("error: cannot write {}: {e}", out.display());
         std::process::exit(1);
     }

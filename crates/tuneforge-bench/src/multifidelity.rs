@@ -1,0 +1,429 @@
+//! The multi-fidelity benchmark on LCBench: each method tunes the 7 hyperparameters of an MLP
+//! on one task, trials run epoch by epoch (reporting validation accuracy) and may be stopped
+//! early; the cost is the total number of epochs trained. The anytime curve records, after
+//! every trial, the best validation accuracy at the full 52 epochs among the trials that ran
+//! to the end (what the method would return), against the epochs spent so far.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::lcbench::{Config, EPOCHS, Surrogate};
+use tuneforge::pruner::{
+    AshaPruner, CurveExtrapolationPruner, HyperbandPruner, NopPruner, PercentilePruner, Pruner,
+    Target,
+};
+use tuneforge::sampler::{BohbSampler, TpeConfig};
+use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study};
+
+/// The methods this benchmark knows: (name, what it is).
+pub const METHODS: [(&str, &str); 8] = [
+    ("random", "random search, every trial to 52 epochs"),
+    ("tpe", "TPE, every trial to 52 epochs"),
+    ("median", "TPE + median stopping"),
+    ("curve", "TPE + learning-curve extrapolation"),
+    ("asha", "random + ASHA (r=1, R=52, eta=3)"),
+    ("hyperband", "random + Hyperband (r=1, R=52, eta=3)"),
+    ("tpe-hyperband", "TPE + Hyperband"),
+    ("bohb", "BOHB: TPE per budget + Hyperband"),
+];
+
+/// One run's anytime curve.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Run {
+    /// The LCBench task.
+    pub task: String,
+    /// The method.
+    pub method: String,
+    /// Seed.
+    pub seed: u64,
+    /// (epochs spent, best full-budget validation accuracy so far) after each trial that
+    /// changed it.
+    pub trace: Vec<(u64, f64)>,
+    /// Trials started.
+    pub trials: u64,
+}
+
+impl Run {
+    /// The best full-budget accuracy after `epochs` epochs (NaN before the first full run).
+    pub fn best_at(&self, epochs: u64) -> f64 {
+        self.trace
+            .iter()
+            .take_while(|(e, _)| *e <= epochs)
+            .last()
+            .map(|(_, a)| *a)
+            .unwrap_or(f64::NAN)
+    }
+
+    /// Epochs spent when the best accuracy first reached `level` (None: never).
+    pub fn epochs_to(&self, level: f64) -> Option<u64> {
+        self.trace
+            .iter()
+            .find(|(_, a)| *a >= level)
+            .map(|(e, _)| *e)
+    }
+}
+
+fn parts(method: &str, seed: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)> {
+    let target = Target::new("acc", Direction::Maximize);
+    let tpe = || -> Arc<dyn Sampler> { Arc::new(TpeConfig::default().build(seed)) };
+    let random = || -> Arc<dyn Sampler> { Arc::new(RandomSampler::new(seed)) };
+    let hb = || {
+        HyperbandPruner::new(1, EPOCHS as u64, 3)
+            .target(target.clone())
+            .seed(seed)
+    };
+    Some(match method {
+        "random" => (random(), Arc::new(NopPruner)),
+        "tpe" => (tpe(), Arc::new(NopPruner)),
+        "median" => (tpe(), Arc::new(PercentilePruner::median().target(target))),
+        "curve" => (
+            tpe(),
+            Arc::new(CurveExtrapolationPruner::new(EPOCHS as u64).target(target)),
+        ),
+        "asha" => (
+            random(),
+            Arc::new(AshaPruner::new(1, EPOCHS as u64, 3).target(target)),
+        ),
+        "hyperband" => (random(), Arc::new(hb())),
+        "tpe-hyperband" => (tpe(), Arc::new(hb())),
+        "bohb" => (
+            Arc::new(BohbSampler::new(1, EPOCHS as u64, 3, seed).target(target.clone())),
+            Arc::new(hb()),
+        ),
+        _ => return None,
+    })
+}
+
+/// Runs `method` on `task` until `budget` epochs are spent.
+pub fn run(s: &Surrogate, task: &str, method: &str, seed: u64, budget: u64) -> Result<Run, String> {
+    let (sampler, pruner) =
+        parts(method, seed).ok_or_else(|| format!("unknown method '{method}'"))?;
+    let study = Study::builder(&format!("{task}-{method}-{seed}"))
+        .direction(Direction::Maximize)
+        .sampler_arc(sampler)
+        .pruner_arc(pruner)
+        .seed(seed)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let spent = AtomicU64::new(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let trace: Mutex<Vec<(u64, f64)>> = Mutex::new(Vec::new());
+    let trials = AtomicU64::new(0);
+    let objective = |t: &mut tuneforge::Trial| -> tuneforge::Result<f64> {
+        trials.fetch_add(1, Ordering::SeqCst);
+        let c = Config {
+            batch_size: t.suggest_int("batch_size", 16, 512).log().get()? as f64,
+            learning_rate: t.suggest_float("learning_rate", 1e-4, 1e-1).log().get()?,
+            momentum: t.suggest_float("momentum", 0.1, 0.99).get()?,
+            weight_decay: t.suggest_float("weight_decay", 1e-5, 1e-1).log().get()?,
+            num_layers: t.suggest_int("num_layers", 1, 5).get()? as f64,
+            max_units: t.suggest_int("max_units", 64, 1024).log().get()? as f64,
+            max_dropout: t.suggest_float("max_dropout", 0.0, 1.0).get()?,
+        };
+        let curve = s.curve(task, &c).map_err(Error::invalid)?;
+        for (e, p) in curve.iter().enumerate() {
+            let used = spent.fetch_add(1, Ordering::SeqCst) + 1;
+            if used >= budget {
+                stop.store(true, Ordering::SeqCst);
+            }
+            t.report(e as u64 + 1, [("acc", p.val_accuracy)])?;
+            if e + 1 < EPOCHS && t.should_prune()? {
+                return Err(Error::Pruned);
+            }
+        }
+        let acc = curve[EPOCHS - 1].val_accuracy;
+        let mut tr = trace.lock().unwrap_or_else(|p| p.into_inner());
+        if tr.last().is_none_or(|(_, b)| acc > *b) {
+            tr.push((spent.load(Ordering::SeqCst), acc));
+        }
+        Ok(acc)
+    };
+    study
+        .optimize(objective, Optimize::default().stop_flag(stop.clone()))
+        .map_err(|e| e.to_string())?;
+    Ok(Run {
+        task: task.to_string(),
+        method: method.to_string(),
+        seed,
+        trace: trace.into_inner().unwrap_or_else(|p| p.into_inner()),
+        trials: trials.load(Ordering::SeqCst),
+    })
+}
+
+/// Checkpoints, as fractions of the budget.
+pub const CHECKPOINTS: [f64; 6] = [0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The tables of the `multifidelity` section of docs/BENCHMARKS.md.
+pub fn section(runs: &[Run], budget: u64, ours: &[&str], header: &str) -> String {
+    use std::collections::{BTreeMap, BTreeSet};
+    let tasks: BTreeSet<&str> = runs.iter().map(|r| r.task.as_str()).collect();
+    let mut methods: Vec<&str> = Vec::new();
+    for r in runs {
+        if !methods.contains(&r.method.as_str()) {
+            methods.push(&r.method);
+        }
+    }
+    let by: BTreeMap<(&str, &str), Vec<&Run>> = runs.iter().fold(BTreeMap::new(), |mut m, r| {
+        m.entry((r.task.as_str(), r.method.as_str()))
+            .or_default()
+            .push(r);
+        m
+    });
+    let seeds = by.values().map(|v| v.len()).max().unwrap_or(0);
+    // Median over seeds of the best full-budget accuracy at `epochs` (a run with no full
+    // trial yet counts as 0).
+    let med_at = |task: &str, m: &str, epochs: u64| -> Option<f64> {
+        by.get(&(task, m)).map(|rs| {
+            median(
+                rs.iter()
+                    .map(|r| {
+                        let b = r.best_at(epochs);
+                        if b.is_nan() { 0.0 } else { b }
+                    })
+                    .collect(),
+            )
+        })
+    };
+    let checkpoints: Vec<u64> = CHECKPOINTS
+        .iter()
+        .map(|f| (f * budget as f64).round() as u64)
+        .collect();
+    let mut s = String::from(header);
+
+    // Mean ranks.
+    s.push_str(&format!(
+        "\n### Anytime quality: mean rank over {} tasks (lower is better)\n\nEach method's median \
+         over seeds of the best validation accuracy at 52 epochs found within the budget \
+         fraction, ranked per task among the methods run on it.\n\n| method | runs |",
+        tasks.len()
+    ));
+    for f in CHECKPOINTS {
+        s.push_str(&format!(" {}% |", f * 100.0));
+    }
+    s.push_str("\n|---|---:|");
+    for _ in CHECKPOINTS {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    let mut ranks: BTreeMap<&str, Vec<Vec<f64>>> = BTreeMap::new();
+    for &task in &tasks {
+        for (ci, &c) in checkpoints.iter().enumerate() {
+            let vals: Vec<(&str, f64)> = methods
+                .iter()
+                .filter_map(|m| med_at(task, m, c).map(|v| (*m, v)))
+                .collect();
+            for (m, v) in &vals {
+                let better = vals.iter().filter(|(_, o)| o > v).count() as f64;
+                let ties = vals.iter().filter(|(_, o)| o == v).count() as f64;
+                let r = ranks
+                    .entry(m)
+                    .or_insert_with(|| vec![Vec::new(); CHECKPOINTS.len()]);
+                r[ci].push(better + (ties + 1.0) / 2.0);
+            }
+        }
+    }
+    for m in &methods {
+        let n: usize = by
+            .iter()
+            .filter(|((_, mm), _)| mm == m)
+            .map(|(_, v)| v.len())
+            .sum();
+        s.push_str(&format!("| {m} | {n} |"));
+        for r in &ranks[m] {
+            s.push_str(&format!(" {:.2} |", r.iter().sum::<f64>() / r.len() as f64));
+        }
+        s.push('\n');
+    }
+
+    // Target 1: budget needed to match random search's final quality.
+    s.push_str(
+        "\n### Budget to reach random search's final quality\n\nPer task, the level is random \
+         search's median (over seeds) best accuracy after its whole budget (100 configurations \
+         trained for 52 epochs); for each method, the median over seeds of the epochs it needed \
+         to reach that level, as a fraction of that budget (a run that never reached it counts \
+         as never). Target for Hyperband or BOHB: at most 0.10 (median over tasks).\n\n\
+         | method | median fraction over tasks | tasks within 0.10 | tasks never reached (median) |\n\
+         |---|---:|---:|---:|\n",
+    );
+    let mut fractions: BTreeMap<&str, f64> = BTreeMap::new();
+    for m in &methods {
+        let mut per_task = Vec::new();
+        let mut never = 0;
+        for &task in &tasks {
+            let (Some(level), Some(rs)) = (med_at(task, "random", budget), by.get(&(task, *m)))
+            else {
+                continue;
+            };
+            let f = median(
+                rs.iter()
+                    .map(|r| {
+                        r.epochs_to(level)
+                            .map(|e| e as f64 / budget as f64)
+                            .unwrap_or(f64::INFINITY)
+                    })
+                    .collect(),
+            );
+            if f.is_infinite() {
+                never += 1;
+            }
+            per_task.push(f);
+        }
+        if per_task.is_empty() {
+            continue;
+        }
+        let within = per_task.iter().filter(|f| **f <= 0.1).count();
+        let med = median(per_task.clone());
+        fractions.insert(m, med);
+        s.push_str(&format!(
+            "| {m} | {} | {within} of {} | {never} |\n",
+            if med.is_finite() {
+                format!("{med:.3}")
+            } else {
+                "never".into()
+            },
+            per_task.len()
+        ));
+    }
+    let hb = ["hyperband", "tpe-hyperband", "bohb"]
+        .iter()
+        .filter_map(|m| fractions.get(m).map(|f| (*m, *f)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((m, f)) = hb {
+        s.push_str(&format!(
+            "\nBest of tuneforge's Hyperband/BOHB: **{m}, {f:.3}** of the budget: target {}.\n",
+            if f <= 0.1 { "met" } else { "**not met**" }
+        ));
+    }
+
+    // Target 2: our best multi-fidelity method against the best peer, checkpoint by checkpoint.
+    let peers: Vec<&str> = methods
+        .iter()
+        .copied()
+        .filter(|m| !ours.contains(m))
+        .collect();
+    let mf: Vec<&str> = methods
+        .iter()
+        .copied()
+        .filter(|m| ours.contains(m) && !["random", "tpe"].contains(m))
+        .collect();
+    if !peers.is_empty() && !mf.is_empty() {
+        let avg = |m: &str| {
+            ranks[m].iter().flatten().sum::<f64>() / ranks[m].iter().flatten().count() as f64
+        };
+        let best = mf
+            .iter()
+            .copied()
+            .min_by(|a, b| avg(a).total_cmp(&avg(b)))
+            .unwrap_or(mf[0]);
+        let mut wins = 0;
+        let mut n = 0;
+        let mut lines = String::new();
+        for &task in &tasks {
+            if peers.iter().all(|p| !by.contains_key(&(task, *p))) {
+                continue;
+            }
+            n += 1;
+            let ok = checkpoints.iter().all(|&c| {
+                let mine = med_at(task, best, c).unwrap_or(0.0);
+                let theirs = peers
+                    .iter()
+                    .filter_map(|p| med_at(task, p, c))
+                    .fold(f64::MIN, f64::max);
+                mine >= theirs
+            });
+            if ok {
+                wins += 1;
+            } else {
+                let worst = checkpoints
+                    .iter()
+                    .map(|&c| {
+                        let theirs = peers
+                            .iter()
+                            .filter_map(|p| med_at(task, p, c))
+                            .fold(f64::MIN, f64::max);
+                        (c, med_at(task, best, c).unwrap_or(0.0) - theirs)
+                    })
+                    .min_by(|a, b| a.1.total_cmp(&b.1));
+                if let Some((c, d)) = worst {
+                    lines.push_str(&format!("{task} ({d:+.2} points at {c} epochs), "));
+                }
+            }
+        }
+        s.push_str(&format!(
+            "\n### tuneforge's best multi-fidelity method against the best peer\n\n\
+             tuneforge's best multi-fidelity method by mean rank is **{best}**. On {wins} of {n} \
+             tasks ({:.0}%) its median anytime accuracy is at least the best peer's ({}) at every \
+             checkpoint; target 75%: {}.{}\n",
+            100.0 * wins as f64 / n.max(1) as f64,
+            peers.join(", "),
+            if wins as f64 >= 0.75 * n as f64 {
+                "met"
+            } else {
+                "**not met**"
+            },
+            if lines.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " Where a peer is ahead (the largest gap): {}.",
+                    lines.trim_end_matches(", ")
+                )
+            }
+        ));
+    }
+    s.push_str(&format!("\nSeeds per (task, method): up to {seeds}.\n"));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_spend_their_budget_and_pruning_methods_try_more_configurations() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/lcbench");
+        if !dir.join("model.onnx").exists() {
+            assert!(std::env::var("CI").is_err(), "CI has the shared data");
+            return;
+        }
+        let s = Surrogate::load(&dir).unwrap();
+        let budget = 20 * EPOCHS as u64;
+        let t0 = std::time::Instant::now();
+        let random = run(&s, "3945", "random", 1, budget).unwrap();
+        let t1 = t0.elapsed();
+        let hb = run(&s, "3945", "hyperband", 1, budget).unwrap();
+        let t2 = t0.elapsed() - t1;
+        let bohb = run(&s, "3945", "bohb", 1, budget).unwrap();
+        eprintln!(
+            "random {t1:?} ({} trials), hyperband {t2:?} ({} trials), bohb {:?} ({} trials)",
+            random.trials,
+            hb.trials,
+            t0.elapsed() - t1 - t2,
+            bohb.trials
+        );
+        assert_eq!(random.trials, 20);
+        assert!(hb.trials > 40, "{}", hb.trials);
+        assert!(
+            random
+                .trace
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
+        );
+        assert!(random.best_at(budget) > 50.0);
+    }
+}
