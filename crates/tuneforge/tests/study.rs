@@ -622,3 +622,76 @@ fn a_liveness_policy_that_would_fail_live_trials_is_refused() {
         "{e}"
     );
 }
+
+/// Hyperband through the real engine: four threads share one SQLite study, trials report a
+/// curve each step and ask the pruner; trials stop only at rung resources of their own bracket,
+/// the best configurations run to the end, and a pruned trial keeps the reports it made.
+#[test]
+fn hyperband_prunes_at_rungs_with_parallel_workers_on_shared_storage() {
+    use tuneforge::pruner::{HyperbandPruner, Target};
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> =
+        Arc::new(SqliteStorage::open(&dir.path().join("hb.db")).unwrap());
+    let pruner = HyperbandPruner::new(1, 27, 3)
+        .target(Target::new("loss", Direction::Minimize))
+        .seed(5);
+    let brackets = pruner.clone();
+    let study = Study::builder("hb")
+        .storage(storage)
+        .sampler(RandomSampler::new(3))
+        .pruner(pruner)
+        .build()
+        .unwrap();
+    study
+        .optimize(
+            |t| -> Result<f64, Error> {
+                let x = t.suggest_float("x", 0.0, 1.0).get()?;
+                let mut loss = f64::NAN;
+                for step in 1..=27u64 {
+                    loss = (x - 0.3).powi(2) + 1.0 / step as f64;
+                    t.report(step, [("loss", loss)])?;
+                    if step < 27 && t.should_prune()? {
+                        return Err(Error::Pruned);
+                    }
+                }
+                Ok(loss)
+            },
+            Optimize::trials(80).jobs(4),
+        )
+        .unwrap();
+    let trials = study.trials().unwrap();
+    assert_eq!(trials.len(), 80);
+    let pruned: Vec<_> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Pruned)
+        .collect();
+    assert!(pruned.len() >= 20, "{} pruned", pruned.len());
+    let s_max = 3;
+    for t in &pruned {
+        let last = *t.intermediate.keys().last().unwrap();
+        let s = brackets.bracket_of(t.number);
+        let rungs: Vec<u64> = (s_max - s..s_max).map(|k| 3u64.pow(k)).collect();
+        assert!(
+            rungs.contains(&last),
+            "trial {} (bracket {s}) stopped at {last}",
+            t.number
+        );
+        assert_eq!(t.intermediate.len() as u64, last, "its reports are kept");
+    }
+    let best = study.best_trial().unwrap().unwrap();
+    assert_eq!(best.state, TrialState::Complete);
+    let complete_xs: Vec<f64> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .map(|t| (t.params["x"].as_f64().unwrap() - 0.3).abs())
+        .collect();
+    let pruned_xs: Vec<f64> = pruned
+        .iter()
+        .map(|t| (t.params["x"].as_f64().unwrap() - 0.3).abs())
+        .collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&complete_xs) < mean(&pruned_xs),
+        "the trials that ran to the end are the better ones on average"
+    );
+}
