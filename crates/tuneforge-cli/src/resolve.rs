@@ -97,6 +97,7 @@ pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
             Arc::new(tuneforge::sampler::AnnealingConfig::default().build(seed))
         }
         SamplerKind::Genetic => Arc::new(tuneforge::sampler::GeneticConfig::default().build(seed)),
+        SamplerKind::Nsga2 => Arc::new(tuneforge::sampler::Nsga2Config::default().build(seed)),
         SamplerKind::Bohb => {
             let p = file.pruner.as_ref().ok_or_else(|| {
                 Error::invalid("sampler \"bohb\" needs a [pruner] with resources")

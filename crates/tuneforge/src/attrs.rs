@@ -10,6 +10,8 @@ pub const SEED: &str = "seed";
 pub const RETRY_OF: &str = "retry_of";
 /// Trial: how many times its configuration has been re-run after its worker died.
 pub const RETRIES: &str = "retries";
+/// Trial: constraint values (a list; each ≤ 0 when satisfied), for constrained optimisation.
+pub const CONSTRAINTS: &str = "constraints";
 /// Trial: true when it was stopped by an interruption (Ctrl-C) rather than by its own fault.
 pub const INTERRUPTED: &str = "interrupted";
 /// Trial: tail of the command's standard output.

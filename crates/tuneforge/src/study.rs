@@ -787,13 +787,23 @@ impl Study {
 pub fn best_of(view: &StudyView) -> Option<FrozenTrial> {
     let dir = *view.directions.first()?;
     let mut best: Option<&FrozenTrial> = None;
-    for t in view.complete() {
+    for t in view.complete().filter(can_be_best(view)) {
         let Some(v) = t.value() else { continue };
         if best.is_none_or(|b| b.value().is_some_and(|bv| dir.better(v, bv))) {
             best = Some(t);
         }
     }
     best.cloned()
+}
+
+/// Which complete trials can be best: when some complete trial satisfies all its constraints,
+/// only such trials; otherwise (no constraints recorded, or none satisfied yet) all of them.
+fn can_be_best(view: &StudyView) -> impl Fn(&&FrozenTrial) -> bool {
+    use crate::sampler::nsga2::violation;
+    let any_feasible_constrained = view
+        .complete()
+        .any(|u| u.system_attrs.contains_key(attrs::CONSTRAINTS) && violation(u) <= 0.0);
+    move |t: &&FrozenTrial| !any_feasible_constrained || violation(t) <= 0.0
 }
 
 /// The best trials of a view: the single best, or the Pareto set for several objectives.
@@ -808,6 +818,7 @@ pub fn best_trials_of(view: &StudyView) -> Vec<FrozenTrial> {
                 .as_ref()
                 .is_some_and(|v| v.len() == view.directions.len())
         })
+        .filter(can_be_best(view))
         .collect();
     let losses: Vec<Vec<f64>> = complete
         .iter()

@@ -76,6 +76,8 @@ pub enum SamplerKind {
     Genetic,
     /// BOHB: TPE fitted per budget over Hyperband (needs a `[pruner]` with resources).
     Bohb,
+    /// NSGA-II (several objectives).
+    Nsga2,
 }
 
 impl SamplerKind {
@@ -93,6 +95,7 @@ impl SamplerKind {
             "annealing" | "sa" => SamplerKind::Annealing,
             "genetic" | "ga" => SamplerKind::Genetic,
             "bohb" => SamplerKind::Bohb,
+            "nsga2" | "nsga-ii" => SamplerKind::Nsga2,
             _ => return None,
         })
     }
@@ -111,6 +114,7 @@ impl SamplerKind {
             SamplerKind::Annealing => "annealing",
             SamplerKind::Genetic => "genetic",
             SamplerKind::Bohb => "bohb",
+            SamplerKind::Nsga2 => "nsga2",
         }
     }
 }
@@ -392,7 +396,7 @@ impl StudyFile {
             None => SamplerKind::Auto,
             Some(name) => SamplerKind::parse(name).ok_or_else(|| {
                 err(format!(
-                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes, gp, evolution, annealing or genetic"
+                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes, gp, evolution, annealing, genetic, bohb or nsga2"
                 ))
             })?,
         };

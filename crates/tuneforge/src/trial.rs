@@ -179,6 +179,23 @@ impl Trial {
         self.study.pruner().prune(&view, &self.frozen)
     }
 
+    /// Records the trial's constraint values (each ≤ 0 when satisfied) for constrained
+    /// multi-objective search (NSGA-II ranks infeasible trials after feasible ones).
+    pub fn set_constraints(&mut self, values: &[f64]) -> Result<()> {
+        if values.iter().any(|v| v.is_nan()) {
+            return Err(Error::invalid("a constraint value is NaN"));
+        }
+        let v = serde_json::Value::from(
+            values
+                .iter()
+                .map(|x| {
+                    serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into)
+                })
+                .collect::<Vec<_>>(),
+        );
+        self.set_system_attr(crate::attrs::CONSTRAINTS, v)
+    }
+
     /// Sets a user attribute (any serialisable value).
     pub fn set_user_attr(&mut self, key: &str, value: impl serde::Serialize) -> Result<()> {
         let v = serde_json::to_value(value)
