@@ -66,6 +66,7 @@ pub fn crowding_distance(points: &[Vec<f64>], front: &[usize]) -> Vec<f64> {
         return vec![f64::INFINITY; n];
     }
     let m = points[front[0]].len();
+    #[allow(clippy::needless_range_loop)] // k indexes the objective within each point
     for k in 0..m {
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| points[front[a]][k].total_cmp(&points[front[b]][k]));
@@ -170,7 +171,7 @@ mod tests {
 
     #[test]
     fn fronts_are_peeled_in_order_of_dominance() {
-        let pts = vec![
+        let pts = [
             vec![1.0, 4.0], // F1
             vec![2.0, 2.0], // F1
             vec![4.0, 1.0], // F1
