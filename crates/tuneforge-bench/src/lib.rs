@@ -10,6 +10,7 @@ pub mod harness;
 pub mod lcbench;
 #[cfg(feature = "lcbench")]
 pub mod multifidelity;
+pub mod multiobjective;
 pub mod problems;
 pub mod report;
 pub mod tabular;

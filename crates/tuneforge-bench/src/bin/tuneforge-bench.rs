@@ -82,6 +82,24 @@ enum Cmd {
         #[arg(long)]
         reuse_results: bool,
     },
+    /// Several objectives: hypervolume on ZDT1-3 of NSGA-II, TPE and random, with the peers.
+    Multiobjective {
+        /// Seeds per (problem, sampler).
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// Trials per run.
+        #[arg(long, default_value_t = 400)]
+        budget: usize,
+        /// tuneforge samplers (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "nsga2,tpe,random")]
+        samplers: Vec<String>,
+        /// Peer runs (JSON lines from bench/peers/multiobjective.py).
+        #[arg(long)]
+        peers: Option<PathBuf>,
+        /// The Markdown file to update.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+    },
     /// One worker process of `throughput` (internal).
     #[command(hide = true)]
     ThroughputWorker {
@@ -214,6 +232,13 @@ fn main() {
             threads,
             reuse_results,
         ),
+        Cmd::Multiobjective {
+            seeds,
+            budget,
+            samplers,
+            peers,
+            out,
+        } => mo_cmd(seeds, budget, samplers, peers, out),
         Cmd::Throughput {
             workers,
             seconds,
@@ -765,6 +790,94 @@ fn mf_cmd(
     );
     let section = multifidelity::section(&runs, budget, &ours, &header);
     if let Err(e) = report::write_section(&out, "multifidelity", &section) {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        std::process::exit(1);
+    }
+    eprintln!("wrote {}", out.display());
+}
+
+fn mo_cmd(seeds: u64, budget: usize, samplers: Vec<String>, peers: Option<PathBuf>, out: PathBuf) {
+    use tuneforge_bench::multiobjective::{self, PROBLEMS, Run};
+    let mut jobs = Vec::new();
+    for p in PROBLEMS {
+        for s in &samplers {
+            for seed in 0..seeds {
+                jobs.push((p, s.clone(), seed));
+            }
+        }
+    }
+    let queue = Mutex::new(jobs);
+    let runs: Mutex<Vec<Run>> = Mutex::new(Vec::new());
+    let failed: Mutex<Option<String>> = Mutex::new(None);
+    std::thread::scope(|sc| {
+        for _ in 0..2 {
+            sc.spawn(|| {
+                loop {
+                    let Some((p, s, seed)) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop()
+                    else {
+                        return;
+                    };
+                    match multiobjective::run(p, &s, seed, budget) {
+                        Ok(r) => runs.lock().unwrap_or_else(|e| e.into_inner()).push(r),
+                        Err(e) => {
+                            failed
+                                .lock()
+                                .unwrap_or_else(|x| x.into_inner())
+                                .get_or_insert(e);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+    let mut runs = runs.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut peer_note = "none".to_string();
+    if let Some(p) = &peers {
+        match std::fs::read_to_string(p) {
+            Ok(text) => {
+                let before = runs.len();
+                runs.extend(
+                    text.lines()
+                        .filter_map(|l| serde_json::from_str::<Run>(l).ok()),
+                );
+                let versions =
+                    std::fs::read_to_string(p.with_extension("versions.txt")).unwrap_or_default();
+                peer_note = format!(
+                    "{} runs from `{}` ({})",
+                    runs.len() - before,
+                    p.display(),
+                    versions.trim().replace('\n', ", ")
+                );
+            }
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", p.display());
+                std::process::exit(1);
+            }
+        }
+    }
+    runs.sort_by(|a, b| (&a.problem, &a.sampler, a.seed).cmp(&(&b.problem, &b.sampler, b.seed)));
+    let budgets: Vec<usize> = [100, 200, 400]
+        .into_iter()
+        .filter(|b| *b <= budget)
+        .collect();
+    let cmd: Vec<String> = std::env::args().collect();
+    let header = format!(
+        "## Several objectives (ZDT)\n\nCommand: `{}`  \nMachine: {}. ZDT1, ZDT2, ZDT3 with 6 \
+         variables, both objectives minimised; quality = hypervolume of the Pareto front of the \
+         first N trials, reference point (1.1, 11); higher is better. Seeds: {seeds}. Peers: \
+         {peer_note}.\n",
+        cmd.join(" ").replace(
+            &*std::env::args().next().unwrap_or_default(),
+            "tuneforge-bench"
+        ),
+        machine()
+    );
+    let section = multiobjective::section(&runs, &budgets, &header);
+    if let Err(e) = report::write_section(&out, "multiobjective", &section) {
         eprintln!("error: cannot write {}: {e}", out.display());
         std::process::exit(1);
     }
