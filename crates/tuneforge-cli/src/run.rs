@@ -599,6 +599,16 @@ fn report_trial(
             .map(|(m, v)| format!("{m}={}", fmt_value(*v)))
             .collect::<Vec<_>>()
             .join(" "),
+        TrialState::Pruned => match t.intermediate.iter().next_back() {
+            Some((step, m)) => {
+                let shown = metrics
+                    .iter()
+                    .find_map(|name| m.get(name).map(|v| format!(" ({name}={})", fmt_value(*v))))
+                    .unwrap_or_default();
+                format!("stopped after step {step}{shown}")
+            }
+            None => "stopped before its first report".into(),
+        },
         _ => t.message.clone().unwrap_or_default(),
     };
     let secs = t

@@ -112,6 +112,63 @@ fn the_digits_example_beats_its_baseline() {
     );
 }
 
+/// The early-stopping variant of the example: real training, epochs as the resource,
+/// Hyperband stops poor trials at their bracket's rungs, BOHB proposes.
+#[test]
+fn the_digits_hyperband_example_stops_poor_trials_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/digits");
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::copy(
+        ex.join("study-hyperband.toml"),
+        dir.path().join("study.toml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        ex.join("data/digits.csv.gz"),
+        dir.path().join("data/digits.csv.gz"),
+    )
+    .unwrap();
+    let out = run_ok(
+        tuneforge()
+            .current_dir(dir.path())
+            .env("PATH", path_with_bins())
+            .args(["run", "study.toml", "--trials", "30"]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let ts = trials(dir.path(), "study.toml");
+    assert_eq!(ts.len(), 30);
+    let pruned: Vec<_> = ts.iter().filter(|t| t["state"] == "pruned").collect();
+    let complete: Vec<_> = ts.iter().filter(|t| t["state"] == "complete").collect();
+    assert!(pruned.len() >= 8 && complete.len() >= 4, "{err}");
+    assert_eq!(pruned.len() + complete.len(), 30, "{err}");
+    for t in &pruned {
+        let steps: Vec<u64> = t["intermediate"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.parse().unwrap())
+            .collect();
+        let last = *steps.iter().max().unwrap();
+        assert!([1, 3, 9].contains(&last), "pruned at a rung, not at {last}");
+    }
+    for t in &complete {
+        assert!(
+            t["intermediate"]["27"]["val_accuracy"].is_number(),
+            "{{budget}} = 27 epochs"
+        );
+    }
+    assert!(
+        err.contains("stopped after epoch") || err.contains("stopped after step"),
+        "{err}"
+    );
+    let best = ts
+        .iter()
+        .filter_map(|t| t["values"][0].as_f64())
+        .fold(0.0, f64::max);
+    assert!(best > 0.9, "{best}");
+}
+
 const BAD_TRIALS: &str = r#"
 [study]
 name = "faults"
