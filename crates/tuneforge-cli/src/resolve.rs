@@ -161,10 +161,14 @@ pub fn open_study(file: &StudyFile, storage: Arc<dyn Storage>) -> Result<(Study,
     if let Some(p) = &file.pruner {
         builder = builder.pruner_arc(p.build(seed));
     }
+    let mut chosen = sampler(file, seed)?;
+    if let Some(p) = &file.pruner {
+        chosen = p.scheduler(chosen);
+    }
     let study = builder
         .directions(file.directions.clone())
         .storage(storage)
-        .sampler_arc(sampler(file, seed)?)
+        .sampler_arc(chosen)
         .seed(seed)
         .liveness(file.liveness)
         .attr(tuneforge::attrs::STUDY_FILE, file.text.clone())

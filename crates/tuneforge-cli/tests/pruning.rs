@@ -105,3 +105,110 @@ x = 10.0
         "the completed trial's background process ({child}) is gone"
     );
 }
+
+const RESUMABLE: &str = r#"start=0
+if [ -n "$TUNEFORGE_RESUME_DIR" ]; then start=$(cat "$TUNEFORGE_RESUME_DIR/checkpoint"); fi
+echo "$start" > "$TUNEFORGE_WORKDIR/started_from"
+e=$start
+loss=0
+while [ "$e" -lt "$TUNEFORGE_BUDGET" ]; do
+  e=$((e + 1))
+  loss=$(awk -v x="$1" -v e="$e" 'BEGIN { print x + 1 / e }')
+  printf '{"step": %d, "loss": %s}\n' "$e" "$loss"
+done
+echo "$e" > "$TUNEFORGE_WORKDIR/checkpoint"
+printf '{"loss": %s}\n' "$loss"
+"#;
+
+/// Promotion-based ASHA from a study file, with two worker processes: every trial runs to a rung
+/// budget, the best 1/3 of a rung are continued by new trials that resume from the promoted
+/// trial's checkpoint (not from scratch), each configuration is promoted at most once, and the
+/// best trial is one that ran the full budget.
+#[test]
+fn promotions_resume_from_the_promoted_trial_s_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("trial.sh"), RESUMABLE).unwrap();
+    std::fs::write(
+        dir.path().join("study.toml"),
+        r#"[study]
+name = "promote"
+metric = "loss"
+sampler = "random"
+seed = 2
+trials = 40
+
+[pruner]
+type = "asha"
+schedule = "promote"
+min_resource = 1
+max_resource = 9
+reduction_factor = 3
+
+[command]
+run = "sh trial.sh {x} --epochs {budget} --resume {resume}"
+
+[params.x]
+type = "float"
+low = 0.0
+high = 1.0
+"#,
+    )
+    .unwrap();
+    let out = tuneforge(dir.path())
+        .args(["run", "study.toml", "--workers", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let out = tuneforge(dir.path())
+        .args(["export", "study.toml", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let trials = doc["trials"].as_array().unwrap();
+    assert!(trials.len() >= 40, "{err}");
+    let mut promoted = std::collections::HashSet::new();
+    let mut resumed = 0;
+    for t in trials {
+        assert_eq!(t["state"], "complete", "{t}");
+        let budget = t["system_attrs"]["budget"].as_u64().unwrap();
+        assert!([1, 3, 9].contains(&budget));
+        let workdir = Path::new(t["system_attrs"]["workdir"].as_str().unwrap());
+        let started: u64 = std::fs::read_to_string(workdir.join("started_from"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        match t["system_attrs"]["resume_from"].as_u64() {
+            Some(from) => {
+                let parent = &trials[from as usize];
+                let parent_budget = parent["system_attrs"]["budget"].as_u64().unwrap();
+                assert_eq!(budget, 3 * parent_budget);
+                assert_eq!(started, parent_budget, "resumed from the checkpoint");
+                assert_eq!(parent["params"], t["params"]);
+                let first = t["intermediate"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|k| k.parse::<u64>().unwrap())
+                    .min()
+                    .unwrap();
+                assert_eq!(first, parent_budget + 1, "the curve continues");
+                assert!(promoted.insert(from), "trial {from} promoted twice");
+                resumed += 1;
+            }
+            None => {
+                assert_eq!(budget, 1, "new configurations start at the bottom rung");
+                assert_eq!(started, 0);
+            }
+        }
+    }
+    assert!(resumed >= 5, "{resumed} promotions");
+    let out = tuneforge(dir.path())
+        .args(["best", "study.toml", "--json"])
+        .output()
+        .unwrap();
+    let best: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = best["trial"].as_u64().unwrap() as usize;
+    assert_eq!(trials[n]["system_attrs"]["budget"], 9, "{best}");
+}

@@ -12,6 +12,10 @@ pub const RETRY_OF: &str = "retry_of";
 pub const RETRIES: &str = "retries";
 /// Trial: constraint values (a list; each ≤ 0 when satisfied), for constrained optimisation.
 pub const CONSTRAINTS: &str = "constraints";
+/// Trial: the resource it runs to (promotion-based schedules: its rung's budget).
+pub const BUDGET: &str = "budget";
+/// Trial: the number of the trial whose run it continues (its checkpoint directory).
+pub const RESUME_FROM: &str = "resume_from";
 /// Trial: true when it was stopped by an interruption (Ctrl-C) rather than by its own fault.
 pub const INTERRUPTED: &str = "interrupted";
 /// Trial: tail of the command's standard output.

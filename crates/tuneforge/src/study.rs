@@ -489,9 +489,14 @@ impl Study {
             };
             let new = match self.inner.sampler.reserve(&view)? {
                 Reservation::Free => base,
-                Reservation::Claim { key, params } => NewTrial {
+                Reservation::Claim { key, params, attrs } => NewTrial {
                     claim: Some(key),
                     fixed_params: params,
+                    system_attrs: attrs,
+                    ..base
+                },
+                Reservation::Tagged { attrs } => NewTrial {
+                    system_attrs: attrs,
                     ..base
                 },
                 Reservation::Exhausted => return Err(Error::Exhausted),
@@ -798,12 +803,19 @@ pub fn best_of(view: &StudyView) -> Option<FrozenTrial> {
 
 /// Which complete trials can be best: when some complete trial satisfies all its constraints,
 /// only such trials; otherwise (no constraints recorded, or none satisfied yet) all of them.
+/// When trials were given budgets, only those with the largest budget reached so far.
 fn can_be_best(view: &StudyView) -> impl Fn(&&FrozenTrial) -> bool {
+    use crate::sampler::asha_scheduler::budget_of;
     use crate::sampler::nsga2::violation;
     let any_feasible_constrained = view
         .complete()
         .any(|u| u.system_attrs.contains_key(attrs::CONSTRAINTS) && violation(u) <= 0.0);
-    move |t: &&FrozenTrial| !any_feasible_constrained || violation(t) <= 0.0
+    // Trials run to different budgets (promotion schedules) compare at the largest one.
+    let top_budget = view.complete().filter_map(budget_of).max();
+    move |t: &&FrozenTrial| {
+        (!any_feasible_constrained || violation(t) <= 0.0)
+            && top_budget.is_none_or(|b| budget_of(t) == Some(b))
+    }
 }
 
 /// The best trials of a view: the single best, or the Pareto set for several objectives.

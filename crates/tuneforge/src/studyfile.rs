@@ -159,14 +159,45 @@ pub struct PrunerSpec {
     pub percentile: f64,
     /// δ of curve extrapolation.
     pub threshold: f64,
+    /// `promote`: trials run to rung budgets and the best 1/η are continued by new trials
+    /// (ASHA's promotions, resuming from the previous trial's directory) instead of running
+    /// trials being stopped.
+    pub promote: bool,
 }
 
 impl PrunerSpec {
+    /// Under `schedule = "promote"`, the sampler that hands out budgets and promotions,
+    /// wrapping the one that proposes new configurations.
+    pub fn scheduler(
+        &self,
+        inner: std::sync::Arc<dyn crate::sampler::Sampler>,
+    ) -> std::sync::Arc<dyn crate::sampler::Sampler> {
+        if !self.promote {
+            return inner;
+        }
+        std::sync::Arc::new(
+            crate::sampler::AshaScheduler::new(
+                inner,
+                self.min_resource,
+                self.max_resource.unwrap_or(self.min_resource),
+                self.reduction_factor,
+            )
+            .target(crate::pruner::Target::new(
+                self.metric.clone(),
+                self.direction,
+            )),
+        )
+    }
+
     /// The pruner this section declares.
     pub fn build(&self, seed: u64) -> std::sync::Arc<dyn crate::pruner::Pruner> {
         use crate::pruner::*;
         let target = Target::new(self.metric.clone(), self.direction);
         let max = self.max_resource.unwrap_or(u64::MAX);
+        if self.promote {
+            // Trials are not stopped: the schedule decides their budgets (see `scheduler`).
+            return std::sync::Arc::new(NopPruner);
+        }
         match self.kind {
             PrunerKind::None => std::sync::Arc::new(NopPruner),
             PrunerKind::Median | PrunerKind::Percentile => std::sync::Arc::new(
@@ -308,6 +339,7 @@ struct RawPruner {
     startup_trials: Option<i64>,
     percentile: Option<f64>,
     threshold: Option<f64>,
+    schedule: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -820,7 +852,26 @@ fn parse_pruner(
             "threshold must be a probability between 0 and 1 ({threshold})"
         ));
     }
+    let promote = match p.schedule.as_deref() {
+        None | Some("stop") => false,
+        Some("promote") if kind == PrunerKind::Asha => true,
+        Some("promote") => {
+            return Err(format!(
+                "schedule \"promote\" works with type \"asha\", not '{}'",
+                p.kind
+            ));
+        }
+        Some(other) => {
+            return Err(format!(
+                "schedule '{other}' must be \"stop\" or \"promote\""
+            ));
+        }
+    };
+    if promote && max_resource.is_none() {
+        return Err("schedule \"promote\" needs max_resource".into());
+    }
     Ok(PrunerSpec {
+        promote,
         kind,
         metric,
         direction,

@@ -263,6 +263,19 @@ fn the_pruner_section_declares_the_rule_its_metric_and_the_resource() {
         &["{budget}", "no [pruner] declares max_resource"],
     );
     bad(
+        &format!("{HEAD}[pruner]\ntype = \"median\"\nschedule = \"promote\"\n"),
+        &["schedule \"promote\" works with type \"asha\""],
+    );
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"asha\"\nschedule = \"later\"\n"),
+        &["schedule 'later'"],
+    );
+    let f = parse(&format!(
+        "{HEAD}[pruner]\ntype = \"asha\"\nschedule = \"promote\"\nmax_resource = 9\n"
+    ))
+    .unwrap();
+    assert!(f.pruner.unwrap().promote);
+    bad(
         &format!("{HEAD}[pruner]\ntype = \"asha\"\nmin_resource = 9\nmax_resource = 3\n"),
         &["max_resource (3) must not be below min_resource (9)"],
     );

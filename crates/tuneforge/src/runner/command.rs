@@ -79,12 +79,30 @@ impl CommandRunner {
             return study.tell(trial, Outcome::Failed(msg));
         }
         let workdir = workdir.canonicalize().unwrap_or(workdir);
+        // A promoted trial runs to its own budget and continues from the trial it promotes.
+        let frozen = trial.frozen();
+        let budget = crate::sampler::asha_scheduler::budget_of(frozen).or(self.spec.budget);
+        let resume = match frozen
+            .system_attrs
+            .get(attrs::RESUME_FROM)
+            .and_then(|v| v.as_u64())
+        {
+            Some(n) => study
+                .storage()
+                .trial_by_number(study.record().id, n)?
+                .system_attrs
+                .get(attrs::WORKDIR)
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            None => None,
+        };
         let ctx = Context {
             trial: trial.number(),
             seed: trial.seed(),
             workdir: workdir.display().to_string(),
             study: study.name().to_string(),
-            budget: self.spec.budget,
+            budget,
+            resume: resume.clone(),
         };
         let argv = self.spec.template.expand(&params, &ctx);
         trial.set_system_attr(attrs::COMMAND, shell_words(&argv).into())?;
@@ -101,11 +119,8 @@ impl CommandRunner {
             .env("TUNEFORGE_SEED", trial.seed().to_string())
             .env("TUNEFORGE_WORKDIR", &ctx.workdir)
             .env("TUNEFORGE_STUDY", study.name())
-            .envs(
-                self.spec
-                    .budget
-                    .map(|b| ("TUNEFORGE_BUDGET", b.to_string())),
-            )
+            .envs(ctx.budget.map(|b| ("TUNEFORGE_BUDGET", b.to_string())))
+            .envs(resume.map(|r| ("TUNEFORGE_RESUME_DIR", r)))
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,7 +1,8 @@
 //! Command templates: `train.py --lr {lr} --batch-size {batch_size}`.
 //!
 //! Placeholders: `{NAME}` for a parameter; `{trial}` (number), `{seed}`, `{workdir}`, `{study}`,
-//! `{params_json}`, `{budget}` (the resource to run to); and `{args}`, alone in its argument, which expands to `--NAME=VALUE` for every
+//! `{params_json}`, `{budget}` (the resource to run to), `{resume}` (the directory of the trial a
+//! promoted trial continues; empty otherwise); and `{args}`, alone in its argument, which expands to `--NAME=VALUE` for every
 //! active parameter. `{{` and `}}` are literal braces. An argument naming a parameter that is
 //! inactive in this trial (a conditional one) is left out, so write `--momentum={momentum}` as one
 //! argument to drop the flag with its value.
@@ -11,7 +12,7 @@ use indexmap::IndexMap;
 use crate::distribution::ParamValue;
 
 /// Built-in placeholders.
-pub const BUILTINS: [&str; 7] = [
+pub const BUILTINS: [&str; 8] = [
     "trial",
     "seed",
     "workdir",
@@ -19,6 +20,7 @@ pub const BUILTINS: [&str; 7] = [
     "params_json",
     "args",
     "budget",
+    "resume",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -45,8 +47,11 @@ pub struct Context {
     pub workdir: String,
     /// Study name.
     pub study: String,
-    /// The resource the trial should run to (the study's `max_resource`), when declared.
+    /// The resource the trial should run to (the study's `max_resource`, or the trial's own
+    /// budget under a promotion schedule), when declared.
     pub budget: Option<u64>,
+    /// The directory of the trial this one continues (promotion schedules), if any.
+    pub resume: Option<String>,
 }
 
 impl Template {
@@ -150,6 +155,7 @@ impl Template {
                         "workdir" => ctx.workdir.clone(),
                         "study" => ctx.study.clone(),
                         "budget" => ctx.budget.map(|b| b.to_string()).unwrap_or_default(),
+                        "resume" => ctx.resume.clone().unwrap_or_default(),
                         _ => params_json(params),
                     }),
                 }
@@ -207,6 +213,7 @@ mod tests {
             workdir: "/w".into(),
             study: "s".into(),
             budget: Some(27),
+            resume: None,
         };
         assert_eq!(
             tpl.expand(&p, &ctx),

@@ -107,6 +107,7 @@ impl Sampler for GridSampler {
                 return Ok(Reservation::Claim {
                     key,
                     params: self.points[i].clone(),
+                    attrs: Default::default(),
                 });
             }
         }

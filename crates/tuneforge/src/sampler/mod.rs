@@ -15,6 +15,7 @@
 //! history, so the same seed gives the same sequence, and concurrent workers never collide.
 
 pub mod annealing;
+pub mod asha_scheduler;
 pub mod auto;
 pub mod bohb;
 pub mod cmaes;
@@ -28,6 +29,7 @@ mod sobol;
 pub mod tpe;
 
 pub use annealing::{AnnealingConfig, AnnealingSampler};
+pub use asha_scheduler::AshaScheduler;
 pub use auto::AutoSampler;
 pub use bohb::BohbSampler;
 pub use cmaes::{CmaEsConfig, CmaEsSampler};
@@ -113,6 +115,13 @@ pub enum Reservation {
         key: String,
         /// The parameters of the claimed point.
         params: IndexMap<String, ParamValue>,
+        /// System attributes the trial starts with (e.g. its budget).
+        attrs: std::collections::BTreeMap<String, serde_json::Value>,
+    },
+    /// Create a trial with these system attributes and sample it as usual.
+    Tagged {
+        /// System attributes the trial starts with (e.g. its budget).
+        attrs: std::collections::BTreeMap<String, serde_json::Value>,
     },
     /// Every point has been claimed: the study should stop.
     Exhausted,
