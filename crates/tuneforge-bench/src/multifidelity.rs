@@ -13,11 +13,12 @@ use tuneforge::pruner::{
     AshaPruner, CurveExtrapolationPruner, HyperbandPruner, NopPruner, PercentilePruner, Pruner,
     Target,
 };
-use tuneforge::sampler::{BohbSampler, TpeConfig};
+use tuneforge::sampler::asha_scheduler::budget_of;
+use tuneforge::sampler::{AshaScheduler, BohbSampler, TpeConfig};
 use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study};
 
 /// The methods this benchmark knows: (name, what it is).
-pub const METHODS: [(&str, &str); 8] = [
+pub const METHODS: [(&str, &str); 10] = [
     ("random", "random search, every trial to 52 epochs"),
     ("tpe", "TPE, every trial to 52 epochs"),
     ("median", "TPE + median stopping"),
@@ -26,6 +27,14 @@ pub const METHODS: [(&str, &str); 8] = [
     ("hyperband", "random + Hyperband (r=1, R=52, eta=3)"),
     ("tpe-hyperband", "TPE + Hyperband"),
     ("bohb", "BOHB: TPE per budget + Hyperband"),
+    (
+        "asha-promote",
+        "promotion-based ASHA (r=1, R=52, eta=3): trials run to rung budgets, promotions resume from the checkpoint",
+    ),
+    (
+        "bohb-promote",
+        "promotion-based ASHA with BOHB's per-budget TPE proposing new configurations",
+    ),
 ];
 
 /// One run's anytime curve.
@@ -91,8 +100,35 @@ fn parts(method: &str, seed: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)>
             Arc::new(BohbSampler::new(1, EPOCHS as u64, 3, seed).target(target.clone())),
             Arc::new(hb()),
         ),
+        "asha-promote" => (
+            Arc::new(AshaScheduler::new(random(), 1, EPOCHS as u64, 3).target(target.clone())),
+            Arc::new(NopPruner),
+        ),
+        "bohb-promote" => (
+            Arc::new(
+                AshaScheduler::new(
+                    Arc::new(BohbSampler::new(1, EPOCHS as u64, 3, seed).target(target.clone())),
+                    1,
+                    EPOCHS as u64,
+                    3,
+                )
+                .target(target.clone()),
+            ),
+            Arc::new(NopPruner),
+        ),
         _ => return None,
     })
+}
+
+/// The budget of the rung below `budget` (1, 3, 9, 27, 52 with η = 3): where a promoted trial
+/// resumes.
+fn resumed_budget(budget: usize) -> usize {
+    let rungs = tuneforge::pruner::rung_resources(1, EPOCHS as u64, 3, 0);
+    rungs
+        .iter()
+        .rev()
+        .find(|&&r| (r as usize) < budget)
+        .map_or(0, |&r| r as usize)
 }
 
 /// Runs `method` on `task` until `budget` epochs are spent.
@@ -122,7 +158,19 @@ pub fn run(s: &Surrogate, task: &str, method: &str, seed: u64, budget: u64) -> R
             max_dropout: t.suggest_float("max_dropout", 0.0, 1.0).get()?,
         };
         let curve = s.curve(task, &c).map_err(Error::invalid)?;
-        for (e, p) in curve.iter().enumerate() {
+        // Under a promotion schedule the trial runs from where the trial it continues stopped
+        // (its checkpoint) to its own budget; otherwise from scratch to the end.
+        let end = budget_of(t.frozen()).map_or(EPOCHS, |b| b as usize);
+        let start = match t
+            .frozen()
+            .system_attrs
+            .get("resume_from")
+            .and_then(|v| v.as_u64())
+        {
+            Some(_) => resumed_budget(end),
+            None => 0,
+        };
+        for (e, p) in curve.iter().enumerate().take(end).skip(start) {
             let used = spent.fetch_add(1, Ordering::SeqCst) + 1;
             if used >= budget {
                 stop.store(true, Ordering::SeqCst);
@@ -132,10 +180,12 @@ pub fn run(s: &Surrogate, task: &str, method: &str, seed: u64, budget: u64) -> R
                 return Err(Error::Pruned);
             }
         }
-        let acc = curve[EPOCHS - 1].val_accuracy;
-        let mut tr = trace.lock().unwrap_or_else(|p| p.into_inner());
-        if tr.last().is_none_or(|(_, b)| acc > *b) {
-            tr.push((spent.load(Ordering::SeqCst), acc));
+        let acc = curve[end - 1].val_accuracy;
+        if end == EPOCHS {
+            let mut tr = trace.lock().unwrap_or_else(|p| p.into_inner());
+            if tr.last().is_none_or(|(_, b)| acc > *b) {
+                tr.push((spent.load(Ordering::SeqCst), acc));
+            }
         }
         Ok(acc)
     };
