@@ -126,6 +126,24 @@ printf '{"loss": %s}\n' "$loss"
 /// best trial is one that ran the full budget.
 #[test]
 fn promotions_resume_from_the_promoted_trial_s_checkpoint() {
+    promotions(None);
+}
+
+#[test]
+fn promotions_are_claimed_once_on_postgres_too() {
+    if let Some(url) = tuneforge::testing::postgres::fresh_database() {
+        promotions(Some(&url));
+    }
+}
+
+fn promotions(storage: Option<&str>) {
+    let tuneforge = |dir: &Path| {
+        let mut c = tuneforge(dir);
+        if let Some(url) = storage {
+            c.env("TUNEFORGE_STORAGE", url);
+        }
+        c
+    };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("trial.sh"), RESUMABLE).unwrap();
     std::fs::write(
@@ -211,4 +229,9 @@ high = 1.0
     let best: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let n = best["trial"].as_u64().unwrap() as usize;
     assert_eq!(trials[n]["system_attrs"]["budget"], 9, "{best}");
+    assert_eq!(
+        dir.path().join("tuneforge.db").exists(),
+        storage.is_none(),
+        "the study lived in the storage named"
+    );
 }
