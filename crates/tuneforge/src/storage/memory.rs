@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::{NewTrial, Storage, TrialChanges, check_finish};
-use crate::attrs;
 use crate::distribution::{Distribution, ParamValue};
 use crate::error::{Error, Result};
 use crate::record::{
@@ -161,16 +160,7 @@ impl Storage for MemoryStorage {
         }
         data.seq += 1;
         let now = now_ms();
-        let mut system_attrs = new.system_attrs;
-        if !new.fixed_params.is_empty() {
-            system_attrs.insert(
-                attrs::FIXED_PARAMS.into(),
-                serde_json::to_value(&new.fixed_params)?,
-            );
-        }
-        if let Some(c) = &new.claim {
-            system_attrs.insert(attrs::CLAIM.into(), c.clone().into());
-        }
+        let system_attrs = new.initial_system_attrs()?;
         let number = data.trials.len();
         let t = FrozenTrial {
             id,

@@ -57,6 +57,24 @@ pub struct NewTrial {
     pub heartbeat: bool,
 }
 
+impl NewTrial {
+    /// The system attributes the trial is stored with: the given ones, plus the fixed
+    /// parameters and the claim key when there are any.
+    pub(crate) fn initial_system_attrs(&self) -> Result<BTreeMap<String, serde_json::Value>> {
+        let mut attrs = self.system_attrs.clone();
+        if !self.fixed_params.is_empty() {
+            attrs.insert(
+                crate::attrs::FIXED_PARAMS.into(),
+                serde_json::to_value(&self.fixed_params)?,
+            );
+        }
+        if let Some(c) = &self.claim {
+            attrs.insert(crate::attrs::CLAIM.into(), c.clone().into());
+        }
+        Ok(attrs)
+    }
+}
+
 /// The trials of a study changed after some counter value, and the counter now.
 #[derive(Clone, Debug, Default)]
 pub struct TrialChanges {

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use super::codec::{fill_params, merge_metrics, metrics_from_json, param_json};
 use super::{NewTrial, Storage, TrialChanges, check_finish, redact};
-use crate::attrs;
 use crate::distribution::{Distribution, ParamValue};
 use crate::error::{Error, Result};
 use crate::record::{Direction, FrozenTrial, Metrics, StudyId, StudyRecord, TrialId, TrialState};
@@ -431,6 +430,21 @@ macro_rules! lock_running_cte {
     };
 }
 
+/// Sets key `$2` to the JSON `$3` in the JSON object column `$col` of running trial `$1`.
+macro_rules! set_attr_sql {
+    ($col:literal) => {
+        concat!(
+            lock_running_cte!(),
+            "UPDATE tuneforge_trials t SET ",
+            $col,
+            " = (t.",
+            $col,
+            "::jsonb || jsonb_build_object($2::text, ($3::text)::jsonb))::text, seq = s.seq \
+             FROM s WHERE t.id = $1 AND t.state = 'running' RETURNING t.id"
+        )
+    };
+}
+
 /// Reads a trial from the columns of [`trial_cols`] starting at column `at`.
 fn row_to_trial(r: &Row, at: usize) -> R<FrozenTrial> {
     let state: String = r.get(at + 2);
@@ -605,17 +619,7 @@ impl Storage for PostgresStorage {
     }
 
     fn create_trial(&self, study: StudyId, new: NewTrial) -> Result<Option<FrozenTrial>> {
-        let mut system_attrs = new.system_attrs.clone();
-        if !new.fixed_params.is_empty() {
-            system_attrs.insert(
-                attrs::FIXED_PARAMS.into(),
-                serde_json::to_value(&new.fixed_params)?,
-            );
-        }
-        if let Some(c) = &new.claim {
-            system_attrs.insert(attrs::CLAIM.into(), c.clone().into());
-        }
-        let sys = serde_json::to_string(&system_attrs)?;
+        let sys = serde_json::to_string(&new.initial_system_attrs()?)?;
         let state = if new.waiting { "waiting" } else { "running" };
         let worker = if new.waiting {
             None
@@ -734,30 +738,12 @@ impl Storage for PostgresStorage {
 
     fn set_user_attr(&self, trial: TrialId, key: &str, value: &serde_json::Value) -> Result<()> {
         let value = value.to_string();
-        self.write_running(
-            trial,
-            concat!(
-                lock_running_cte!(),
-                "UPDATE tuneforge_trials t SET user_attrs = (t.user_attrs::jsonb || \
-                 jsonb_build_object($2::text, ($3::text)::jsonb))::text, seq = s.seq \
-                 FROM s WHERE t.id = $1 AND t.state = 'running' RETURNING t.id"
-            ),
-            &[&key, &value],
-        )
+        self.write_running(trial, set_attr_sql!("user_attrs"), &[&key, &value])
     }
 
     fn set_system_attr(&self, trial: TrialId, key: &str, value: &serde_json::Value) -> Result<()> {
         let value = value.to_string();
-        self.write_running(
-            trial,
-            concat!(
-                lock_running_cte!(),
-                "UPDATE tuneforge_trials t SET system_attrs = (t.system_attrs::jsonb || \
-                 jsonb_build_object($2::text, ($3::text)::jsonb))::text, seq = s.seq \
-                 FROM s WHERE t.id = $1 AND t.state = 'running' RETURNING t.id"
-            ),
-            &[&key, &value],
-        )
+        self.write_running(trial, set_attr_sql!("system_attrs"), &[&key, &value])
     }
 
     fn heartbeat(&self, trial: TrialId) -> Result<()> {

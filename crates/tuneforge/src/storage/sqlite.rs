@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use super::codec::{fill_params, merge_metrics, metrics_from_json, param_json, upsert_param};
 use super::{NewTrial, Storage, TrialChanges, check_finish};
-use crate::attrs;
 use crate::distribution::{Distribution, ParamValue};
 use crate::error::{Error, Result};
 use crate::record::{
@@ -432,17 +431,7 @@ impl Storage for SqliteStorage {
     }
 
     fn create_trial(&self, study: StudyId, new: NewTrial) -> Result<Option<FrozenTrial>> {
-        let mut system_attrs = new.system_attrs.clone();
-        if !new.fixed_params.is_empty() {
-            system_attrs.insert(
-                attrs::FIXED_PARAMS.into(),
-                serde_json::to_value(&new.fixed_params)?,
-            );
-        }
-        if let Some(c) = &new.claim {
-            system_attrs.insert(attrs::CLAIM.into(), c.clone().into());
-        }
-        let sys = serde_json::to_string(&system_attrs)?;
+        let sys = serde_json::to_string(&new.initial_system_attrs()?)?;
         let id = self.write(|tx| {
             if let Some(c) = &new.claim {
                 let taken: Option<i64> = tx
