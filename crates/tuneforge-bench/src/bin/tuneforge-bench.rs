@@ -7,7 +7,7 @@
 
 use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -391,13 +391,12 @@ fn speed_cmd(
             versions.trim().replace('\n', ", ")
         );
     }
-    let cmd: Vec<String> = std::env::args().skip(1).collect();
     let mut s = format!(
-        "## Sampler speed with a long history\n\nCommand: `tuneforge-bench {}`  \nMachine: {}. Peers: {note}.\n\n\
+        "## Sampler speed with a long history\n\nCommand: `{}`  \nMachine: {}. Peers: {note}.\n\n\
          Time for one trial's ask + {dim} suggestions + tell, with N completed trials already in the study \
          ({dim}-D sphere, in-memory storage), {asks} timed trials.\n\n\
          | sampler | history N | median ms | p90 ms | tuneforge speed-up (median) |\n|---|---|---|---|---|\n",
-        cmd.join(" "),
+        command_line(),
         machine()
     );
     for r in &rows {
@@ -421,10 +420,7 @@ fn speed_cmd(
             r.sampler, r.history, r.median_ms, r.p90_ms
         ));
     }
-    if let Err(e) = report::write_section(&out, "speed", &s) {
-        eprintln!("error: cannot write {}: {e}", out.display());
-        std::process::exit(1);
-    }
+    write_section_or_exit(&out, "speed", &s);
     eprintln!("wrote {}", out.display());
 }
 
@@ -514,53 +510,26 @@ fn samplers_cmd(
     }
     let mut peer_note = String::from("none (run bench/run-samplers to include them)");
     if let Some(p) = &peers {
-        match std::fs::File::open(p) {
-            Ok(f) => {
-                let mut n = 0;
-                for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
-                    if let Ok(r) = serde_json::from_str::<RunResult>(&line)
-                        && problems.iter().any(|q| q.name() == r.problem)
-                    {
-                        all.push(r);
-                        n += 1;
-                    }
-                }
-                let versions =
-                    std::fs::read_to_string(p.with_extension("versions.txt")).unwrap_or_default();
-                peer_note = format!(
-                    "{n} runs from `{}` ({})",
-                    p.display(),
-                    versions.trim().replace('\n', ", ")
-                );
-            }
-            Err(e) => {
-                eprintln!("error: cannot read peer results {}: {e}", p.display());
-                std::process::exit(1);
-            }
-        }
+        let (runs, note) =
+            load_peers::<RunResult>(p, |r| problems.iter().any(|q| q.name() == r.problem));
+        all.extend(runs);
+        peer_note = note;
     }
     let f_star: BTreeMap<String, f64> = problems.iter().map(|p| (p.name(), p.f_star())).collect();
     let budgets: Vec<usize> = [25, 50, 100, 200]
         .into_iter()
         .filter(|b| *b <= budget)
         .collect();
-    let cmd: Vec<String> = std::env::args().collect();
     let header = format!(
         "## Sampler quality and speed\n\nCommand: `{}`  \nMachine: {}. Seeds: {seeds}, budget: {budget} evaluations per run. \
          Peers: {peer_note}.\n\nSimple regret = best value found minus the known optimum f* (0 is perfect). \
          ms/trial is the time spent outside the objective per trial (for tuneforge: sampling plus in-memory storage; \
          for peers: their own ask/tell overhead).\n",
-        cmd.join(" ").replace(
-            &*std::env::args().next().unwrap_or_default(),
-            "tuneforge-bench"
-        ),
+        command_line(),
         machine()
     );
     let section = report::samplers_section(&all, &f_star, &budgets, &header);
-    if let Err(e) = report::write_section(&out, "samplers", &section) {
-        eprintln!("error: cannot write {}: {e}", out.display());
-        std::process::exit(1);
-    }
+    write_section_or_exit(&out, "samplers", &section);
     eprintln!("wrote {} ({} runs)", out.display(), all.len());
 }
 
@@ -611,7 +580,6 @@ fn throughput_cmd(
     if let Err(e) = std::fs::write(&results, lines.join("\n") + "\n") {
         eprintln!("warning: cannot write {}: {e}", results.display());
     }
-    let cmd: Vec<String> = std::env::args().collect();
     let header = format!(
         "## Storage throughput\n\nCommand: `{}`  \nMachine: {}. Peers: {versions}. \
          Completed trials per second: W worker processes share one study for {seconds} s with \
@@ -619,17 +587,11 @@ fn throughput_cmd(
          and its storage are what is measured. PostgreSQL is one throwaway server (fsync off) \
          used by both systems in this run; tuneforge sends heartbeats for every trial, \
          Optuna's heartbeats are off by default.\n",
-        cmd.join(" ").replace(
-            &*std::env::args().next().unwrap_or_default(),
-            "tuneforge-bench"
-        ),
+        command_line(),
         machine()
     );
     let section = throughput::section(&rows, &header);
-    if let Err(e) = report::write_section(&out, "throughput", &section) {
-        eprintln!("error: cannot write {}: {e}", out.display());
-        std::process::exit(1);
-    }
+    write_section_or_exit(&out, "throughput", &section);
     eprintln!("wrote {}", out.display());
 }
 
@@ -741,30 +703,9 @@ fn mf_cmd(
     }
     let mut peer_note = "none".to_string();
     if let Some(p) = &peers {
-        match std::fs::read_to_string(p) {
-            Ok(text) => {
-                let mut n = 0;
-                for line in text.lines() {
-                    if let Ok(r) = serde_json::from_str::<Run>(line)
-                        && tasks.contains(&r.task)
-                    {
-                        runs.push(r);
-                        n += 1;
-                    }
-                }
-                let versions =
-                    std::fs::read_to_string(p.with_extension("versions.txt")).unwrap_or_default();
-                peer_note = format!(
-                    "{n} runs from `{}` ({})",
-                    p.display(),
-                    versions.trim().replace('\n', ", ")
-                );
-            }
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", p.display());
-                std::process::exit(1);
-            }
-        }
+        let (peer_runs, note) = load_peers::<Run>(p, |r| tasks.contains(&r.task));
+        runs.extend(peer_runs);
+        peer_note = note;
     }
     let ours: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
     let described: Vec<String> = METHODS
@@ -772,7 +713,6 @@ fn mf_cmd(
         .filter(|(m, _)| methods.iter().any(|x| x == m))
         .map(|(m, d)| format!("`{m}` {d}"))
         .collect();
-    let cmd: Vec<String> = std::env::args().collect();
     let header = format!(
         "## Multi-fidelity on LCBench\n\nCommand: `{}`  \nMachine: {}. Tasks: {}, seeds: {seeds}, \
          budget per run: {budget} epochs ({budget_configs} full trainings of 52 epochs). Learning \
@@ -780,19 +720,13 @@ fn mf_cmd(
          run is the epochs it trained; a promoted trial continues its own curve. Peers: \
          {peer_note} (DEHB trains each fidelity from scratch, so a promotion costs its whole \
          fidelity). tuneforge methods: {}.\n",
-        cmd.join(" ").replace(
-            &*std::env::args().next().unwrap_or_default(),
-            "tuneforge-bench"
-        ),
+        command_line(),
         machine(),
         tasks.len(),
         described.join("; ")
     );
     let section = multifidelity::section(&runs, budget, &ours, &header);
-    if let Err(e) = report::write_section(&out, "multifidelity", &section) {
-        eprintln!("error: cannot write {}: {e}", out.display());
-        std::process::exit(1);
-    }
+    write_section_or_exit(&out, "multifidelity", &section);
     eprintln!("wrote {}", out.display());
 }
 
@@ -837,49 +771,67 @@ fn mo_cmd(seeds: u64, budget: usize, samplers: Vec<String>, peers: Option<PathBu
     let mut runs = runs.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut peer_note = "none".to_string();
     if let Some(p) = &peers {
-        match std::fs::read_to_string(p) {
-            Ok(text) => {
-                let before = runs.len();
-                runs.extend(
-                    text.lines()
-                        .filter_map(|l| serde_json::from_str::<Run>(l).ok()),
-                );
-                let versions =
-                    std::fs::read_to_string(p.with_extension("versions.txt")).unwrap_or_default();
-                peer_note = format!(
-                    "{} runs from `{}` ({})",
-                    runs.len() - before,
-                    p.display(),
-                    versions.trim().replace('\n', ", ")
-                );
-            }
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", p.display());
-                std::process::exit(1);
-            }
-        }
+        let (peer_runs, note) = load_peers::<Run>(p, |_| true);
+        runs.extend(peer_runs);
+        peer_note = note;
     }
     runs.sort_by(|a, b| (&a.problem, &a.sampler, a.seed).cmp(&(&b.problem, &b.sampler, b.seed)));
     let budgets: Vec<usize> = [100, 200, 400]
         .into_iter()
         .filter(|b| *b <= budget)
         .collect();
-    let cmd: Vec<String> = std::env::args().collect();
     let header = format!(
         "## Several objectives (ZDT)\n\nCommand: `{}`  \nMachine: {}. ZDT1, ZDT2, ZDT3 with 6 \
          variables, both objectives minimised; quality = hypervolume of the Pareto front of the \
          first N trials, reference point (1.1, 11); higher is better. Seeds: {seeds}. Peers: \
          {peer_note}.\n",
-        cmd.join(" ").replace(
-            &*std::env::args().next().unwrap_or_default(),
-            "tuneforge-bench"
-        ),
+        command_line(),
         machine()
     );
     let section = multiobjective::section(&runs, &budgets, &header);
-    if let Err(e) = report::write_section(&out, "multiobjective", &section) {
+    write_section_or_exit(&out, "multiobjective", &section);
+    eprintln!("wrote {}", out.display());
+}
+
+/// This command line as a reader would type it: `tuneforge-bench ARGS`.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("tuneforge-bench {}", args.join(" "))
+}
+
+/// Writes `section` into the Markdown file `out`, or exits saying why it could not.
+fn write_section_or_exit(out: &std::path::Path, name: &str, section: &str) {
+    if let Err(e) = report::write_section(out, name, section) {
         eprintln!("error: cannot write {}: {e}", out.display());
         std::process::exit(1);
     }
-    eprintln!("wrote {}", out.display());
+}
+
+/// The peer runs (JSON lines) in `path` that `keep` accepts, and a note for the table header
+/// naming the file and the peers' versions (from the `.versions.txt` beside it). Exits saying
+/// why when the file cannot be read.
+fn load_peers<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    keep: impl Fn(&T) -> bool,
+) -> (Vec<T>, String) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read peer results {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    };
+    let runs: Vec<T> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<T>(l).ok())
+        .filter(|r| keep(r))
+        .collect();
+    let versions = std::fs::read_to_string(path.with_extension("versions.txt")).unwrap_or_default();
+    let note = format!(
+        "{} runs from `{}` ({})",
+        runs.len(),
+        path.display(),
+        versions.trim().replace('\n', ", ")
+    );
+    (runs, note)
 }
