@@ -23,6 +23,7 @@ pub fn storage_conformance(make: &dyn Fn() -> Arc<dyn Storage>) {
     incremental_reads(&*make());
     concurrent_numbers_are_dense(make());
     stale_trials_fail_once(make());
+    numbers_come_back_bit_for_bit(&*make());
 }
 
 /// Runs the rules that need several handles (connections, processes' worth of state) on one
@@ -98,6 +99,62 @@ pub fn shared_handles_conformance(open: &dyn Fn() -> Arc<dyn Storage>) {
         10 + 10 + 4 * 20,
         "numbers are dense across handles"
     );
+}
+
+/// Parameters, objective values and metrics are read back exactly as written: a configuration
+/// re-run from storage (a retry, an export) is the same configuration, not a neighbour.
+fn numbers_come_back_bit_for_bit(s: &dyn Storage) {
+    let st = s
+        .create_study("exact", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    // Awkward values: decimal fractions, f32 values widened, tiny and huge magnitudes, and a
+    // spread of pseudo-random mantissas.
+    let mut xs = vec![
+        0.1 + 0.2,
+        1.0 / 3.0,
+        91.324_020_385_742_19,
+        1e-300,
+        6.02e23,
+        -0.0,
+    ];
+    let mut z: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..40 {
+        z ^= z << 13;
+        z ^= z >> 7;
+        z ^= z << 17;
+        let x = f64::from_bits((z >> 12) | 0x3FF0_0000_0000_0000) * 37.0;
+        xs.push(x);
+        xs.push((x as f32) as f64);
+    }
+    let d = Distribution::float(-1e308, 1e308);
+    for (i, &x) in xs.iter().enumerate() {
+        let t = s.create_trial(st.id, NewTrial::default()).unwrap().unwrap();
+        s.set_param(t.id, "x", &d, &ParamValue::Float(x)).unwrap();
+        s.report(t.id, 1, &Metrics::from([("m".into(), x)]))
+            .unwrap();
+        let done = s
+            .finish(t.id, TrialState::Complete, Some(&[x]), None)
+            .unwrap();
+        let back = s.get_trial(done.id).unwrap();
+        let p = back.params["x"].as_f64().unwrap();
+        assert_eq!(
+            p.to_bits(),
+            x.to_bits(),
+            "value {i}: parameter {x:e} came back as {p:e}"
+        );
+        let v = back.values.as_ref().unwrap()[0];
+        assert_eq!(
+            v.to_bits(),
+            x.to_bits(),
+            "value {i}: objective {x:e} came back as {v:e}"
+        );
+        let m = back.intermediate[&1]["m"];
+        assert_eq!(
+            m.to_bits(),
+            x.to_bits(),
+            "value {i}: metric {x:e} came back as {m:e}"
+        );
+    }
 }
 
 fn stale_trials_fail_once(s: Arc<dyn Storage>) {

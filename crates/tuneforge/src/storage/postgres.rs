@@ -708,10 +708,13 @@ impl Storage for PostgresStorage {
             trial,
             concat!(
                 lock_running_cte!(),
-                "UPDATE tuneforge_trials t SET params = (COALESCE((SELECT jsonb_agg(e) \
-                 FROM jsonb_array_elements(t.params::jsonb) e WHERE e->>'name' <> $2), \
-                 '[]'::jsonb) || jsonb_build_array(($3::text)::jsonb))::text, seq = s.seq \
-                 FROM s WHERE t.id = $1 AND t.state = 'running' RETURNING t.id"
+                // `json`, not `jsonb`: json keeps each element's text as written, so numbers
+                // (negative zero included) come back bit for bit; jsonb would reparse them.
+                "UPDATE tuneforge_trials t SET params = (SELECT json_agg(q.e ORDER BY q.o) \
+                 FROM (SELECT a.e, a.o FROM json_array_elements(t.params::json) \
+                 WITH ORDINALITY a(e, o) WHERE a.e->>'name' <> $2 \
+                 UNION ALL SELECT ($3::text)::json, 9223372036854775807) q(e, o))::text, \
+                 seq = s.seq FROM s WHERE t.id = $1 AND t.state = 'running' RETURNING t.id"
             ),
             &[&name, &p],
         )
