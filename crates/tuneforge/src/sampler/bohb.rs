@@ -34,6 +34,9 @@ pub struct BohbSampler {
     models: Mutex<HashMap<u64, Arc<TpeSampler>>>,
     /// The budget whose model proposes each trial (None: random), fixed at its first call.
     chosen: Mutex<HashMap<u64, Option<u64>>>,
+    /// The study as seen at a budget, built once per trial: keyed by the trial's number and
+    /// the history snapshot it was built from (every call for one trial gets the same one).
+    last_view: Mutex<Option<(u64, usize, StudyView)>>,
 }
 
 impl BohbSampler {
@@ -55,6 +58,7 @@ impl BohbSampler {
             random: RandomSampler::new(mix(seed, 0xB0B)),
             models: Mutex::new(HashMap::new()),
             chosen: Mutex::new(HashMap::new()),
+            last_view: Mutex::new(None),
         }
     }
 
@@ -81,21 +85,28 @@ impl BohbSampler {
         &self.budgets
     }
 
+    /// The metric and direction whose values are modelled.
+    fn metric(&self, study: &StudyView) -> Option<(String, Direction)> {
+        study
+            .trials
+            .iter()
+            .find_map(|t| self.target.resolve(study, t).ok().flatten())
+    }
+
+    /// Trials (not waiting) with a value at `budget`.
+    fn observations(&self, study: &StudyView, metric: &str, d: Direction, budget: u64) -> usize {
+        study
+            .trials
+            .iter()
+            .filter(|t| t.state != TrialState::Waiting)
+            .filter(|t| crate::pruner::loss_at_budget(t, metric, d, budget).is_some())
+            .count()
+    }
+
     /// The study as seen at `budget`: a trial that reached it is complete with the value it had
     /// there; one still running below it is running; one that stopped below it is ignored.
     fn at_budget(&self, study: &StudyView, budget: u64) -> Option<(StudyView, usize)> {
-        let first = study.trials.first()?;
-        let (metric, d) = self
-            .target
-            .resolve(study, first)
-            .ok()
-            .flatten()
-            .or_else(|| {
-                study
-                    .trials
-                    .iter()
-                    .find_map(|t| self.target.resolve(study, t).ok().flatten())
-            })?;
+        let (metric, d) = self.metric(study)?;
         let mut n = 0;
         let trials = study
             .trials
@@ -122,6 +133,23 @@ impl BohbSampler {
         Some((StudyView::new(vec![Direction::Minimize], trials), n))
     }
 
+    /// The budget whose model proposes `trial` and the study as seen there (None: a random
+    /// configuration), built once for the trial.
+    fn model_view(&self, study: &StudyView, trial: &FrozenTrial) -> Option<(u64, StudyView)> {
+        let budget = self.level(study, trial)?;
+        let snapshot = Arc::as_ptr(&study.trials) as usize;
+        let mut last = self.last_view.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((n, snap, v)) = last.as_ref()
+            && *n == trial.number
+            && *snap == snapshot
+        {
+            return Some((budget, v.clone()));
+        }
+        let (v, _) = self.at_budget(study, budget)?;
+        *last = Some((trial.number, snapshot, v.clone()));
+        Some((budget, v))
+    }
+
     fn model(&self, budget: u64) -> Arc<TpeSampler> {
         let mut m = self.models.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(budget)
@@ -139,9 +167,12 @@ impl BohbSampler {
         let level = if draw < self.random_fraction {
             None
         } else {
-            self.budgets.iter().rev().copied().find(|&b| {
-                self.at_budget(study, b)
-                    .is_some_and(|(_, n)| n >= self.min_points)
+            self.metric(study).and_then(|(metric, d)| {
+                self.budgets
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|&b| self.observations(study, &metric, d, b) >= self.min_points)
             })
         };
         chosen.insert(trial.number, level);
@@ -155,11 +186,8 @@ impl Sampler for BohbSampler {
         study: &StudyView,
         trial: &FrozenTrial,
     ) -> IndexMap<String, Distribution> {
-        match self.level(study, trial) {
-            Some(b) => match self.at_budget(study, b) {
-                Some((v, _)) => self.model(b).infer_relative_space(&v, trial),
-                None => IndexMap::new(),
-            },
+        match self.model_view(study, trial) {
+            Some((b, v)) => self.model(b).infer_relative_space(&v, trial),
             None => IndexMap::new(),
         }
     }
@@ -170,11 +198,8 @@ impl Sampler for BohbSampler {
         trial: &FrozenTrial,
         space: &IndexMap<String, Distribution>,
     ) -> Result<IndexMap<String, f64>> {
-        match self.level(study, trial) {
-            Some(b) => match self.at_budget(study, b) {
-                Some((v, _)) => self.model(b).sample_relative(&v, trial, space),
-                None => Ok(IndexMap::new()),
-            },
+        match self.model_view(study, trial) {
+            Some((b, v)) => self.model(b).sample_relative(&v, trial, space),
             None => Ok(IndexMap::new()),
         }
     }
@@ -186,11 +211,8 @@ impl Sampler for BohbSampler {
         name: &str,
         dist: &Distribution,
     ) -> Result<f64> {
-        match self.level(study, trial) {
-            Some(b) => match self.at_budget(study, b) {
-                Some((v, _)) => self.model(b).sample_independent(&v, trial, name, dist),
-                None => self.random.sample_independent(study, trial, name, dist),
-            },
+        match self.model_view(study, trial) {
+            Some((b, v)) => self.model(b).sample_independent(&v, trial, name, dist),
             None => self.random.sample_independent(study, trial, name, dist),
         }
     }
