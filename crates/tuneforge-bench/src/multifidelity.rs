@@ -164,7 +164,7 @@ pub fn run(s: &Surrogate, task: &str, method: &str, seed: u64, budget: u64) -> R
         let start = match t
             .frozen()
             .system_attrs
-            .get("resume_from")
+            .get(tuneforge::attrs::RESUME_FROM)
             .and_then(|v| v.as_u64())
         {
             Some(_) => resumed_budget(end),
