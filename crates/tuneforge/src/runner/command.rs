@@ -16,12 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use indexmap::IndexMap;
-
 use super::metrics::{MetricLine, parse_metric_line};
 use super::template::{Context, params_json};
 use crate::attrs;
-use crate::distribution::ParamValue;
 use crate::error::{Error, Result};
 use crate::record::{FrozenTrial, Metrics};
 use crate::space::SearchSpace;
@@ -165,10 +162,7 @@ impl CommandRunner {
             )),
             Ended::Interrupted => {
                 trial.set_system_attr(attrs::INTERRUPTED, true.into())?;
-                let fixed: IndexMap<String, ParamValue> = params.clone();
-                let mut sys = std::collections::BTreeMap::new();
-                sys.insert(attrs::RETRY_OF.to_string(), trial.number().into());
-                study.enqueue_with(fixed, sys)?;
+                study.requeue(trial.frozen(), Default::default())?;
                 Outcome::Failed(format!(
                     "interrupted after {elapsed:.1} s; the same configuration runs again when the \
                      study is resumed"
