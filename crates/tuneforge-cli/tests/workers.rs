@@ -365,3 +365,21 @@ fn the_slurm_array_script_runs_workers_that_share_one_study() {
         .collect();
     assert!(workers.len() >= 2, "{workers:?}");
 }
+
+#[test]
+fn a_worker_for_a_study_without_a_study_file_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lib.db");
+    let storage = tuneforge::storage::open(&format!("sqlite://{}", path.display())).unwrap();
+    tuneforge::Study::builder("from-rust")
+        .storage(storage)
+        .build()
+        .unwrap();
+    let out = tuneforge(&format!("sqlite://{}", path.display()))
+        .args(["worker", "--study", "from-rust"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("was not created from a study file"), "{err}");
+}

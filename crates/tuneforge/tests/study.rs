@@ -695,3 +695,15 @@ fn hyperband_prunes_at_rungs_with_parallel_workers_on_shared_storage() {
         "the trials that ran to the end are the better ones on average"
     );
 }
+
+#[test]
+fn a_nan_constraint_is_refused_and_nothing_is_recorded() {
+    let s = study("nan-constraint");
+    let mut t = s.ask().unwrap();
+    let e = t.set_constraints(&[0.0, f64::NAN]).unwrap_err().to_string();
+    assert!(e.contains("NaN"), "{e}");
+    let id = t.id();
+    drop(t);
+    let back = s.storage().get_trial(id).unwrap();
+    assert!(!back.system_attrs.contains_key("constraints"));
+}
