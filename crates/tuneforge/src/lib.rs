@@ -45,6 +45,7 @@ pub mod distribution;
 pub mod env;
 pub mod error;
 pub mod liveness;
+pub mod nas;
 pub mod pareto;
 pub mod pruner;
 pub mod record;

@@ -23,8 +23,10 @@ pub mod evolution;
 pub mod genetic;
 pub mod gp;
 pub(crate) mod grid;
+pub mod local_search;
 pub mod nsga2;
 mod random;
+pub mod reinforce;
 mod sobol;
 pub mod tpe;
 
@@ -37,8 +39,10 @@ pub use evolution::{EvolutionConfig, EvolutionSampler};
 pub use genetic::{GeneticConfig, GeneticSampler};
 pub use gp::{GpConfig, GpSampler};
 pub use grid::GridSampler;
+pub use local_search::LocalSearchSampler;
 pub use nsga2::{Nsga2Config, Nsga2Sampler};
 pub use random::RandomSampler;
+pub use reinforce::{ReinforceConfig, ReinforceSampler};
 pub use sobol::SobolSampler;
 pub use tpe::{TpeConfig, TpeSampler};
 
