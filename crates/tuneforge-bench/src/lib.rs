@@ -11,6 +11,7 @@ pub mod lcbench;
 #[cfg(feature = "lcbench")]
 pub mod multifidelity;
 pub mod multiobjective;
+pub mod nasbench;
 pub mod problems;
 pub mod report;
 pub mod tabular;

@@ -100,6 +100,31 @@ enum Cmd {
         #[arg(long, default_value = "docs/BENCHMARKS.md")]
         out: PathBuf,
     },
+    /// NAS-Bench-201 simulated searches (Dong & Yang 2020 protocol): test accuracy of the
+    /// returned cell after a simulated time budget, next to the paper's table.
+    Nas {
+        /// Runs per method.
+        #[arg(long, default_value_t = 500)]
+        runs: u64,
+        /// Runs for GP-BO (its proposals cost the most), at most --runs.
+        #[arg(long, default_value_t = 500)]
+        gp_runs: u64,
+        /// Simulated seconds per run.
+        #[arg(long, default_value_t = 12000.0)]
+        budget: f64,
+        /// Methods (comma-separated; default: all).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        /// The NAS-Bench-201 table (CSV, optionally gzipped).
+        #[arg(long, default_value = "../shared/data/nas-bench-201/cifar10.csv.gz")]
+        data: PathBuf,
+        /// The Markdown file to update.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// One worker process of `throughput` (internal).
     #[command(hide = true)]
     ThroughputWorker {
@@ -239,6 +264,15 @@ fn main() {
             peers,
             out,
         } => mo_cmd(seeds, budget, samplers, peers, out),
+        Cmd::Nas {
+            runs,
+            gp_runs,
+            budget,
+            methods,
+            data,
+            out,
+            threads,
+        } => nas_cmd(runs, gp_runs, budget, methods, &data, &out, threads),
         Cmd::Throughput {
             workers,
             seconds,
@@ -794,6 +828,58 @@ fn mo_cmd(seeds: u64, budget: usize, samplers: Vec<String>, peers: Option<PathBu
 }
 
 /// This command line as a reader would type it: `tuneforge-bench ARGS`.
+fn nas_cmd(
+    runs: u64,
+    gp_runs: u64,
+    budget: f64,
+    methods: Vec<String>,
+    data: &std::path::Path,
+    out: &std::path::Path,
+    threads: usize,
+) {
+    use tuneforge_bench::nasbench;
+    let table = match nasbench::Table::load(data) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    let methods: Vec<String> = if methods.is_empty() {
+        nasbench::METHODS.iter().map(|(m, _)| m.to_string()).collect()
+    } else {
+        methods
+    };
+    let mut jobs = Vec::new();
+    for m in &methods {
+        let n = if m == "gp" { gp_runs.min(runs) } else { runs };
+        jobs.extend((0..n).map(|seed| (m.clone(), seed)));
+    }
+    let start = std::time::Instant::now();
+    let done = match nasbench::run_all(&table, &methods, &jobs, budget, threads) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    eprintln!("{} runs in {:.0} s", done.len(), start.elapsed().as_secs_f64());
+    let header = format!(
+        "## NAS-Bench-201 (CIFAR-10), simulated searches\n\nCommand: `{}`  \nMachine: {}. \
+         Protocol of Dong & Yang (ICLR 2020): each query returns a cell's 12-epoch validation \
+         accuracy and charges 12/200 of its 200-epoch training time to a simulated clock; a run \
+         stops at {budget:.0} s and is scored by the 200-epoch test accuracy of the cell it \
+         returns. Runs per method: {runs} (GP-BO: {}). Wall time of the whole benchmark: {:.0} s.\n",
+        command_line(),
+        machine(),
+        gp_runs.min(runs),
+        start.elapsed().as_secs_f64()
+    );
+    let section = nasbench::section(&done, &table, budget, &header);
+    write_section_or_exit(out, "nas-bench-201", &section);
+    eprintln!("wrote {}", out.display());
+}
+
 fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("tuneforge-bench {}", args.join(" "))
