@@ -137,7 +137,9 @@ impl Table {
                     Err(at(format!("{name} is {v}")))
                 }
             };
-            let arch = space.parse(f[c_arch].trim()).map_err(|e| at(e.to_string()))?;
+            let arch = space
+                .parse(f[c_arch].trim())
+                .map_err(|e| at(e.to_string()))?;
             let val200: Vec<f64> = f[c_val200]
                 .split(';')
                 .map(|s| {
@@ -273,7 +275,10 @@ pub const METHODS: &[(&str, &str)] = &[
     ("tpe", "TPE over the 6 edge choices"),
     ("gp", "GP-BO over the 6 edge choices"),
     ("bohb", "BOHB, 12 and 200 epochs"),
-    ("local-search", "local search (10 random starts), isomorphism-aware"),
+    (
+        "local-search",
+        "local search (10 random starts), isomorphism-aware",
+    ),
     (
         "local-search-mnas",
         "local search on MnasNet's reward, T = median latency, w = -0.07",
@@ -293,7 +298,11 @@ pub fn median_latency(table: &Table) -> f64 {
     l[l.len() / 2]
 }
 
-fn sampler_for(method: &str, space: Arc<dyn ArchitectureSpace>, seed: u64) -> Option<Arc<dyn Sampler>> {
+fn sampler_for(
+    method: &str,
+    space: Arc<dyn ArchitectureSpace>,
+    seed: u64,
+) -> Option<Arc<dyn Sampler>> {
     Some(match method {
         "random" | "random-latency" => Arc::new(RandomSampler::new(seed)),
         "rea" => Arc::new(
@@ -303,7 +312,11 @@ fn sampler_for(method: &str, space: Arc<dyn ArchitectureSpace>, seed: u64) -> Op
             }
             .build(seed),
         ),
-        "reinforce" => Arc::new(ReinforceSampler::new(space, ReinforceConfig::default(), seed)),
+        "reinforce" => Arc::new(ReinforceSampler::new(
+            space,
+            ReinforceConfig::default(),
+            seed,
+        )),
         "tpe" => Arc::new(TpeConfig::default().build(seed)),
         "gp" => Arc::new(GpConfig::default().build(seed)),
         "bohb" => Arc::new(BohbSampler::new(12, 192, 16, seed)),
@@ -427,7 +440,11 @@ pub fn front_hypervolume(front: &[(f64, f64)]) -> f64 {
 
 /// The best achievable front: every cell of the table, by test accuracy.
 pub fn optimal_front(table: &Table) -> Vec<(f64, f64)> {
-    table.rows().iter().map(|r| (r.test200, r.latency)).collect()
+    table
+        .rows()
+        .iter()
+        .map(|r| (r.test200, r.latency))
+        .collect()
 }
 
 /// Mean and sample standard deviation.
@@ -480,7 +497,11 @@ pub fn run_all(
         if !METHODS.iter().any(|(n, _)| n == m) {
             return Err(Error::invalid(format!(
                 "unknown method '{m}' (known: {})",
-                METHODS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                METHODS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     }
@@ -579,10 +600,12 @@ pub fn section(runs: &[Run], table: &Table, budget: f64, header: &str) -> String
         }
     }
     s.push_str("\nAnytime: mean test accuracy (%) of the incumbent at simulated time (s).\n\n");
-    let checkpoints: Vec<f64> = [1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0]
-        .into_iter()
-        .filter(|&t| t <= budget)
-        .collect();
+    let checkpoints: Vec<f64> = [
+        1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0,
+    ]
+    .into_iter()
+    .filter(|&t| t <= budget)
+    .collect();
     s.push_str("| method |");
     for t in &checkpoints {
         let _ = write!(s, " {t:.0} |");
@@ -641,7 +664,8 @@ pub fn section(runs: &[Run], table: &Table, budget: f64, header: &str) -> String
             let fin: Vec<(f64, f64)> = by(m).filter_map(|r| r.at(budget)).collect();
             let (a, asd) = mean_std(&fin.iter().map(|x| x.0).collect::<Vec<_>>());
             let (l, lsd) = mean_std(&fin.iter().map(|x| x.1 * 1e3).collect::<Vec<_>>());
-            let fast = fin.iter().filter(|x| x.1 <= target).count() as f64 / fin.len().max(1) as f64;
+            let fast =
+                fin.iter().filter(|x| x.1 <= target).count() as f64 / fin.len().max(1) as f64;
             let desc = METHODS.iter().find(|(n, _)| *n == m).map_or("", |d| d.1);
             let _ = writeln!(
                 s,
@@ -722,14 +746,26 @@ mod tests {
                 good.replacen(",0.01,0.1,", ",0.01,zero,", 1),
                 "line 2: params_M 'zero' is not a number",
             ),
-            (good.replacen("|nor_conv_3x3~0|", "|conv~0|", 1), "'conv' is not an operation"),
+            (
+                good.replacen("|nor_conv_3x3~0|", "|conv~0|", 1),
+                "'conv' is not an operation",
+            ),
             (
                 good.lines().take(100).collect::<Vec<_>>().join("\n"),
                 "15526 of the 15625 cells are missing",
             ),
-            (format!("{good}{}\n", good.lines().nth(1).unwrap()), "listed twice"),
-            (good.replacen(",0.01,0.1,", ",0.01,", 1), "fields, the header has"),
-            (good.replacen(",0.01,0.1,", ",0.01,NaN,", 1), "params_M is NaN"),
+            (
+                format!("{good}{}\n", good.lines().nth(1).unwrap()),
+                "listed twice",
+            ),
+            (
+                good.replacen(",0.01,0.1,", ",0.01,", 1),
+                "fields, the header has",
+            ),
+            (
+                good.replacen(",0.01,0.1,", ",0.01,NaN,", 1),
+                "params_M is NaN",
+            ),
         ];
         for (text, why) in cases {
             let e = Table::parse(&text, "t").unwrap_err().to_string();
@@ -747,7 +783,10 @@ mod tests {
         let last = r.trace.last().unwrap().0;
         assert!(last <= budget);
         let row = &t.rows()[123];
-        assert_eq!(Clock::cost(row, Fidelity::Low), (1000.0 + 123.0) * 12.0 / 200.0);
+        assert_eq!(
+            Clock::cost(row, Fidelity::Low),
+            (1000.0 + 123.0) * 12.0 / 200.0
+        );
         assert_eq!(Clock::cost(row, Fidelity::Full), 1123.0);
         let mut c = Clock::new(100.0);
         assert!(c.charge(&t.rows()[0], Fidelity::Low)); // 60 s
@@ -771,7 +810,13 @@ mod tests {
         assert_eq!(first.arch, t.rows()[0].arch);
         // Random search's 12,000 s result over 100 runs lands near the paper's 93.70.
         let acc: Vec<f64> = (0..100)
-            .map(|seed| run(&t, "random", seed, 12_000.0).unwrap().at(12_000.0).unwrap().0)
+            .map(|seed| {
+                run(&t, "random", seed, 12_000.0)
+                    .unwrap()
+                    .at(12_000.0)
+                    .unwrap()
+                    .0
+            })
             .collect();
         let (m, _) = mean_std(&acc);
         assert!((93.3..94.1).contains(&m), "random search mean {m}");

@@ -81,6 +81,15 @@ pub fn stored_file(record: &tuneforge::StudyRecord) -> Option<StudyFile> {
     StudyFile::parse(Path::new(path), text).ok()
 }
 
+/// The canonical string of the architecture in `params`, when the study file declares one.
+pub fn architecture_string(
+    file: Option<&StudyFile>,
+    params: &indexmap::IndexMap<String, tuneforge::ParamValue>,
+) -> Option<String> {
+    let space = file?.architecture.as_ref()?.build().ok()?;
+    Some(space.format(&space.arch_of(params).ok()?))
+}
+
 /// The sampler a study file asks for.
 pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
     Ok(match file.sampler {
@@ -114,6 +123,22 @@ pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
                     p.direction,
                 )),
             )
+        }
+        SamplerKind::LocalSearch | SamplerKind::Reinforce => {
+            let space = file
+                .architecture
+                .as_ref()
+                .ok_or_else(|| Error::invalid("this sampler needs an [architecture]"))?
+                .build()?;
+            if file.sampler == SamplerKind::LocalSearch {
+                Arc::new(tuneforge::sampler::LocalSearchSampler::new(space, 10, seed))
+            } else {
+                Arc::new(tuneforge::sampler::ReinforceSampler::new(
+                    space,
+                    tuneforge::sampler::ReinforceConfig::default(),
+                    seed,
+                ))
+            }
         }
         SamplerKind::Grid => Arc::new(GridSampler::from_points(
             file.space.grid_points().map_err(|e| Error::StudyFile {

@@ -648,6 +648,9 @@ fn print_best(study: &Study, file: &StudyFile) -> Result<()> {
             file.metrics[0],
             fmt_value(b.value().unwrap_or(f64::NAN))
         );
+        if let Some(a) = crate::resolve::architecture_string(Some(file), &b.params) {
+            println!("  architecture = {a}");
+        }
         for (k, v) in &b.params {
             println!("  {k} = {v}");
         }

@@ -163,6 +163,9 @@ pub fn best(study: &str, storage_flag: Option<&str>, json: bool) -> Result<u8> {
             .map(|(m, v)| format!("{m} = {}", fmt_value(*v)))
             .collect();
         println!("trial {}: {}", t.number, vals.join(", "));
+        if let Some(a) = crate::resolve::architecture_string(r.file.as_ref(), &t.params) {
+            println!("  architecture = {a}");
+        }
         for (k, v) in &t.params {
             println!("  {k} = {v}");
         }

@@ -78,6 +78,10 @@ pub enum SamplerKind {
     Bohb,
     /// NSGA-II (several objectives).
     Nsga2,
+    /// Local search over the `[architecture]` (isomorphism-aware).
+    LocalSearch,
+    /// REINFORCE with an LSTM controller over the `[architecture]`.
+    Reinforce,
 }
 
 impl SamplerKind {
@@ -96,6 +100,8 @@ impl SamplerKind {
             "genetic" | "ga" => SamplerKind::Genetic,
             "bohb" => SamplerKind::Bohb,
             "nsga2" | "nsga-ii" => SamplerKind::Nsga2,
+            "local-search" | "ls" => SamplerKind::LocalSearch,
+            "reinforce" | "rl" => SamplerKind::Reinforce,
             _ => return None,
         })
     }
@@ -115,6 +121,8 @@ impl SamplerKind {
             SamplerKind::Genetic => "genetic",
             SamplerKind::Bohb => "bohb",
             SamplerKind::Nsga2 => "nsga2",
+            SamplerKind::LocalSearch => "local-search",
+            SamplerKind::Reinforce => "reinforce",
         }
     }
 }
@@ -244,6 +252,8 @@ pub struct CommandSpec {
     pub cwd: PathBuf,
     /// Extra environment variables.
     pub env: BTreeMap<String, String>,
+    /// The architecture space, for `{arch}` (the canonical string).
+    pub architecture: Option<ArchitectureSpec>,
 }
 
 /// A parsed, validated study file.
@@ -281,6 +291,8 @@ pub struct StudyFile {
     pub space: SearchSpace,
     /// Baseline configurations to evaluate first.
     pub enqueue: Vec<IndexMap<String, ParamValue>>,
+    /// The architecture space (`[architecture]`), whose decisions are part of `space`.
+    pub architecture: Option<ArchitectureSpec>,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +301,7 @@ struct RawFile {
     study: RawStudy,
     command: Option<RawCommand>,
     pruner: Option<RawPruner>,
+    architecture: Option<RawArchitecture>,
     #[serde(default)]
     params: IndexMap<String, toml::Value>,
     #[serde(default)]
@@ -340,6 +353,121 @@ struct RawPruner {
     percentile: Option<f64>,
     threshold: Option<f64>,
     schedule: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArchitecture {
+    #[serde(rename = "type")]
+    kind: String,
+    nodes: Option<i64>,
+    layers: Option<i64>,
+    ops: Option<Vec<toml::Value>>,
+    #[serde(default)]
+    options: IndexMap<String, Vec<toml::Value>>,
+    #[serde(default)]
+    decisions: IndexMap<String, Vec<toml::Value>>,
+}
+
+/// An architecture space declared in a study file (`[architecture]`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArchitectureSpec {
+    /// `type = "cell"`: a DAG cell of `nodes` nodes whose edges choose among `ops`.
+    Cell {
+        /// Nodes, input and output included.
+        nodes: usize,
+        /// Operations (`none` is the zero operation, `skip_connect` the identity).
+        ops: Vec<String>,
+    },
+    /// `type = "chain"`: `layers` layers, each an operator (`skip` = identity) and options.
+    Chain {
+        /// Layers.
+        layers: usize,
+        /// Operators.
+        ops: Vec<String>,
+        /// Per-layer options and their values.
+        options: Vec<(String, Vec<String>)>,
+    },
+    /// `type = "decisions"`: named choices.
+    Decisions(Vec<crate::nas::Decision>),
+}
+
+impl ArchitectureSpec {
+    /// Builds the space.
+    pub fn build(&self) -> Result<std::sync::Arc<dyn crate::nas::ArchitectureSpace>> {
+        use crate::nas::{CellSpace, ChainSpace, DecisionSpace};
+        Ok(match self {
+            ArchitectureSpec::Cell { nodes, ops } => {
+                std::sync::Arc::new(CellSpace::new(*nodes, ops)?)
+            }
+            ArchitectureSpec::Chain {
+                layers,
+                ops,
+                options,
+            } => std::sync::Arc::new(ChainSpace::new(*layers, ops, options)?),
+            ArchitectureSpec::Decisions(d) => std::sync::Arc::new(DecisionSpace::new(d.clone())?),
+        })
+    }
+}
+
+fn parse_architecture(a: RawArchitecture) -> std::result::Result<ArchitectureSpec, String> {
+    let text = |v: &toml::Value| -> std::result::Result<String, String> {
+        match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            toml::Value::Boolean(b) => Ok(b.to_string()),
+            other => Err(format!(
+                "a choice must be a string or a number, not {other}"
+            )),
+        }
+    };
+    let list = |vs: &[toml::Value]| {
+        vs.iter()
+            .map(text)
+            .collect::<std::result::Result<Vec<_>, _>>()
+    };
+    let count = |v: Option<i64>, what: &str| -> std::result::Result<usize, String> {
+        match v {
+            Some(n) if n > 0 => Ok(n as usize),
+            Some(n) => Err(format!("{what} must be positive ({n})")),
+            None => Err(format!("type \"{}\" needs `{what}`", a.kind)),
+        }
+    };
+    let spec = match a.kind.as_str() {
+        "cell" => ArchitectureSpec::Cell {
+            nodes: count(a.nodes.or(Some(4)), "nodes")?,
+            ops: match &a.ops {
+                Some(o) => list(o)?,
+                None => crate::nas::cell::NAS_BENCH_201_OPS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            },
+        },
+        "chain" => ArchitectureSpec::Chain {
+            layers: count(a.layers, "layers")?,
+            ops: list(a.ops.as_deref().ok_or("type \"chain\" needs `ops`")?)?,
+            options: a
+                .options
+                .iter()
+                .map(|(k, vs)| Ok((k.clone(), list(vs)?)))
+                .collect::<std::result::Result<_, String>>()?,
+        },
+        "decisions" => ArchitectureSpec::Decisions(
+            a.decisions
+                .iter()
+                .map(|(k, vs)| Ok(crate::nas::Decision::new(k.clone(), &list(vs)?)))
+                .collect::<std::result::Result<_, String>>()?,
+        ),
+        other => {
+            return Err(format!(
+                "type '{other}' is not known: use cell, chain or decisions"
+            ));
+        }
+    };
+    spec.build().map_err(|e| e.to_string())?;
+    Ok(spec)
 }
 
 #[derive(Deserialize)]
@@ -428,7 +556,7 @@ impl StudyFile {
             None => SamplerKind::Auto,
             Some(name) => SamplerKind::parse(name).ok_or_else(|| {
                 err(format!(
-                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes, gp, evolution, annealing, genetic, bohb or nsga2"
+                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes, gp, evolution, annealing, genetic, bohb, nsga2, local-search or reinforce"
                 ))
             })?,
         };
@@ -504,6 +632,30 @@ impl StudyFile {
                 conditions,
             });
         }
+        let architecture = match raw.architecture {
+            None => None,
+            Some(a) => Some(parse_architecture(a).map_err(|m| err(format!("[architecture] {m}")))?),
+        };
+        if let Some(a) = &architecture {
+            let built = a.build()?;
+            for d in built.decisions() {
+                if specs.iter().any(|p| p.name == d.name) {
+                    return Err(err(format!(
+                        "parameter '{}' is also a decision of the [architecture]: rename it",
+                        d.name
+                    )));
+                }
+            }
+            specs.extend(built.search_space().params().iter().cloned());
+        }
+        if matches!(sampler, SamplerKind::LocalSearch | SamplerKind::Reinforce)
+            && architecture.is_none()
+        {
+            return Err(err(format!(
+                "sampler \"{}\" searches an architecture: declare it in an [architecture] table",
+                sampler.as_str()
+            )));
+        }
         let space = SearchSpace::new(specs).map_err(|e| {
             let msg = e.to_string();
             let at = raw
@@ -558,6 +710,11 @@ impl StudyFile {
                 let names: Vec<&str> = space.params().iter().map(|p| p.name.as_str()).collect();
                 let template = Template::parse(&args, &names)
                     .map_err(|e| err(format!("[command] run: {e}")))?;
+                if template.uses("arch") && architecture.is_none() {
+                    return Err(err(
+                        "[command] run uses {arch}, but the file declares no [architecture]".into(),
+                    ));
+                }
                 for (what, v) in [("timeout", c.timeout), ("grace", c.grace)] {
                     if let Some(t) = v
                         && !(t.is_finite() && t > 0.0)
@@ -575,6 +732,7 @@ impl StudyFile {
                     workdir: base.join(c.workdir.unwrap_or_else(|| "tuneforge-runs".into())),
                     cwd: base.clone(),
                     env: c.env,
+                    architecture: architecture.clone(),
                 })
             }
         };
@@ -622,6 +780,7 @@ impl StudyFile {
             command,
             space,
             enqueue,
+            architecture,
         })
     }
 

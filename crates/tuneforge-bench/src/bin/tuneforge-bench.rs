@@ -846,7 +846,10 @@ fn nas_cmd(
         }
     };
     let methods: Vec<String> = if methods.is_empty() {
-        nasbench::METHODS.iter().map(|(m, _)| m.to_string()).collect()
+        nasbench::METHODS
+            .iter()
+            .map(|(m, _)| m.to_string())
+            .collect()
     } else {
         methods
     };
@@ -863,7 +866,11 @@ fn nas_cmd(
             std::process::exit(1);
         }
     };
-    eprintln!("{} runs in {:.0} s", done.len(), start.elapsed().as_secs_f64());
+    eprintln!(
+        "{} runs in {:.0} s",
+        done.len(),
+        start.elapsed().as_secs_f64()
+    );
     let header = format!(
         "## NAS-Bench-201 (CIFAR-10), simulated searches\n\nCommand: `{}`  \nMachine: {}. \
          Protocol of Dong & Yang (ICLR 2020): each query returns a cell's 12-epoch validation \

@@ -237,7 +237,7 @@ mod tests {
         for _ in 0..500 {
             let a = s.random(&mut rng);
             assert_eq!(s.parse(&s.format(&a)).unwrap(), a);
-            assert_eq!(s.from_params(&s.to_params(&a)).unwrap(), a);
+            assert_eq!(s.arch_of(&s.params_of(&a)).unwrap(), a);
         }
         assert_eq!(s.size(), 15_625);
     }

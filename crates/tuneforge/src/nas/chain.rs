@@ -223,7 +223,7 @@ mod tests {
             let b = s.parse(&s.format(&a)).unwrap();
             assert_eq!(s.format(&b), s.format(&a));
             assert_eq!(s.identity(&b), s.identity(&a));
-            assert_eq!(s.from_params(&s.to_params(&a)).unwrap(), a);
+            assert_eq!(s.arch_of(&s.params_of(&a)).unwrap(), a);
         }
     }
 

@@ -349,7 +349,7 @@ mod tests {
         let g = c.gradient(&actions, adv);
         let eps = 1e-6;
         let mut worst: f64 = 0.0;
-        for k in 0..c.len() {
+        for (k, &gk) in g.iter().enumerate() {
             let orig = c.params[k];
             c.params_mut()[k] = orig + eps;
             let up = c.loss(&actions, adv);
@@ -359,7 +359,7 @@ mod tests {
             let num = (up - down) / (2.0 * eps);
             // Relative error, with an absolute floor for near-zero entries (finite differences
             // are only good to ~1e-9 there); a wrong gradient gives errors of order 1.
-            worst = worst.max((num - g[k]).abs() / (1e-4 + num.abs().max(g[k].abs())));
+            worst = worst.max((num - gk).abs() / (1e-4 + num.abs().max(gk.abs())));
         }
         assert!(worst < 1e-5, "largest relative gradient error {worst}");
         assert!(g.iter().filter(|v| v.abs() > 1e-9).count() > c.len() / 2);

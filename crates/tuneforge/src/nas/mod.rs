@@ -87,7 +87,7 @@ pub trait ArchitectureSpace: Send + Sync + std::fmt::Debug {
     }
 
     /// The architecture held in a trial's parameters.
-    fn from_params(&self, params: &IndexMap<String, ParamValue>) -> Result<Choices> {
+    fn arch_of(&self, params: &IndexMap<String, ParamValue>) -> Result<Choices> {
         self.decisions()
             .iter()
             .map(|d| {
@@ -109,7 +109,7 @@ pub trait ArchitectureSpace: Send + Sync + std::fmt::Debug {
     }
 
     /// The trial parameters of `arch`.
-    fn to_params(&self, arch: &[usize]) -> IndexMap<String, ParamValue> {
+    fn params_of(&self, arch: &[usize]) -> IndexMap<String, ParamValue> {
         self.decisions()
             .iter()
             .zip(arch)

@@ -61,7 +61,7 @@ impl MnasNetReward {
 pub fn loss_log_latency(loss: f64, latency: f64, beta: f64) -> Result<f64> {
     finite("loss", loss)?;
     finite("beta", beta)?;
-    if !(latency > 1.0) || !latency.is_finite() {
+    if latency.is_nan() || latency <= 1.0 || latency.is_infinite() {
         return Err(Error::invalid(format!(
             "latency {latency} must be finite and above 1 (express it in a unit where it is, \
              e.g. microseconds) so that its logarithm is positive"

@@ -100,6 +100,13 @@ impl CommandRunner {
             study: study.name().to_string(),
             budget,
             resume: resume.clone(),
+            arch: match &self.spec.architecture {
+                Some(a) => {
+                    let space = a.build()?;
+                    Some(space.format(&space.arch_of(&params)?))
+                }
+                None => None,
+            },
         };
         let argv = self.spec.template.expand(&params, &ctx);
         trial.set_system_attr(attrs::COMMAND, shell_words(&argv).into())?;

@@ -2,7 +2,8 @@
 //!
 //! Placeholders: `{NAME}` for a parameter; `{trial}` (number), `{seed}`, `{workdir}`, `{study}`,
 //! `{params_json}`, `{budget}` (the resource to run to), `{resume}` (the directory of the trial a
-//! promoted trial continues; empty otherwise); and `{args}`, alone in its argument, which expands to `--NAME=VALUE` for every
+//! promoted trial continues; empty otherwise), `{arch}` (the canonical string of the architecture
+//! when the study declares one); and `{args}`, alone in its argument, which expands to `--NAME=VALUE` for every
 //! active parameter. `{{` and `}}` are literal braces. An argument naming a parameter that is
 //! inactive in this trial (a conditional one) is left out, so write `--momentum={momentum}` as one
 //! argument to drop the flag with its value.
@@ -12,7 +13,7 @@ use indexmap::IndexMap;
 use crate::distribution::ParamValue;
 
 /// Built-in placeholders.
-pub const BUILTINS: [&str; 8] = [
+pub const BUILTINS: [&str; 9] = [
     "trial",
     "seed",
     "workdir",
@@ -21,6 +22,7 @@ pub const BUILTINS: [&str; 8] = [
     "args",
     "budget",
     "resume",
+    "arch",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +54,8 @@ pub struct Context {
     pub budget: Option<u64>,
     /// The directory of the trial this one continues (promotion schedules), if any.
     pub resume: Option<String>,
+    /// The architecture's canonical string, when the study declares one.
+    pub arch: Option<String>,
 }
 
 impl Template {
@@ -156,6 +160,7 @@ impl Template {
                         "study" => ctx.study.clone(),
                         "budget" => ctx.budget.map(|b| b.to_string()).unwrap_or_default(),
                         "resume" => ctx.resume.clone().unwrap_or_default(),
+                        "arch" => ctx.arch.clone().unwrap_or_default(),
                         _ => params_json(params),
                     }),
                 }
@@ -200,7 +205,7 @@ mod tests {
     #[test]
     fn expands_params_builtins_and_drops_inactive_arguments() {
         let tpl = t(
-            "python train.py --lr {lr} --opt {opt} --momentum={momentum} --seed {seed} {args} {{x}}",
+            "python train.py --lr {lr} --opt {opt} --momentum={momentum} --seed {seed} {args} {{x}} --arch={arch}",
             &["lr", "opt", "momentum"],
         )
         .unwrap();
@@ -214,6 +219,7 @@ mod tests {
             study: "s".into(),
             budget: Some(27),
             resume: None,
+            arch: Some("|skip_connect~0|".into()),
         };
         assert_eq!(
             tpl.expand(&p, &ctx),
@@ -228,7 +234,8 @@ mod tests {
                 "99",
                 "--lr=1e-6",
                 "--opt=adam",
-                "{x}"
+                "{x}",
+                "--arch=|skip_connect~0|"
             ]
         );
     }

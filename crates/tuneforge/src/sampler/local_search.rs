@@ -56,7 +56,7 @@ impl LocalSearchSampler {
             if t.number == trial.number {
                 continue;
             }
-            let Ok(arch) = self.space.from_params(&t.params) else {
+            let Ok(arch) = self.space.arch_of(&t.params) else {
                 continue;
             };
             match t.state {
@@ -198,7 +198,7 @@ mod tests {
         let trials = study.trials().unwrap();
         let ids: HashSet<String> = trials
             .iter()
-            .map(|t| s.identity(&s.from_params(&t.params).unwrap()))
+            .map(|t| s.identity(&s.arch_of(&t.params).unwrap()))
             .collect();
         assert_eq!(
             ids.len(),
@@ -230,10 +230,10 @@ mod tests {
         let trials = study.trials().unwrap();
         let value_of: std::collections::HashMap<Choices, f64> = trials
             .iter()
-            .map(|t| (s.from_params(&t.params).unwrap(), t.value().unwrap()))
+            .map(|t| (s.arch_of(&t.params).unwrap(), t.value().unwrap()))
             .collect();
         let best = study.best_trial().unwrap().unwrap();
-        let b = s.from_params(&best.params).unwrap();
+        let b = s.arch_of(&best.params).unwrap();
         for n in s.neighbours(&b) {
             let v = value_of
                 .get(&n)

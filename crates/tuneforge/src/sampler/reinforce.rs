@@ -118,7 +118,7 @@ impl ReinforceSampler {
         fresh.sort_by_key(|t| t.number);
         for t in fresh {
             learner.consumed.insert(t.number);
-            let (Some(v), Ok(arch)) = (t.value(), self.space.from_params(&t.params)) else {
+            let (Some(v), Ok(arch)) = (t.value(), self.space.arch_of(&t.params)) else {
                 continue;
             };
             let r = sign * v;
@@ -178,7 +178,7 @@ impl Sampler for ReinforceSampler {
                 TrialState::Waiting,
             ])
             .filter(|t| t.number != trial.number)
-            .filter_map(|t| self.space.from_params(&t.params).ok())
+            .filter_map(|t| self.space.arch_of(&t.params).ok())
             .map(|a| self.space.identity(&a))
             .collect();
         let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, trial.number ^ 0x2E));
@@ -263,7 +263,7 @@ mod tests {
         let trials = study.trials().unwrap();
         let hits = trials
             .iter()
-            .filter(|t| space.from_params(&t.params).unwrap() == target)
+            .filter(|t| space.arch_of(&t.params).unwrap() == target)
             .count();
         assert!(hits >= 1, "the target was found");
     }
