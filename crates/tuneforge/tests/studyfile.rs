@@ -280,3 +280,57 @@ fn the_pruner_section_declares_the_rule_its_metric_and_the_resource() {
         &["max_resource (3) must not be below min_resource (9)"],
     );
 }
+
+#[test]
+fn architecture_tables_add_their_decisions_to_the_space() {
+    let f = StudyFile::load(&examples().join("nas/study.toml")).unwrap();
+    assert_eq!(f.sampler, SamplerKind::LocalSearch);
+    assert_eq!(f.space.params().len(), 6);
+    assert_eq!(
+        f.space.get("edge_3_2").unwrap().distribution,
+        Distribution::categorical([
+            "none",
+            "skip_connect",
+            "nor_conv_1x1",
+            "nor_conv_3x3",
+            "avg_pool_3x3"
+        ])
+    );
+    let chain = parse(
+        "[study]\nname = \"c\"\nsampler = \"reinforce\"\n[architecture]\ntype = \"chain\"\n\
+         layers = 2\nops = [\"mbconv\", \"skip\"]\noptions = { kernel = [3, 5], expansion = [1, 6] }\n\
+         [params.lr]\ntype = \"float\"\nlow = 0.001\nhigh = 0.1\nlog = true\n",
+    )
+    .unwrap();
+    let names: Vec<&str> = chain
+        .space
+        .params()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "lr",
+            "layer0_op",
+            "layer0_kernel",
+            "layer0_expansion",
+            "layer1_op",
+            "layer1_kernel",
+            "layer1_expansion"
+        ]
+    );
+    assert_eq!(
+        chain.space.get("layer1_kernel").unwrap().distribution,
+        Distribution::categorical(["3", "5"])
+    );
+    let d = parse(
+        "[study]\nname = \"d\"\n[architecture]\ntype = \"decisions\"\n\
+         decisions = { act = [\"relu\", \"gelu\"], depth = [2, 4, 8] }\n",
+    )
+    .unwrap();
+    let space = d.architecture.unwrap().build().unwrap();
+    assert_eq!(space.format(&[1, 2]), "act=gelu,depth=8");
+    let e = parse("[study]\nname = \"d\"\n[architecture]\ntype = \"decisions\"\n").unwrap_err();
+    assert!(e.contains("at least one decision"), "{e}");
+}

@@ -118,6 +118,9 @@ enum Cmd {
         /// The NAS-Bench-201 table (CSV, optionally gzipped).
         #[arg(long, default_value = "../shared/data/nas-bench-201/cifar10.csv.gz")]
         data: PathBuf,
+        /// Peer runs (JSON lines from bench/peers/nas.py).
+        #[arg(long)]
+        peers: Option<PathBuf>,
         /// The Markdown file to update.
         #[arg(long, default_value = "docs/BENCHMARKS.md")]
         out: PathBuf,
@@ -270,9 +273,10 @@ fn main() {
             budget,
             methods,
             data,
+            peers,
             out,
             threads,
-        } => nas_cmd(runs, gp_runs, budget, methods, &data, &out, threads),
+        } => nas_cmd(runs, gp_runs, budget, methods, &data, peers, &out, threads),
         Cmd::Throughput {
             workers,
             seconds,
@@ -828,12 +832,14 @@ fn mo_cmd(seeds: u64, budget: usize, samplers: Vec<String>, peers: Option<PathBu
 }
 
 /// This command line as a reader would type it: `tuneforge-bench ARGS`.
+#[allow(clippy::too_many_arguments)]
 fn nas_cmd(
     runs: u64,
     gp_runs: u64,
     budget: f64,
     methods: Vec<String>,
     data: &std::path::Path,
+    peers: Option<PathBuf>,
     out: &std::path::Path,
     threads: usize,
 ) {
@@ -859,28 +865,31 @@ fn nas_cmd(
         jobs.extend((0..n).map(|seed| (m.clone(), seed)));
     }
     let start = std::time::Instant::now();
-    let done = match nasbench::run_all(&table, &methods, &jobs, budget, threads) {
+    let mut done = match nasbench::run_all(&table, &methods, &jobs, budget, threads) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
     };
-    eprintln!(
-        "{} runs in {:.0} s",
-        done.len(),
-        start.elapsed().as_secs_f64()
-    );
+    let wall = start.elapsed().as_secs_f64();
+    eprintln!("{} runs in {wall:.0} s", done.len());
+    let mut peer_note = "none".to_string();
+    if let Some(p) = &peers {
+        let (peer_runs, note) = load_peers::<nasbench::Run>(p, |_| true);
+        done.extend(peer_runs);
+        peer_note = note;
+    }
     let header = format!(
         "## NAS-Bench-201 (CIFAR-10), simulated searches\n\nCommand: `{}`  \nMachine: {}. \
          Protocol of Dong & Yang (ICLR 2020): each query returns a cell's 12-epoch validation \
          accuracy and charges 12/200 of its 200-epoch training time to a simulated clock; a run \
          stops at {budget:.0} s and is scored by the 200-epoch test accuracy of the cell it \
-         returns. Runs per method: {runs} (GP-BO: {}). Wall time of the whole benchmark: {:.0} s.\n",
+         returns. Runs per method: {runs} (GP-BO: {}). Wall time of tuneforge's runs: {wall:.0} s. \
+         Peers: {peer_note}.\n",
         command_line(),
         machine(),
         gp_runs.min(runs),
-        start.elapsed().as_secs_f64()
     );
     let section = nasbench::section(&done, &table, budget, &header);
     write_section_or_exit(out, "nas-bench-201", &section);
