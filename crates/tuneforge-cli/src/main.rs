@@ -2,6 +2,7 @@
 //! and lets any program drive a study one trial at a time with `ask` and `tell`.
 
 mod asktell;
+mod manage;
 mod resolve;
 mod run;
 mod show;
@@ -73,11 +74,51 @@ enum Cmd {
     },
     /// Finishes a trial started with `ask`, reading its result from options or JSON.
     Tell(asktell::TellArgs),
+    /// How much each parameter matters: fANOVA (variance explained, with marginal curves) or
+    /// PED-ANOVA.
+    Importance {
+        /// Study file or study name.
+        study: String,
+        /// fanova or ped-anova.
+        #[arg(long, default_value = "fanova")]
+        method: String,
+        /// Objective (name or index) for several objectives; default the first.
+        #[arg(long)]
+        objective: Option<String>,
+        /// Also print each parameter's marginal curve (fANOVA).
+        #[arg(long)]
+        marginals: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows the captured output (stdout, stderr) of one trial.
+    Logs {
+        /// Study file or study name.
+        study: String,
+        /// Trial number.
+        trial: u64,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let storage = cli.storage.as_deref();
+    if matches!(
+        cli.command,
+        Cmd::Studies
+            | Cmd::Trials { .. }
+            | Cmd::Best { .. }
+            | Cmd::Export { .. }
+            | Cmd::Importance { .. }
+            | Cmd::Logs { .. }
+    ) {
+        // Read-only commands end quietly when their reader goes away (`| head`).
+        // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Cmd::Run(args) => run::run(args, storage),
         Cmd::Worker(args) => run::worker(args, storage),
@@ -92,6 +133,14 @@ fn main() -> ExitCode {
         } => show::export(&study, storage, format, output.as_deref()),
         Cmd::Ask { study } => asktell::ask(&study, storage),
         Cmd::Tell(args) => asktell::tell(args, storage),
+        Cmd::Importance {
+            study,
+            method,
+            objective,
+            marginals,
+            json,
+        } => manage::importance(&study, storage, &method, objective.as_deref(), marginals, json),
+        Cmd::Logs { study, trial } => manage::logs(&study, trial, storage),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -44,6 +44,7 @@ pub mod attrs;
 pub mod distribution;
 pub mod env;
 pub mod error;
+pub mod importance;
 pub mod liveness;
 pub mod nas;
 pub mod pareto;
