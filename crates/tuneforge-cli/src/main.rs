@@ -92,6 +92,19 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Shows the environments a study's trials ran in (machine, versions, git state), and
+    /// warns when there are several.
+    Env {
+        /// Study file or study name.
+        study: String,
+    },
+    /// Compares two studies: best values, best configurations, environments.
+    Compare {
+        /// First study (file or name).
+        a: String,
+        /// Second study (file or name).
+        b: String,
+    },
     /// Shows the captured output (stdout, stderr) of one trial.
     Logs {
         /// Study file or study name.
@@ -112,6 +125,8 @@ fn main() -> ExitCode {
             | Cmd::Export { .. }
             | Cmd::Importance { .. }
             | Cmd::Logs { .. }
+            | Cmd::Env { .. }
+            | Cmd::Compare { .. }
     ) {
         // Read-only commands end quietly when their reader goes away (`| head`).
         // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
@@ -141,6 +156,8 @@ fn main() -> ExitCode {
             json,
         } => manage::importance(&study, storage, &method, objective.as_deref(), marginals, json),
         Cmd::Logs { study, trial } => manage::logs(&study, trial, storage),
+        Cmd::Env { study } => manage::env(&study, storage),
+        Cmd::Compare { a, b } => manage::compare(&a, &b, storage),
     };
     match result {
         Ok(code) => ExitCode::from(code),

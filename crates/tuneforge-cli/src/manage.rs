@@ -172,3 +172,173 @@ pub fn logs(study: &str, trial: u64, storage_flag: Option<&str>) -> Result<u8> {
     }
     Ok(0)
 }
+
+type EnvMap = serde_json::Map<String, serde_json::Value>;
+
+/// The environments recorded with a study, with the number of trials that ran in each, most
+/// used first.
+fn environments(
+    record: &tuneforge::StudyRecord,
+    trials: &[tuneforge::FrozenTrial],
+) -> Vec<(String, EnvMap, usize)> {
+    let mut envs: Vec<(String, EnvMap, usize)> = record
+        .attrs
+        .iter()
+        .filter_map(|(k, v)| {
+            let id = k.strip_prefix(tuneforge::attrs::ENV_PREFIX)?;
+            let count = trials
+                .iter()
+                .filter(|t| {
+                    t.system_attrs.get(tuneforge::attrs::ENV).and_then(|e| e.as_str()) == Some(id)
+                })
+                .count();
+            Some((id.to_string(), v.as_object()?.clone(), count))
+        })
+        .collect();
+    envs.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    envs
+}
+
+fn print_env(e: &EnvMap) {
+    let width = e.keys().map(String::len).max().unwrap_or(0);
+    for (k, v) in e {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        println!("  {k:<width$}  {v}");
+    }
+}
+
+/// `tuneforge env`: the environments a study's trials ran in; warns when there are several.
+pub fn env(study: &str, storage_flag: Option<&str>) -> Result<u8> {
+    let r = resolve::existing(study, storage_flag)?;
+    let record = r.storage.load_study(&r.name)?;
+    let trials = r.storage.all_trials(record.id)?;
+    let envs = environments(&record, &trials);
+    if envs.is_empty() {
+        println!(
+            "study '{}' has no recorded environment (its trials did not run a command)",
+            r.name
+        );
+        return Ok(0);
+    }
+    for (id, e, n) in &envs {
+        println!("environment {id} ({n} trial(s)):");
+        print_env(e);
+    }
+    if envs.len() > 1 {
+        eprintln!(
+            "warning: the trials of '{}' ran in {} different environments; they differ from {} in:",
+            r.name,
+            envs.len(),
+            envs[0].0
+        );
+        for (id, e, _) in &envs[1..] {
+            for (k, a, b) in tuneforge::env::differences(&envs[0].1, e) {
+                eprintln!("  {id}: {k}: {a} -> {b}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `tuneforge compare`: best values and configurations of two studies side by side, and how
+/// their environments differ.
+pub fn compare(a: &str, b: &str, storage_flag: Option<&str>) -> Result<u8> {
+    let ra = resolve::existing(a, storage_flag)?;
+    let rb = resolve::existing(b, storage_flag)?;
+    let load = |r: &resolve::Resolved| -> Result<_> {
+        let rec = r.storage.load_study(&r.name)?;
+        let trials = r.storage.all_trials(rec.id)?;
+        let view = StudyView::new(rec.directions.clone(), trials.clone());
+        let best = tuneforge::study::best_trials_of(&view);
+        Ok((rec, trials, best))
+    };
+    let (reca, ta, ba) = load(&ra)?;
+    let (recb, tb, bb) = load(&rb)?;
+    let names = objective_names(&reca);
+    if reca.directions != recb.directions {
+        println!("note: the studies have different directions; values are shown as they are");
+    }
+    let count = |ts: &[tuneforge::FrozenTrial]| {
+        ts.iter()
+            .filter(|t| t.state == tuneforge::TrialState::Complete)
+            .count()
+    };
+    let mut rows = vec![vec![String::new(), ra.name.clone(), rb.name.clone()]];
+    rows.push(vec![
+        "complete trials".into(),
+        count(&ta).to_string(),
+        count(&tb).to_string(),
+    ]);
+    let first = |b: &[tuneforge::FrozenTrial]| b.first().cloned();
+    let (fa, fb) = (first(&ba), first(&bb));
+    rows.push(vec![
+        "best trial".into(),
+        fa.as_ref().map_or("-".into(), |t| t.number.to_string()),
+        fb.as_ref().map_or("-".into(), |t| t.number.to_string()),
+    ]);
+    for (i, n) in names.iter().enumerate() {
+        let v = |t: &Option<tuneforge::FrozenTrial>| {
+            t.as_ref()
+                .and_then(|t| t.values.as_ref()?.get(i).copied())
+                .map_or("-".into(), fmt_value)
+        };
+        rows.push(vec![format!("best {n}"), v(&fa), v(&fb)]);
+    }
+    let mut params: Vec<String> = fa
+        .iter()
+        .chain(fb.iter())
+        .flat_map(|t| t.params.keys().cloned())
+        .collect();
+    params.sort();
+    params.dedup();
+    for p in params {
+        let v = |t: &Option<tuneforge::FrozenTrial>| {
+            t.as_ref()
+                .and_then(|t| t.params.get(&p))
+                .map_or("-".into(), |v| v.to_string())
+        };
+        let (x, y) = (v(&fa), v(&fb));
+        let mark = if x != y { " *" } else { "" };
+        rows.push(vec![format!("  {p}{mark}"), x, y]);
+    }
+    let width: Vec<usize> = (0..3)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        println!(
+            "{:<w0$}  {:<w1$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            w0 = width[0],
+            w1 = width[1]
+        );
+    }
+    if ba.len() > 1 || bb.len() > 1 {
+        println!(
+            "Pareto sets: {} and {} trial(s); the first of each is shown",
+            ba.len(),
+            bb.len()
+        );
+    }
+    let ea = environments(&reca, &ta);
+    let eb = environments(&recb, &tb);
+    match (ea.first(), eb.first()) {
+        (Some((ia, a, _)), Some((ib, b, _))) => {
+            let d = tuneforge::env::differences(a, b);
+            if d.is_empty() {
+                println!("environments: identical ({ia})");
+            } else {
+                println!("environments differ ({ia} vs {ib}):");
+                for (k, x, y) in d {
+                    println!("  {k}: {x} | {y}");
+                }
+            }
+        }
+        _ => println!("environments: not recorded for both studies"),
+    }
+    Ok(0)
+}

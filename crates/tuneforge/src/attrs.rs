@@ -34,3 +34,10 @@ pub const STUDY_SEED: &str = "seed";
 pub const STUDY_FILE: &str = "study_file";
 /// Study: the names of the objectives (metric names), one per direction.
 pub const OBJECTIVE_NAMES: &str = "objective_names";
+/// Trial: the identifier of the environment it ran in; the environment itself is the study
+/// attribute `env:<id>`.
+pub const ENV: &str = "env";
+/// Study: prefix of the attributes holding the environments its trials ran in.
+pub const ENV_PREFIX: &str = "env:";
+/// Trial (re-evaluation studies): the number of the trial whose configuration it re-runs.
+pub const REEVALUATES: &str = "reevaluates";

@@ -110,6 +110,8 @@ impl CommandRunner {
         };
         let argv = self.spec.template.expand(&params, &ctx);
         trial.set_system_attr(attrs::COMMAND, shell_words(&argv).into())?;
+        let env = crate::env::record(study, &argv, &self.spec.cwd)?;
+        trial.set_system_attr(attrs::ENV, env.into())?;
         trial.set_system_attr(attrs::WORKDIR, ctx.workdir.clone().into())?;
 
         let started = Instant::now();
