@@ -105,6 +105,9 @@ enum Cmd {
         /// Second study (file or name).
         b: String,
     },
+    /// Re-runs the best configurations with new seeds and reports mean, standard deviation and
+    /// rank stability; flags results that swing with the seed.
+    Reevaluate(run::ReevaluateArgs),
     /// Shows the captured output (stdout, stderr) of one trial.
     Logs {
         /// Study file or study name.
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
         } => manage::importance(&study, storage, &method, objective.as_deref(), marginals, json),
         Cmd::Logs { study, trial } => manage::logs(&study, trial, storage),
         Cmd::Env { study } => manage::env(&study, storage),
+        Cmd::Reevaluate(args) => run::reevaluate(args, storage),
         Cmd::Compare { a, b } => manage::compare(&a, &b, storage),
     };
     match result {

@@ -668,3 +668,249 @@ fn print_best(study: &Study, file: &StudyFile) -> Result<()> {
     }
     Ok(())
 }
+
+/// Options of `tuneforge reevaluate`.
+#[derive(clap::Args)]
+pub struct ReevaluateArgs {
+    /// Study file or study name (a study that runs a command).
+    pub study: String,
+    /// How many of the best configurations to re-run.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// New seeds per configuration.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    /// Trials run in parallel.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Print only the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// One re-evaluated configuration.
+struct Reevaluated {
+    source: u64,
+    original: f64,
+    values: Vec<f64>,
+}
+
+/// `tuneforge reevaluate`: re-runs the best configurations with new seeds (in the study
+/// `NAME-reevaluate`, so the original study is untouched) and reports how much each result
+/// swings with the seed and whether the ranking holds.
+pub fn reevaluate(args: ReevaluateArgs, storage_flag: Option<&str>) -> Result<u8> {
+    let r = resolve::existing(&args.study, storage_flag)?;
+    let source = r.file.clone().ok_or_else(|| {
+        Error::invalid(format!(
+            "study '{}' was not created from a study file, so there is no command to re-run",
+            r.name
+        ))
+    })?;
+    command_of(&source)?;
+    let record = r.storage.load_study(&r.name)?;
+    if record.directions.len() != 1 {
+        return Err(Error::invalid(
+            "reevaluate ranks configurations by one objective; this study has several",
+        ));
+    }
+    let dir = record.directions[0];
+    let mut done: Vec<FrozenTrial> = r
+        .storage
+        .all_trials(record.id)?
+        .into_iter()
+        .filter(|t| t.state == TrialState::Complete && t.value().is_some_and(f64::is_finite))
+        .filter(|t| t.system_attrs.get(tuneforge::attrs::REEVALUATES).is_none())
+        .collect();
+    if done.is_empty() {
+        return Err(Error::invalid(format!(
+            "study '{}' has no complete trial to re-evaluate",
+            r.name
+        )));
+    }
+    done.sort_by(|a, b| {
+        let (x, y) = (a.value().unwrap_or(f64::NAN), b.value().unwrap_or(f64::NAN));
+        if dir.better(x, y) {
+            std::cmp::Ordering::Less
+        } else if dir.better(y, x) {
+            std::cmp::Ordering::Greater
+        } else {
+            a.number.cmp(&b.number)
+        }
+    });
+    // One configuration once: duplicates of a configuration count as one.
+    let mut top: Vec<FrozenTrial> = Vec::new();
+    for t in done {
+        if top.len() >= args.top.max(1) {
+            break;
+        }
+        if !top.iter().any(|u| u.params == t.params) {
+            top.push(t);
+        }
+    }
+    let seeds = args.seeds.max(2);
+    let mut file = source.clone();
+    file.name = format!("{}-reevaluate", r.name);
+    file.trials = Some((top.len() * seeds) as u64);
+    file.pruner = None;
+    file.enqueue.clear();
+    file.sampler = tuneforge::studyfile::SamplerKind::Random;
+    let base_seed = record
+        .attrs
+        .get(tuneforge::attrs::STUDY_SEED)
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    // Trial seeds derive from the study seed and trial numbers: a different study seed gives
+    // seeds the original trials did not have.
+    file.seed = Some(tuneforge::seed::mix(base_seed, 0x5EED_5EED));
+    if let Some(c) = file.command.as_mut() {
+        c.budget = source.pruner.as_ref().and_then(|p| p.max_resource);
+    }
+    let (study, _) = resolve::open_study(&file, r.storage.clone())?;
+    let existing = study.trials()?;
+    for t in &top {
+        let have = existing
+            .iter()
+            .filter(|e| {
+                e.system_attrs
+                    .get(tuneforge::attrs::REEVALUATES)
+                    .and_then(|v| v.as_u64())
+                    == Some(t.number)
+            })
+            .count();
+        for _ in have..seeds {
+            let mut attrs = std::collections::BTreeMap::new();
+            attrs.insert(
+                tuneforge::attrs::REEVALUATES.to_string(),
+                serde_json::json!(t.number),
+            );
+            study.enqueue_with(t.params.clone(), attrs)?;
+        }
+    }
+    if !args.quiet {
+        eprintln!(
+            "re-running the {} best configurations of '{}' with {seeds} new seeds each (study '{}')",
+            top.len(),
+            r.name,
+            file.name
+        );
+    }
+    let stop = install_interrupt_handler();
+    let budget = Budget {
+        trials: file.trials,
+        jobs: args.jobs,
+        timeout: None,
+        quiet: args.quiet,
+    };
+    drive(&study, &file, &budget, None, &stop)?;
+    let trials = study.trials()?;
+    let results: Vec<Reevaluated> = top
+        .iter()
+        .map(|t| Reevaluated {
+            source: t.number,
+            original: t.value().unwrap_or(f64::NAN),
+            values: trials
+                .iter()
+                .filter(|e| {
+                    e.state == TrialState::Complete
+                        && e.system_attrs
+                            .get(tuneforge::attrs::REEVALUATES)
+                            .and_then(|v| v.as_u64())
+                            == Some(t.number)
+                })
+                .filter_map(|e| e.value())
+                .collect(),
+        })
+        .collect();
+    print_reevaluation(&results, dir, &file.metrics[0]);
+    Ok(0)
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n.max(1.0);
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+/// Ranks of `v` (0 = best) under `dir`.
+fn ranks(v: &[f64], dir: tuneforge::Direction) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&a, &b| {
+        if dir.better(v[a], v[b]) {
+            std::cmp::Ordering::Less
+        } else if dir.better(v[b], v[a]) {
+            std::cmp::Ordering::Greater
+        } else {
+            a.cmp(&b)
+        }
+    });
+    let mut r = vec![0.0; v.len()];
+    for (k, &i) in order.iter().enumerate() {
+        r[i] = k as f64;
+    }
+    r
+}
+
+fn print_reevaluation(results: &[Reevaluated], dir: tuneforge::Direction, metric: &str) {
+    let stats: Vec<(f64, f64)> = results.iter().map(|r| mean_sd(&r.values)).collect();
+    let means: Vec<f64> = stats.iter().map(|s| s.0).collect();
+    let spread = mean_sd(&means).1;
+    let orig_rank = ranks(
+        &results.iter().map(|r| r.original).collect::<Vec<_>>(),
+        dir,
+    );
+    let new_rank = ranks(&means, dir);
+    println!(
+        "{:>6}  {:>10}  {:>10}  {:>10}  {:>5}  {:>9}  note",
+        "trial", "original", "mean", "std", "runs", "rank now"
+    );
+    let mut flagged = 0;
+    for (i, r) in results.iter().enumerate() {
+        let (m, sd) = stats[i];
+        // Swings with the seed: its seed-to-seed spread is larger than the spread between the
+        // configurations' means (or, with one configuration, than 1% of its mean).
+        let scale = if results.len() > 1 && spread > 0.0 {
+            spread
+        } else {
+            0.01 * m.abs()
+        };
+        let swings = r.values.len() > 1 && sd > scale;
+        flagged += usize::from(swings);
+        println!(
+            "{:>6}  {:>10}  {:>10}  {:>10}  {:>5}  {:>4} -> {:<2}  {}",
+            r.source,
+            fmt_value(r.original),
+            fmt_value(m),
+            fmt_value(sd),
+            r.values.len(),
+            orig_rank[i] as usize + 1,
+            new_rank[i] as usize + 1,
+            if swings { "SWINGS WITH THE SEED" } else { "" }
+        );
+    }
+    if results.len() > 1 {
+        // Spearman's rank correlation between the original ranking and the seed-averaged one.
+        let n = results.len() as f64;
+        let d2: f64 = orig_rank
+            .iter()
+            .zip(&new_rank)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum();
+        let rho = 1.0 - 6.0 * d2 / (n * (n * n - 1.0));
+        println!("rank stability (Spearman, original vs mean over seeds): {rho:.2}");
+    }
+    if flagged > 0 {
+        println!(
+            "{flagged} configuration(s) swing with the seed more than the configurations differ \
+             in {metric}: the original ranking is luck as much as merit. Consider reporting the \
+             mean over seeds, and ensembling (averaging the predictions of several seeds or of \
+             the top configurations)."
+        );
+    } else {
+        println!("no configuration swings with the seed more than the configurations differ");
+    }
+}
