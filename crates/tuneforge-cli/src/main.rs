@@ -108,6 +108,14 @@ enum Cmd {
     /// Re-runs the best configurations with new seeds and reports mean, standard deviation and
     /// rank stability; flags results that swing with the seed.
     Reevaluate(run::ReevaluateArgs),
+    /// Creates a study from a JSON export (`tuneforge export STUDY --format json`).
+    Import {
+        /// The export file.
+        file: PathBuf,
+        /// Name of the new study (default: the exported study's).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Shows the captured output (stdout, stderr) of one trial.
     Logs {
         /// Study file or study name.
@@ -157,9 +165,17 @@ fn main() -> ExitCode {
             objective,
             marginals,
             json,
-        } => manage::importance(&study, storage, &method, objective.as_deref(), marginals, json),
+        } => manage::importance(
+            &study,
+            storage,
+            &method,
+            objective.as_deref(),
+            marginals,
+            json,
+        ),
         Cmd::Logs { study, trial } => manage::logs(&study, trial, storage),
         Cmd::Env { study } => manage::env(&study, storage),
+        Cmd::Import { file, name } => manage::import(&file, name.as_deref(), storage),
         Cmd::Reevaluate(args) => run::reevaluate(args, storage),
         Cmd::Compare { a, b } => manage::compare(&a, &b, storage),
     };

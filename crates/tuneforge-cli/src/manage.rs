@@ -18,7 +18,9 @@ pub fn importance(
     json: bool,
 ) -> Result<u8> {
     let m = Method::parse(method).ok_or_else(|| {
-        Error::invalid(format!("method '{method}' is not known: use fanova or ped-anova"))
+        Error::invalid(format!(
+            "method '{method}' is not known: use fanova or ped-anova"
+        ))
     })?;
     let r = resolve::existing(study, storage_flag)?;
     let record = r.storage.load_study(&r.name)?;
@@ -102,7 +104,10 @@ pub fn importance(
     }
     if marginals && m == Method::Fanova {
         for p in &rep.params {
-            println!("marginal of {} ({} with the others averaged out):", p.name, names[index]);
+            println!(
+                "marginal of {} ({} with the others averaged out):",
+                p.name, names[index]
+            );
             for (v, y) in &p.marginal {
                 let v = match v {
                     tuneforge::ParamValue::Float(f) => fmt_value(*f),
@@ -189,7 +194,10 @@ fn environments(
             let count = trials
                 .iter()
                 .filter(|t| {
-                    t.system_attrs.get(tuneforge::attrs::ENV).and_then(|e| e.as_str()) == Some(id)
+                    t.system_attrs
+                        .get(tuneforge::attrs::ENV)
+                        .and_then(|e| e.as_str())
+                        == Some(id)
                 })
                 .count();
             Some((id.to_string(), v.as_object()?.clone(), count))
@@ -340,5 +348,87 @@ pub fn compare(a: &str, b: &str, storage_flag: Option<&str>) -> Result<u8> {
         }
         _ => println!("environments: not recorded for both studies"),
     }
+    Ok(0)
+}
+
+/// Reads a trial of an export, turning the strings "NaN", "inf", "-inf" back into numbers.
+fn trial_from_export(mut v: serde_json::Value) -> Result<tuneforge::FrozenTrial> {
+    // Non-finite metrics come as strings: parse them, put a placeholder, patch after.
+    let mut specials = Vec::new();
+    if let Some(steps) = v.get_mut("intermediate").and_then(|i| i.as_object_mut()) {
+        for (step, m) in steps.iter_mut() {
+            for (k, x) in m.as_object_mut().into_iter().flatten() {
+                if let Some(text) = x.as_str() {
+                    let f: f64 = text.parse().map_err(|_| {
+                        Error::invalid(format!("metric value '{text}' is not a number"))
+                    })?;
+                    specials.push((step.clone(), k.clone(), f));
+                    *x = serde_json::json!(0.0);
+                }
+            }
+        }
+    }
+    let mut t: tuneforge::FrozenTrial = serde_json::from_value(v)
+        .map_err(|e| Error::invalid(format!("not a trial of a tuneforge export: {e}")))?;
+    for (step, k, f) in specials {
+        if let Ok(s) = step.parse::<u64>()
+            && let Some(m) = t.intermediate.get_mut(&s)
+        {
+            m.insert(k, f);
+        }
+    }
+    Ok(t)
+}
+
+/// `tuneforge import`: creates a study from a JSON export (`tuneforge export --format json`).
+pub fn import(file: &Path, name: Option<&str>, storage_flag: Option<&str>) -> Result<u8> {
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid(format!("{}: not JSON: {e}", file.display())))?;
+    if doc.get("format").and_then(|f| f.as_str()) != Some("tuneforge-study") {
+        return Err(Error::invalid(format!(
+            "{}: not a tuneforge export (write one with `tuneforge export STUDY --format json`)",
+            file.display()
+        )));
+    }
+    let version = doc.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+    if version != 1 {
+        return Err(Error::invalid(format!(
+            "{}: export format version {version} is not supported (this tuneforge reads 1)",
+            file.display()
+        )));
+    }
+    let record: tuneforge::StudyRecord = serde_json::from_value(doc["study"].clone())
+        .map_err(|e| Error::invalid(format!("{}: bad study record: {e}", file.display())))?;
+    let rows = doc["trials"].as_array().cloned().unwrap_or_default();
+    let mut trials = rows
+        .into_iter()
+        .map(trial_from_export)
+        .collect::<Result<Vec<_>>>()?;
+    trials.sort_by_key(|t| t.number);
+    for (i, t) in trials.iter().enumerate() {
+        if t.number != i as u64 {
+            return Err(Error::invalid(format!(
+                "{}: trial numbers are not 0..{} (trial {} is missing)",
+                file.display(),
+                trials.len(),
+                i
+            )));
+        }
+    }
+    let name = name.unwrap_or(&record.name);
+    let url = storage_flag
+        .map(str::to_string)
+        .unwrap_or_else(resolve::default_url);
+    let storage = resolve::open(&url, false)?;
+    let created = storage.create_study(name, &record.directions, &record.attrs)?;
+    for t in &trials {
+        storage.import_trial(created.id, t)?;
+    }
+    println!(
+        "imported study '{name}' ({} trials) into {}",
+        trials.len(),
+        tuneforge::storage::redact(&url)
+    );
     Ok(0)
 }

@@ -859,10 +859,7 @@ fn print_reevaluation(results: &[Reevaluated], dir: tuneforge::Direction, metric
     let stats: Vec<(f64, f64)> = results.iter().map(|r| mean_sd(&r.values)).collect();
     let means: Vec<f64> = stats.iter().map(|s| s.0).collect();
     let spread = mean_sd(&means).1;
-    let orig_rank = ranks(
-        &results.iter().map(|r| r.original).collect::<Vec<_>>(),
-        dir,
-    );
+    let orig_rank = ranks(&results.iter().map(|r| r.original).collect::<Vec<_>>(), dir);
     let new_rank = ranks(&means, dir);
     println!(
         "{:>6}  {:>10}  {:>10}  {:>10}  {:>5}  {:>9}  note",

@@ -217,13 +217,27 @@ pub fn export(
     let io = |e: std::io::Error| Error::io(output.unwrap_or(Path::new("<stdout>")), e);
     match format {
         ExportFormat::Json => {
+            let mut rows = serde_json::to_value(&trials)?;
+            // JSON has no NaN or infinity: non-finite metrics are written as the strings
+            // "NaN", "inf", "-inf" (as the storage keeps them), so import reads them back.
+            if let Some(rows) = rows.as_array_mut() {
+                for (row, t) in rows.iter_mut().zip(&trials) {
+                    for (step, m) in &t.intermediate {
+                        for (k, v) in m {
+                            if !v.is_finite() {
+                                row["intermediate"][step.to_string()][k] =
+                                    serde_json::Value::String(format!("{v}"));
+                            }
+                        }
+                    }
+                }
+            }
             let doc = serde_json::json!({
                 "format": "tuneforge-study",
                 "version": 1,
                 "study": record,
-                "trials": trials,
+                "trials": rows,
             });
-            // Non-finite intermediate values are not JSON: they are written as null.
             let text =
                 serde_json::to_string_pretty(&doc).map_err(|e| Error::invalid(e.to_string()))?;
             writeln!(out, "{text}").map_err(io)?;

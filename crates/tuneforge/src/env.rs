@@ -57,19 +57,24 @@ fn proc_field(path: &str, key: &str) -> Option<String> {
 /// GPUs from `nvidia-smi`), the git state of `cwd` (commit, dirty, a hash of the diff), and for
 /// a Python command (`argv[0]` a Python or a `.py` file) the interpreter's version and a hash
 /// of `pip freeze`. Fields that cannot be found are left out.
-pub fn capture(argv: &[String], cwd: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
+pub fn capture(
+    argv: &[String],
+    cwd: &std::path::Path,
+) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::json;
     let mut m = serde_json::Map::new();
     m.insert("tuneforge_version".into(), json!(env!("CARGO_PKG_VERSION")));
     m.insert("hostname".into(), json!(hostname()));
-    if let Some(os) = proc_field("/etc/os-release", "PRETTY_NAME")
-        .or_else(|| {
-            std::fs::read_to_string("/etc/os-release").ok().and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+    if let Some(os) = proc_field("/etc/os-release", "PRETTY_NAME").or_else(|| {
+        std::fs::read_to_string("/etc/os-release")
+            .ok()
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    l.strip_prefix("PRETTY_NAME=")
+                        .map(|v| v.trim_matches('"').to_string())
+                })
             })
-        })
-    {
+    }) {
         m.insert("os".into(), json!(os));
     }
     if let Ok(k) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
@@ -83,9 +88,11 @@ pub fn capture(argv: &[String], cwd: &std::path::Path) -> serde_json::Map<String
         "cpu_cores".into(),
         json!(std::thread::available_parallelism().map_or(1, |p| p.get())),
     );
-    if let Some(kb) = proc_field("/proc/meminfo", "MemTotal")
-        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
-    {
+    if let Some(kb) = proc_field("/proc/meminfo", "MemTotal").and_then(|v| {
+        v.split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+    }) {
         m.insert("memory_bytes".into(), json!(kb * 1024));
     }
     if let Some(g) = run_capture(
@@ -165,7 +172,10 @@ pub fn record(
         .get(crate::attrs::STUDY_FILE)
         .and_then(|v| v.as_str())
     {
-        env.insert("study_file_sha256".into(), sha256_hex(text.as_bytes()).into());
+        env.insert(
+            "study_file_sha256".into(),
+            sha256_hex(text.as_bytes()).into(),
+        );
     }
     let id = env_id(&env);
     study.storage().set_study_attr(

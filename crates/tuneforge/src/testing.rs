@@ -24,6 +24,7 @@ pub fn storage_conformance(make: &dyn Fn() -> Arc<dyn Storage>) {
     concurrent_numbers_are_dense(make());
     stale_trials_fail_once(make());
     numbers_come_back_bit_for_bit(&*make());
+    imported_trials_keep_their_record(&*make());
 }
 
 /// Runs the rules that need several handles (connections, processes' worth of state) on one
@@ -155,6 +156,83 @@ fn numbers_come_back_bit_for_bit(s: &dyn Storage) {
             "value {i}: metric {x:e} came back as {m:e}"
         );
     }
+}
+
+fn imported_trials_keep_their_record(s: &dyn Storage) {
+    let a = s
+        .create_study("source", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    let b = s
+        .create_study("copy", &[Direction::Minimize], &BTreeMap::new())
+        .unwrap();
+    let mut originals = Vec::new();
+    for (i, state) in [
+        TrialState::Complete,
+        TrialState::Pruned,
+        TrialState::Failed,
+        TrialState::Complete,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("seed".to_string(), serde_json::json!(i));
+        let t = s
+            .create_trial(
+                a.id,
+                NewTrial {
+                    system_attrs: attrs,
+                    worker: Some("w1".into()),
+                    ..NewTrial::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        s.set_param(
+            t.id,
+            "lr",
+            &Distribution::float_log(1e-5, 1.0),
+            &ParamValue::Float(1e-3 * (i + 1) as f64),
+        )
+        .unwrap();
+        s.set_param(
+            t.id,
+            "opt",
+            &Distribution::categorical(["sgd", "adam"]),
+            &ParamValue::from("adam"),
+        )
+        .unwrap();
+        s.report(
+            t.id,
+            1,
+            &Metrics::from([("loss".into(), 0.5), ("odd".into(), f64::NAN)]),
+        )
+        .unwrap();
+        s.report(t.id, 2, &Metrics::from([("loss".into(), 0.25)]))
+            .unwrap();
+        s.set_user_attr(t.id, "note", &serde_json::json!({"k": [1, 2]}))
+            .unwrap();
+        let values = (state == TrialState::Complete).then(|| vec![0.1 * i as f64]);
+        let msg = (state == TrialState::Failed).then_some("it broke");
+        originals.push(s.finish(t.id, state, values.as_deref(), msg).unwrap());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    for t in &originals {
+        let c = s.import_trial(b.id, t).unwrap();
+        let back = s.get_trial(c.id).unwrap();
+        assert_eq!(back.number, t.number);
+        assert_eq!(back.state, t.state);
+        assert_eq!(back.values, t.values);
+        assert_eq!(back.params, t.params);
+        assert_eq!(back.distributions, t.distributions);
+        assert_eq!(back.user_attrs, t.user_attrs);
+        assert_eq!(back.message, t.message);
+        assert_eq!(back.intermediate[&2], t.intermediate[&2]);
+        assert!(back.intermediate[&1]["odd"].is_nan());
+        assert_eq!(back.system_attrs["seed"], t.system_attrs["seed"]);
+    }
+    let copied = s.all_trials(b.id).unwrap();
+    assert_eq!(copied.len(), originals.len());
 }
 
 fn stale_trials_fail_once(s: Arc<dyn Storage>) {

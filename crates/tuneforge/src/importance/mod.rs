@@ -195,11 +195,7 @@ pub fn evaluate(view: &StudyView, objective: usize, method: Method, seed: u64) -
     };
     let total: f64 = params.iter().map(|p| p.raw).sum();
     for p in params.iter_mut() {
-        p.importance = if total > 0.0 {
-            p.raw / total
-        } else {
-            0.0
-        };
+        p.importance = if total > 0.0 { p.raw / total } else { 0.0 };
     }
     params.sort_by(|a, b| b.importance.total_cmp(&a.importance));
     Ok(Report {
@@ -264,13 +260,17 @@ mod tests {
     fn too_few_trials_or_a_bad_objective_are_refused() {
         let s = study(1);
         let view = s.view().unwrap();
-        assert!(evaluate(&view, 0, Method::Fanova, 0)
-            .unwrap_err()
-            .to_string()
-            .contains("at least 2"));
-        assert!(evaluate(&view, 3, Method::Fanova, 0)
-            .unwrap_err()
-            .to_string()
-            .contains("objective 3"));
+        assert!(
+            evaluate(&view, 0, Method::Fanova, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("at least 2")
+        );
+        assert!(
+            evaluate(&view, 3, Method::Fanova, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("objective 3")
+        );
     }
 }

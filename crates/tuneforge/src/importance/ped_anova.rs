@@ -96,7 +96,9 @@ mod tests {
         let n = 1000;
         let x0: Vec<f64> = (0..n).map(|_| rng.random()).collect();
         let x1: Vec<f64> = (0..n).map(|_| rng.random()).collect();
-        let cat: Vec<f64> = (0..n).map(|_| (rng.random_range(0..3) as f64 + 0.5) / 3.0).collect();
+        let cat: Vec<f64> = (0..n)
+            .map(|_| (rng.random_range(0..3) as f64 + 0.5) / 3.0)
+            .collect();
         // Minimise (x0 - 0.2)^2 + 0.01 x1; the category does nothing.
         let y: Vec<f64> = (0..n)
             .map(|i| (x0[i] - 0.2).powi(2) + 0.01 * x1[i])
@@ -109,9 +111,18 @@ mod tests {
         }
         let d = divergences(
             &[
-                Column { values: &x0, categories: None },
-                Column { values: &x1, categories: None },
-                Column { values: &cat, categories: Some(3) },
+                Column {
+                    values: &x0,
+                    categories: None,
+                },
+                Column {
+                    values: &x1,
+                    categories: None,
+                },
+                Column {
+                    values: &cat,
+                    categories: Some(3),
+                },
             ],
             &top,
         );

@@ -287,6 +287,10 @@ mod tests {
             .map(|(l, h, _)| (h[0] - l[0]) * (h[1] - l[1]))
             .sum();
         assert!((area - 1.0).abs() < 1e-12);
-        assert!(RandomForest::fit(&[], &[], &ForestConfig::default()).trees.is_empty());
+        assert!(
+            RandomForest::fit(&[], &[], &ForestConfig::default())
+                .trees
+                .is_empty()
+        );
     }
 }

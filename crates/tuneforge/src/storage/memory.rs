@@ -191,6 +191,36 @@ impl Storage for MemoryStorage {
         Ok(Some(t))
     }
 
+    fn import_trial(&self, study: StudyId, t: &FrozenTrial) -> Result<FrozenTrial> {
+        let mut g = self.lock();
+        g.next_trial += 1;
+        let id = g.next_trial;
+        let data = g.study(study)?;
+        if let Some(c) = t
+            .system_attrs
+            .get(crate::attrs::CLAIM)
+            .and_then(|v| v.as_str())
+        {
+            data.claims.insert(c.to_string());
+        }
+        data.seq += 1;
+        let number = data.trials.len();
+        let mut copy = t.clone();
+        copy.id = id;
+        copy.number = number as u64;
+        copy.seq = data.seq;
+        if copy.state == TrialState::Running {
+            copy.state = TrialState::Failed;
+            copy.message = Some("running when the study was exported".into());
+        }
+        if copy.state == TrialState::Waiting {
+            data.waiting.insert(copy.number);
+        }
+        data.trials.push(copy.clone());
+        g.index.insert(id, (study, number));
+        Ok(copy)
+    }
+
     fn claim_waiting(
         &self,
         study: StudyId,

@@ -164,6 +164,43 @@ pub trait Storage: Send + Sync {
 
     // ---- reads -------------------------------------------------------------------------------
 
+    /// Appends `t` to the study as it was recorded elsewhere (`tuneforge import`): the next
+    /// number, and its state, values, parameters, reports, attributes, worker and times.
+    /// The default composes the other calls (times and worker become the importer's); SQLite
+    /// and memory storage keep everything. A trial running when exported is imported failed.
+    fn import_trial(&self, study: StudyId, t: &FrozenTrial) -> Result<FrozenTrial> {
+        let waiting = t.state == TrialState::Waiting;
+        let new = NewTrial {
+            waiting,
+            system_attrs: t.system_attrs.clone(),
+            worker: t.worker.clone(),
+            ..NewTrial::default()
+        };
+        let created = self
+            .create_trial(study, new)?
+            .ok_or_else(|| Error::Storage("the imported trial could not be created".into()))?;
+        if waiting {
+            return Ok(created);
+        }
+        for (k, v) in &t.params {
+            self.set_param(created.id, k, &t.distributions[k], v)?;
+        }
+        for (step, m) in &t.intermediate {
+            self.report(created.id, *step, m)?;
+        }
+        for (k, v) in &t.user_attrs {
+            self.set_user_attr(created.id, k, v)?;
+        }
+        let (state, message) = match t.state {
+            TrialState::Running => (
+                TrialState::Failed,
+                Some("running when the study was exported".to_string()),
+            ),
+            s => (s, t.message.clone()),
+        };
+        self.finish(created.id, state, t.values.as_deref(), message.as_deref())
+    }
+
     /// The trials of a study that changed after counter value `since` (0: all of them).
     fn trials_since(&self, study: StudyId, since: u64) -> Result<TrialChanges>;
 

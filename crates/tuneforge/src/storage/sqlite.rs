@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::codec::{fill_params, merge_metrics, metrics_from_json, param_json, upsert_param};
+use super::codec::{
+    fill_params, merge_metrics, metrics_from_json, metrics_to_json, param_json, upsert_param,
+};
 use super::{NewTrial, Storage, TrialChanges, check_finish};
 use crate::distribution::{Distribution, ParamValue};
 use crate::error::{Error, Result};
@@ -616,6 +618,78 @@ impl Storage for SqliteStorage {
             Ok(())
         })?;
         self.get_trial(trial)
+    }
+
+    fn import_trial(&self, study: StudyId, t: &FrozenTrial) -> Result<FrozenTrial> {
+        let (state, message) = match t.state {
+            TrialState::Running => (
+                TrialState::Failed,
+                Some("running when the study was exported".to_string()),
+            ),
+            s => (s, t.message.clone()),
+        };
+        let params_list: Vec<serde_json::Value> = t
+            .params
+            .iter()
+            .map(|(k, v)| {
+                let d = t.distributions.get(k).ok_or_else(|| {
+                    Error::invalid(format!("imported parameter '{k}' has no distribution"))
+                })?;
+                param_json(k, d, v)
+            })
+            .collect::<Result<_>>()?;
+        let params_text = serde_json::Value::Array(params_list).to_string();
+        let vals = t.values.as_ref().map(serde_json::to_string).transpose()?;
+        let user = serde_json::to_string(&t.user_attrs)?;
+        let sys = serde_json::to_string(&t.system_attrs)?;
+        let claim = t
+            .system_attrs
+            .get(crate::attrs::CLAIM)
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        let id = self.write(|tx| {
+            let seq = bump(tx, study).map_err(|e| match e {
+                Error::Storage(m) if m.contains("no rows") => {
+                    Error::StudyNotFound(format!("#{study}"))
+                }
+                e => e,
+            })?;
+            let number: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM trials WHERE study_id = ?1",
+                [study],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO trials (study_id, number, state, vals, params, user_attrs, \
+                 system_attrs, message, worker, started_ms, finished_ms, heartbeat_ms, seq, claim) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    study,
+                    number,
+                    state.as_str(),
+                    vals,
+                    params_text,
+                    user,
+                    sys,
+                    message,
+                    t.worker,
+                    t.started_ms,
+                    t.finished_ms,
+                    t.heartbeat_ms,
+                    seq as i64,
+                    claim
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            for (step, m) in &t.intermediate {
+                tx.execute(
+                    "INSERT INTO reports (trial_id, step, metrics) VALUES (?1, ?2, ?3)",
+                    params![id, *step as i64, metrics_to_json(m)],
+                )?;
+            }
+            Ok(id)
+        })?;
+        self.get_trial(id)
     }
 
     fn trials_since(&self, study: StudyId, since: u64) -> Result<TrialChanges> {
