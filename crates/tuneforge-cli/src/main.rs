@@ -6,6 +6,8 @@ mod manage;
 mod resolve;
 mod run;
 mod show;
+mod table;
+mod tensorboard;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -1,6 +1,5 @@
 //! Read-only commands: `studies`, `trials`, `best`, `export`.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
@@ -14,8 +13,12 @@ use crate::run::fmt_value;
 pub enum ExportFormat {
     /// One row per trial; parameters, values and attributes as columns.
     Csv,
-    /// The study and every trial, lossless.
+    /// The study and every trial, lossless (`tuneforge import` reads it back).
     Json,
+    /// One row per trial, typed columns (Apache Parquet).
+    Parquet,
+    /// A TensorBoard log directory: each trial's curves and the HParams dashboard.
+    Tensorboard,
 }
 
 pub fn studies(storage_flag: Option<&str>) -> Result<u8> {
@@ -210,6 +213,23 @@ pub fn export(
                 .insert(tuneforge::attrs::SEED.into(), seed.into());
         }
     }
+    match format {
+        ExportFormat::Tensorboard => {
+            let dir = output
+                .ok_or_else(|| Error::invalid("give the log directory to write with -o DIR"))?;
+            crate::tensorboard::export(&record, &objective_names(&record), &trials, dir)?;
+            return Ok(0);
+        }
+        ExportFormat::Parquet => {
+            let path = output.ok_or_else(|| {
+                Error::invalid("Parquet is binary: give the output file with -o FILE.parquet")
+            })?;
+            let cols = crate::table::build(&record, &objective_names(&record), &trials);
+            crate::table::write_parquet(&cols, path)?;
+            return Ok(0);
+        }
+        ExportFormat::Csv | ExportFormat::Json => {}
+    }
     let mut out: Box<dyn Write> = match output {
         Some(p) => Box::new(std::fs::File::create(p).map_err(|e| Error::io(p, e))?),
         None => Box::new(std::io::stdout()),
@@ -243,61 +263,12 @@ pub fn export(
             writeln!(out, "{text}").map_err(io)?;
         }
         ExportFormat::Csv => {
-            let objectives = objective_names(&record);
-            let params = param_names(&trials);
-            let users: BTreeSet<&String> =
-                trials.iter().flat_map(|t| t.user_attrs.keys()).collect();
-            let mut w = csv::Writer::from_writer(out);
-            let mut header = vec!["number".to_string(), "state".into()];
-            header.extend(objectives.iter().cloned());
-            header.extend(params.iter().map(|p| format!("params_{p}")));
-            header.extend(users.iter().map(|u| format!("user_attrs_{u}")));
-            header.extend(
-                ["seed", "started_ms", "finished_ms", "duration_s", "message"].map(String::from),
-            );
-            w.write_record(&header)
-                .map_err(|e| Error::invalid(e.to_string()))?;
-            for t in &trials {
-                let mut row = vec![t.number.to_string(), t.state.to_string()];
-                for i in 0..objectives.len() {
-                    row.push(
-                        t.values
-                            .as_ref()
-                            .and_then(|v| v.get(i))
-                            .map(|v| v.to_string())
-                            .unwrap_or_default(),
-                    );
-                }
-                for p in &params {
-                    row.push(t.params.get(p).map(|v| v.to_string()).unwrap_or_default());
-                }
-                for u in &users {
-                    row.push(t.user_attrs.get(*u).map(json_cell).unwrap_or_default());
-                }
-                row.push(
-                    t.system_attrs
-                        .get(tuneforge::attrs::SEED)
-                        .map(json_cell)
-                        .unwrap_or_default(),
-                );
-                row.push(t.started_ms.map(|v| v.to_string()).unwrap_or_default());
-                row.push(t.finished_ms.map(|v| v.to_string()).unwrap_or_default());
-                row.push(t.duration_s().map(|v| v.to_string()).unwrap_or_default());
-                row.push(t.message.clone().unwrap_or_default());
-                w.write_record(&row)
-                    .map_err(|e| Error::invalid(e.to_string()))?;
-            }
-            w.flush().map_err(io)?;
+            let cols = crate::table::build(&record, &objective_names(&record), &trials);
+            crate::table::write_csv(&cols, out)?;
         }
+        ExportFormat::Tensorboard | ExportFormat::Parquet => {}
     }
     Ok(0)
-}
-
-fn json_cell(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn short(s: &str, n: usize) -> String {
