@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod harness;
+pub mod importance;
 #[cfg(feature = "lcbench")]
 pub mod lcbench;
 #[cfg(feature = "lcbench")]

@@ -99,6 +99,7 @@ pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
         SamplerKind::Tpe => Arc::new(tuneforge::sampler::TpeConfig::default().build(seed)),
         SamplerKind::CmaEs => Arc::new(tuneforge::sampler::CmaEsConfig::default().build(seed)),
         SamplerKind::Gp => Arc::new(tuneforge::sampler::GpConfig::default().build(seed)),
+        SamplerKind::Rf => Arc::new(tuneforge::sampler::RfConfig::default().build(seed)),
         SamplerKind::Evolution => {
             Arc::new(tuneforge::sampler::EvolutionConfig::default().build(seed))
         }

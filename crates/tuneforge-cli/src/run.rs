@@ -719,7 +719,7 @@ pub fn reevaluate(args: ReevaluateArgs, storage_flag: Option<&str>) -> Result<u8
         .all_trials(record.id)?
         .into_iter()
         .filter(|t| t.state == TrialState::Complete && t.value().is_some_and(f64::is_finite))
-        .filter(|t| t.system_attrs.get(tuneforge::attrs::REEVALUATES).is_none())
+        .filter(|t| !t.system_attrs.contains_key(tuneforge::attrs::REEVALUATES))
         .collect();
     if done.is_empty() {
         return Err(Error::invalid(format!(

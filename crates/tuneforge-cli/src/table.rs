@@ -68,7 +68,10 @@ pub fn build(record: &StudyRecord, objectives: &[String], trials: &[FrozenTrial]
     }
     for p in &params {
         let vals: Vec<Option<&ParamValue>> = trials.iter().map(|t| t.params.get(p)).collect();
-        let all_int = vals.iter().flatten().all(|v| matches!(v, ParamValue::Int(_)));
+        let all_int = vals
+            .iter()
+            .flatten()
+            .all(|v| matches!(v, ParamValue::Int(_)));
         let all_num = vals
             .iter()
             .flatten()
@@ -92,7 +95,13 @@ pub fn build(record: &StudyRecord, objectives: &[String], trials: &[FrozenTrial]
             Values::F64(
                 trials
                     .iter()
-                    .map(|t| t.intermediate.values().rev().find_map(|s| s.get(m)).copied())
+                    .map(|t| {
+                        t.intermediate
+                            .values()
+                            .rev()
+                            .find_map(|s| s.get(m))
+                            .copied()
+                    })
                     .collect(),
             ),
         ));
@@ -110,7 +119,12 @@ pub fn build(record: &StudyRecord, objectives: &[String], trials: &[FrozenTrial]
     for u in users {
         cols.push(col(
             format!("user_attrs_{u}"),
-            Values::Str(trials.iter().map(|t| t.user_attrs.get(u).map(json_text)).collect()),
+            Values::Str(
+                trials
+                    .iter()
+                    .map(|t| t.user_attrs.get(u).map(json_text))
+                    .collect(),
+            ),
         ));
     }
     let systems: BTreeSet<&String> = trials
@@ -121,7 +135,12 @@ pub fn build(record: &StudyRecord, objectives: &[String], trials: &[FrozenTrial]
     for s in systems {
         cols.push(col(
             format!("system_attrs_{s}"),
-            Values::Str(trials.iter().map(|t| t.system_attrs.get(s).map(json_text)).collect()),
+            Values::Str(
+                trials
+                    .iter()
+                    .map(|t| t.system_attrs.get(s).map(json_text))
+                    .collect(),
+            ),
         ));
     }
     cols.push(col(
@@ -225,8 +244,8 @@ pub fn write_parquet(cols: &[Column], path: &Path) -> Result<()> {
             .map_err(perr)?,
     );
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut writer = SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::new()))
-        .map_err(perr)?;
+    let mut writer =
+        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::new())).map_err(perr)?;
     let mut group = writer.next_row_group().map_err(perr)?;
     for c in cols {
         let Some(mut cw) = group.next_column().map_err(perr)? else {
@@ -251,7 +270,8 @@ pub fn write_parquet(cols: &[Column], path: &Path) -> Result<()> {
             }
             Values::Str(v) => {
                 let (vals, defs) = split(v);
-                let bytes: Vec<ByteArray> = vals.iter().map(|s| ByteArray::from(s.as_str())).collect();
+                let bytes: Vec<ByteArray> =
+                    vals.iter().map(|s| ByteArray::from(s.as_str())).collect();
                 cw.typed::<ByteArrayType>()
                     .write_batch(&bytes, Some(&defs), None)
                     .map_err(perr)?;

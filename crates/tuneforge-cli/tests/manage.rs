@@ -129,7 +129,10 @@ high = 1
     assert!(!run.status.success());
     let text = stdout(tuneforge().current_dir(d).args(["logs", "s.toml", "0"]));
     assert!(text.contains("failed"), "{text}");
-    assert!(text.contains("loading data") && text.contains("cannot open train.csv"), "{text}");
+    assert!(
+        text.contains("loading data") && text.contains("cannot open train.csv"),
+        "{text}"
+    );
     std::fs::remove_dir_all(d.join("tuneforge-runs")).unwrap();
     let text = stdout(tuneforge().current_dir(d).args(["logs", "s.toml", "0"]));
     assert!(text.contains("tail kept in the storage"), "{text}");
@@ -149,22 +152,41 @@ fn reevaluate_flags_a_noisy_objective_and_not_a_deterministic_one() {
     study(d, "quiet", 0.0, 8);
     study(d, "noisy", 0.5, 8);
     let q = stdout(tuneforge().current_dir(d).args([
-        "reevaluate", "quiet.toml", "--top", "3", "--seeds", "3", "--quiet",
+        "reevaluate",
+        "quiet.toml",
+        "--top",
+        "3",
+        "--seeds",
+        "3",
+        "--quiet",
     ]));
     assert!(!q.contains("SWINGS"), "{q}");
-    assert!(q.contains("rank stability (Spearman, original vs mean over seeds): 1.00"), "{q}");
+    assert!(
+        q.contains("rank stability (Spearman, original vs mean over seeds): 1.00"),
+        "{q}"
+    );
     let n = stdout(tuneforge().current_dir(d).args([
-        "reevaluate", "noisy.toml", "--top", "3", "--seeds", "4", "--quiet",
+        "reevaluate",
+        "noisy.toml",
+        "--top",
+        "3",
+        "--seeds",
+        "4",
+        "--quiet",
     ]));
-    assert!(n.contains("SWINGS WITH THE SEED") && n.contains("ensembling"), "{n}");
+    assert!(
+        n.contains("SWINGS WITH THE SEED") && n.contains("ensembling"),
+        "{n}"
+    );
     // The re-runs went to their own study; the original is untouched.
     let studies = stdout(tuneforge().current_dir(d).args(["studies"]));
     assert!(studies.contains("noisy-reevaluate"), "{studies}");
-    let json = stdout(
-        tuneforge()
-            .current_dir(d)
-            .args(["export", "noisy.toml", "--format", "json"]),
-    );
+    let json =
+        stdout(
+            tuneforge()
+                .current_dir(d)
+                .args(["export", "noisy.toml", "--format", "json"]),
+        );
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(doc["trials"].as_array().unwrap().len(), 8);
 }
@@ -184,7 +206,10 @@ fn importance_ranks_the_parameter_that_drives_the_objective_first() {
         ]));
         let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(doc["params"][0]["param"], "x", "{method}: {doc}");
-        assert!(doc["params"][1]["importance"].as_f64().unwrap() < 0.3, "{method}: {doc}");
+        assert!(
+            doc["params"][1]["importance"].as_f64().unwrap() < 0.3,
+            "{method}: {doc}"
+        );
     }
     let bad = tuneforge()
         .current_dir(d)
@@ -196,7 +221,9 @@ fn importance_ranks_the_parameter_that_drives_the_objective_first() {
 
 fn tensorboard_python() -> Option<PathBuf> {
     let candidates = [
-        std::env::var("TUNEFORGE_TEST_TENSORBOARD_PYTHON").ok().map(PathBuf::from),
+        std::env::var("TUNEFORGE_TEST_TENSORBOARD_PYTHON")
+            .ok()
+            .map(PathBuf::from),
         std::env::var("HOME")
             .ok()
             .map(|h| PathBuf::from(h).join(".cache/tuneforge/tensorboard-venv/bin/python")),
@@ -216,9 +243,11 @@ fn exports_round_trip_and_open_in_their_own_readers() {
     let d = dir.path();
     study(d, "ex", 0.1, 6);
     // JSON -> import -> JSON: identical but for storage keys, name and creation time.
-    run_ok(tuneforge().current_dir(d).args([
-        "export", "ex.toml", "--format", "json", "-o", "a.json",
-    ]));
+    run_ok(
+        tuneforge()
+            .current_dir(d)
+            .args(["export", "ex.toml", "--format", "json", "-o", "a.json"]),
+    );
     run_ok(tuneforge().current_dir(d).args([
         "--storage",
         "sqlite://copy.db",
@@ -260,7 +289,14 @@ fn exports_round_trip_and_open_in_their_own_readers() {
     // Importing twice under one name is refused; a file that is not an export too.
     let again = tuneforge()
         .current_dir(d)
-        .args(["--storage", "sqlite://copy.db", "import", "a.json", "--name", "copy"])
+        .args([
+            "--storage",
+            "sqlite://copy.db",
+            "import",
+            "a.json",
+            "--name",
+            "copy",
+        ])
         .output()
         .unwrap();
     assert!(!again.status.success());
@@ -284,12 +320,20 @@ fn exports_round_trip_and_open_in_their_own_readers() {
         "system_attrs_command",
         "seed",
     ] {
-        assert!(header.split(',').any(|h| h == col), "{col} missing: {header}");
+        assert!(
+            header.split(',').any(|h| h == col),
+            "{col} missing: {header}"
+        );
     }
 
     // Parquet, read back with the parquet crate's row reader.
     run_ok(tuneforge().current_dir(d).args([
-        "export", "ex.toml", "--format", "parquet", "-o", "t.parquet",
+        "export",
+        "ex.toml",
+        "--format",
+        "parquet",
+        "-o",
+        "t.parquet",
     ]));
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let reader =
@@ -350,7 +394,8 @@ for run in sorted(os.listdir(root)):
                         "loss": [[e.step, e.value] for e in acc.Scalars("loss")]}
 print(json.dumps(out))
 "#;
-    let out = run_ok(Command::new(&python).args(["-c", script, &d.join("tb").display().to_string()]));
+    let out =
+        run_ok(Command::new(&python).args(["-c", script, &d.join("tb").display().to_string()]));
     let tb: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(tb["hparams"], serde_json::json!(["x", "u"]));
     assert!(tb["metrics"].as_array().unwrap().contains(&"loss".into()));
@@ -362,7 +407,10 @@ print(json.dumps(out))
         assert_eq!(curve.len(), 2);
         let last = curve[1][1].as_f64().unwrap();
         let want = t["values"][0].as_f64().unwrap();
-        assert!((last - want).abs() <= 1e-6 * want.abs().max(1.0), "{last} vs {want}");
+        assert!(
+            (last - want).abs() <= 1e-6 * want.abs().max(1.0),
+            "{last} vs {want}"
+        );
     }
 }
 
@@ -372,7 +420,11 @@ fn compare_shows_both_bests_and_where_they_differ() {
     let d = dir.path();
     study(d, "one", 0.0, 4);
     study(d, "two", 0.0, 6);
-    let text = stdout(tuneforge().current_dir(d).args(["compare", "one.toml", "two.toml"]));
+    let text = stdout(
+        tuneforge()
+            .current_dir(d)
+            .args(["compare", "one.toml", "two.toml"]),
+    );
     assert!(text.contains("one") && text.contains("two"), "{text}");
     assert!(text.contains("complete trials  4"), "{text}");
     assert!(text.contains("best loss"), "{text}");

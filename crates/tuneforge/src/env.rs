@@ -154,8 +154,9 @@ pub fn record(
 ) -> crate::Result<String> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    static SEEN: OnceLock<Mutex<HashMap<(String, String, std::path::PathBuf), String>>> =
-        OnceLock::new();
+    /// (study, program, directory) -> environment id.
+    type Seen = HashMap<(String, String, std::path::PathBuf), String>;
+    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
     let key = (
         study.name().to_string(),
         argv.first().cloned().unwrap_or_default(),

@@ -68,6 +68,8 @@ pub enum SamplerKind {
     CmaEs,
     /// Gaussian-process Bayesian optimisation with log expected improvement.
     Gp,
+    /// Random-forest Bayesian optimisation (SMAC style).
+    Rf,
     /// Regularized (aging) evolution.
     Evolution,
     /// Simulated annealing.
@@ -95,6 +97,7 @@ impl SamplerKind {
             "tpe" => SamplerKind::Tpe,
             "cmaes" | "cma-es" => SamplerKind::CmaEs,
             "gp" | "bo" => SamplerKind::Gp,
+            "rf" | "smac" => SamplerKind::Rf,
             "evolution" | "rea" => SamplerKind::Evolution,
             "annealing" | "sa" => SamplerKind::Annealing,
             "genetic" | "ga" => SamplerKind::Genetic,
@@ -116,6 +119,7 @@ impl SamplerKind {
             SamplerKind::Tpe => "tpe",
             SamplerKind::CmaEs => "cmaes",
             SamplerKind::Gp => "gp",
+            SamplerKind::Rf => "rf",
             SamplerKind::Evolution => "evolution",
             SamplerKind::Annealing => "annealing",
             SamplerKind::Genetic => "genetic",
@@ -556,7 +560,7 @@ impl StudyFile {
             None => SamplerKind::Auto,
             Some(name) => SamplerKind::parse(name).ok_or_else(|| {
                 err(format!(
-                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes, gp, evolution, annealing, genetic, bohb, nsga2, local-search or reinforce"
+                    "sampler '{name}' is not known: use auto, random, sobol, grid, tpe, cmaes, gp, rf, evolution, annealing, genetic, bohb, nsga2, local-search or reinforce"
                 ))
             })?,
         };

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tuneforge::sampler::{
-    AnnealingConfig, AutoSampler, CmaEsConfig, EvolutionConfig, GeneticConfig, GpConfig, TpeConfig,
+    AnnealingConfig, AutoSampler, CmaEsConfig, EvolutionConfig, GeneticConfig, GpConfig, RfConfig,
+    TpeConfig,
 };
 use tuneforge::{RandomSampler, Sampler, SobolSampler};
 use tuneforge_bench::harness::{self, RunResult, SamplerFactory};
@@ -128,6 +129,19 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// Parameter importance: fANOVA and PED-ANOVA time and ranking at 1,000 and 10,000 trials,
+    /// next to Optuna's evaluators on the same data.
+    Importance {
+        /// Study sizes (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        trials: Vec<usize>,
+        /// Python with Optuna and scikit-learn (bench/peers/setup.sh); `none` to skip peers.
+        #[arg(long, default_value = "bench/.venv/bin/python")]
+        python: PathBuf,
+        /// The Markdown file to update.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+    },
     /// One worker process of `throughput` (internal).
     #[command(hide = true)]
     ThroughputWorker {
@@ -150,11 +164,11 @@ enum Cmd {
         /// Evaluations per run.
         #[arg(long, default_value_t = 200)]
         budget: usize,
-        /// tuneforge samplers to run (comma-separated): auto, random, sobol, tpe, cmaes, gp, evolution, annealing, genetic.
+        /// tuneforge samplers to run (comma-separated): auto, random, sobol, tpe, cmaes, gp, rf, evolution, annealing, genetic.
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "auto,random,sobol,tpe,cmaes,gp,evolution,annealing,genetic"
+            default_value = "auto,random,sobol,tpe,cmaes,gp,rf,evolution,annealing,genetic"
         )]
         samplers: Vec<String>,
         /// Only problems whose name contains one of these (comma-separated).
@@ -175,6 +189,10 @@ enum Cmd {
         /// Worker threads (runs are independent).
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Keep the runs of other samplers already in --results (from an earlier run with the
+        /// same seeds and budget) and add these samplers' runs to them.
+        #[arg(long)]
+        add: bool,
     },
     /// Time per suggestion with a long history (N completed trials in a D-dimensional space).
     Speed {
@@ -214,6 +232,7 @@ fn factory(name: &str) -> Option<SamplerFactory> {
             Arc::new(|s| Arc::new(AnnealingConfig::default().build(s)) as Arc<dyn Sampler>)
         }
         "genetic" => Arc::new(|s| Arc::new(GeneticConfig::default().build(s)) as Arc<dyn Sampler>),
+        "rf" => Arc::new(|s| Arc::new(RfConfig::default().build(s)) as Arc<dyn Sampler>),
         _ => return None,
     })
 }
@@ -277,6 +296,11 @@ fn main() {
             out,
             threads,
         } => nas_cmd(runs, gp_runs, budget, methods, &data, peers, &out, threads),
+        Cmd::Importance {
+            trials,
+            python,
+            out,
+        } => importance_cmd(&trials, &python, &out),
         Cmd::Throughput {
             workers,
             seconds,
@@ -308,8 +332,9 @@ fn main() {
             results,
             out,
             threads,
+            add,
         } => samplers_cmd(
-            seeds, budget, samplers, problems, data, peers, results, out, threads,
+            seeds, budget, samplers, problems, data, peers, results, out, threads, add,
         ),
         Cmd::Speed {
             history,
@@ -473,6 +498,7 @@ fn samplers_cmd(
     results: PathBuf,
     out: PathBuf,
     threads: usize,
+    add: bool,
 ) {
     let mut problems: Vec<Box<dyn Problem>> = Vec::new();
     for f in problems::functions() {
@@ -501,7 +527,7 @@ fn samplers_cmd(
     for name in &samplers {
         let Some(f) = factory(name) else {
             eprintln!(
-                "error: unknown sampler '{name}' (auto, random, sobol, tpe, cmaes, gp, evolution, annealing, genetic)"
+                "error: unknown sampler '{name}' (auto, random, sobol, tpe, cmaes, gp, rf, evolution, annealing, genetic)"
             );
             std::process::exit(2);
         };
@@ -534,6 +560,20 @@ fn samplers_cmd(
         }
     });
     let mut all = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut kept = 0;
+    if add {
+        // The runs of the samplers not run now, from the earlier run stored in --results.
+        let earlier = std::fs::read_to_string(&results).unwrap_or_default();
+        for r in earlier
+            .lines()
+            .filter_map(|l| serde_json::from_str::<RunResult>(l).ok())
+        {
+            if !samplers.contains(&r.sampler) {
+                all.push(r);
+                kept += 1;
+            }
+        }
+    }
     all.sort_by(|a, b| (&a.problem, &a.sampler, a.seed).cmp(&(&b.problem, &b.sampler, b.seed)));
     if let Some(dir) = results.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -558,9 +598,17 @@ fn samplers_cmd(
         .into_iter()
         .filter(|b| *b <= budget)
         .collect();
+    let added = if add {
+        format!(
+            " The runs of tuneforge's other samplers ({kept}) come from the earlier run stored in `{}`.",
+            results.display()
+        )
+    } else {
+        String::new()
+    };
     let header = format!(
         "## Sampler quality and speed\n\nCommand: `{}`  \nMachine: {}. Seeds: {seeds}, budget: {budget} evaluations per run. \
-         Peers: {peer_note}.\n\nSimple regret = best value found minus the known optimum f* (0 is perfect). \
+         Peers: {peer_note}.{added}\n\nSimple regret = best value found minus the known optimum f* (0 is perfect). \
          ms/trial is the time spent outside the objective per trial (for tuneforge: sampling plus in-memory storage; \
          for peers: their own ask/tell overhead).\n",
         command_line(),
@@ -832,6 +880,79 @@ fn mo_cmd(seeds: u64, budget: usize, samplers: Vec<String>, peers: Option<PathBu
 }
 
 /// This command line as a reader would type it: `tuneforge-bench ARGS`.
+fn importance_cmd(sizes: &[usize], python: &std::path::Path, out: &std::path::Path) {
+    use tuneforge_bench::importance;
+    let mut rows = Vec::new();
+    for &n in sizes {
+        match importance::run(n) {
+            Ok(r) => rows.extend(r),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let mut peers = "none".to_string();
+    if python.as_os_str() != "none" {
+        let dir = std::env::temp_dir().join(format!("tuneforge-importance-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let files: Vec<PathBuf> = sizes
+            .iter()
+            .map(|n| dir.join(format!("data-{n}.csv")))
+            .collect();
+        for (n, f) in sizes.iter().zip(&files) {
+            if let Err(e) = importance::write_csv(f, *n) {
+                eprintln!("error: cannot write {}: {e}", f.display());
+                std::process::exit(1);
+            }
+        }
+        eprintln!("running Optuna's evaluators (its fANOVA takes minutes at 10,000 trials)");
+        let result = std::process::Command::new(python)
+            .arg("bench/peers/importance.py")
+            .args(&files)
+            .output();
+        let _ = std::fs::remove_dir_all(&dir);
+        match result {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                rows.extend(
+                    text.lines()
+                        .filter_map(|l| serde_json::from_str::<importance::Timing>(l).ok()),
+                );
+                let v = std::process::Command::new(python)
+                    .args([
+                        "-c",
+                        "import importlib.metadata as m; print('optuna', m.version('optuna'), '/ scikit-learn', m.version('scikit-learn'))",
+                    ])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                    .unwrap_or_default();
+                peers = v;
+            }
+            Ok(o) => {
+                eprintln!(
+                    "error: the peer script failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                std::process::exit(1);
+            }
+            Err(e) => {
+                eprintln!("error: cannot run {}: {e}", python.display());
+                std::process::exit(1);
+            }
+        }
+    }
+    let header = format!(
+        "## Parameter importance\n\nCommand: `{}`  \nMachine: {}. A study of N random trials over \
+         10 parameters in [0, 1] minimising 5 x0 + 3 x1^2 + sin(6 x2) + 0.5 x0 x1 (x3..x9 do \
+         nothing); the same data for every method. Peers: {peers}.\n",
+        command_line(),
+        machine()
+    );
+    write_section_or_exit(out, "importance", &importance::section(&rows, &header));
+    eprintln!("wrote {}", out.display());
+}
+
 #[allow(clippy::too_many_arguments)]
 fn nas_cmd(
     runs: u64,

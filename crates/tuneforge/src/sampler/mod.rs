@@ -27,6 +27,7 @@ pub mod local_search;
 pub mod nsga2;
 mod random;
 pub mod reinforce;
+pub mod smac;
 mod sobol;
 pub mod tpe;
 
@@ -43,6 +44,7 @@ pub use local_search::LocalSearchSampler;
 pub use nsga2::{Nsga2Config, Nsga2Sampler};
 pub use random::RandomSampler;
 pub use reinforce::{ReinforceConfig, ReinforceSampler};
+pub use smac::{RfConfig, RfSampler};
 pub use sobol::SobolSampler;
 pub use tpe::{TpeConfig, TpeSampler};
 
