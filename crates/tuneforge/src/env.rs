@@ -145,8 +145,9 @@ pub fn capture(
     m
 }
 
-/// Records the environment of a command trial of `study` once per process (per program and
-/// directory) as the study attribute `env:<id>`, and returns the id for the trial.
+/// Records the environment of a trial of `study` as the study attribute `env:<id>` (once per
+/// study handle, program and directory; the capture itself once per process) and returns the
+/// id for the trial.
 pub fn record(
     study: &crate::Study,
     argv: &[String],
@@ -154,19 +155,39 @@ pub fn record(
 ) -> crate::Result<String> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    /// (study, program, directory) -> environment id.
-    type Seen = HashMap<(String, String, std::path::PathBuf), String>;
-    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
-    let key = (
-        study.name().to_string(),
-        argv.first().cloned().unwrap_or_default(),
-        cwd.to_path_buf(),
-    );
-    let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(id) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+    type Key = (String, std::path::PathBuf);
+    // Capturing runs git, pip and nvidia-smi: once per program and directory per process.
+    static CAPTURED: OnceLock<Mutex<HashMap<Key, serde_json::Map<String, serde_json::Value>>>> =
+        OnceLock::new();
+    // Recorded once per study handle, program and directory.
+    static RECORDED: OnceLock<Mutex<HashMap<(u64, Key), String>>> = OnceLock::new();
+    let key: Key = (argv.first().cloned().unwrap_or_default(), cwd.to_path_buf());
+    let recorded = RECORDED.get_or_init(|| Mutex::new(HashMap::new()));
+    let handle = (study.instance(), key.clone());
+    if let Some(id) = recorded
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&handle)
+    {
         return Ok(id.clone());
     }
-    let mut env = capture(argv, cwd);
+    let captured = CAPTURED.get_or_init(|| Mutex::new(HashMap::new()));
+    let cached = captured
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    let mut env = match cached {
+        Some(e) => e,
+        None => {
+            let e = capture(argv, cwd);
+            captured
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, e.clone());
+            e
+        }
+    };
     if let Some(text) = study
         .record()
         .attrs
@@ -184,9 +205,10 @@ pub fn record(
         &format!("{}{id}", crate::attrs::ENV_PREFIX),
         &serde_json::Value::Object(env),
     )?;
-    seen.lock()
+    recorded
+        .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(key, id.clone());
+        .insert(handle, id.clone());
     Ok(id)
 }
 

@@ -46,6 +46,10 @@ struct Inner {
     liveness: Liveness,
     beats: Arc<Beats>,
     last_reap: Mutex<Option<Instant>>,
+    /// The environment id given to every trial this handle creates, when recorded.
+    env: std::sync::OnceLock<String>,
+    /// Distinguishes study handles in this process (for per-handle caches).
+    instance: u64,
 }
 
 #[derive(Default)]
@@ -65,6 +69,7 @@ pub struct StudyBuilder {
     attrs: BTreeMap<String, serde_json::Value>,
     load_if_exists: bool,
     liveness: Option<Liveness>,
+    record_environment: bool,
 }
 
 impl StudyBuilder {
@@ -129,6 +134,15 @@ impl StudyBuilder {
         self
     }
 
+    /// Records the environment of this process (see [`crate::env::capture`]: machine, git
+    /// state, versions) with the study, and its id on every trial this handle creates, for
+    /// `tuneforge env` and `tuneforge compare`. Command trials run by the CLI record theirs
+    /// anyway.
+    pub fn record_environment(mut self) -> Self {
+        self.record_environment = true;
+        self
+    }
+
     /// Whether an existing study of that name is loaded (default) or an error.
     pub fn load_if_exists(mut self, yes: bool) -> Self {
         self.load_if_exists = yes;
@@ -187,7 +201,7 @@ impl StudyBuilder {
             .unwrap_or_else(|| Arc::new(crate::sampler::AutoSampler::new(seed)));
         let liveness = Liveness::from_attrs(&record.attrs);
         let beats = Beats::new(storage.clone(), liveness.interval);
-        Ok(Study {
+        let study = Study {
             inner: Arc::new(Inner {
                 storage,
                 record,
@@ -199,8 +213,21 @@ impl StudyBuilder {
                 liveness,
                 beats,
                 last_reap: Mutex::new(None),
+                env: std::sync::OnceLock::new(),
+                instance: {
+                    static NEXT: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(0);
+                    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                },
             }),
-        })
+        };
+        if self.record_environment {
+            let argv: Vec<String> = std::env::args().collect();
+            let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+            let id = crate::env::record(&study, &argv, &cwd)?;
+            let _ = study.inner.env.set(id);
+        }
+        Ok(study)
     }
 }
 
@@ -326,6 +353,7 @@ impl Study {
             attrs: BTreeMap::new(),
             load_if_exists: true,
             liveness: None,
+            record_environment: false,
         }
     }
 
@@ -477,7 +505,11 @@ impl Study {
             // Enqueued trials first. The view is at most one round trip old, so a trial
             // enqueued in between is simply taken by the next ask.
             if view.trials.iter().any(|t| t.state == TrialState::Waiting) {
-                if let Some(t) = storage.claim_waiting(id, &self.inner.worker, heartbeat)? {
+                if let Some(mut t) = storage.claim_waiting(id, &self.inner.worker, heartbeat)? {
+                    if let Some(e) = self.inner.env.get() {
+                        storage.set_system_attr(t.id, attrs::ENV, &e.clone().into())?;
+                        t.system_attrs.insert(attrs::ENV.into(), e.clone().into());
+                    }
                     return self.start(t, heartbeat, None);
                 }
                 continue;
@@ -487,7 +519,7 @@ impl Study {
                 heartbeat,
                 ..Default::default()
             };
-            let new = match self.inner.sampler.reserve(&view)? {
+            let mut new = match self.inner.sampler.reserve(&view)? {
                 Reservation::Free => base,
                 Reservation::Claim { key, params, attrs } => NewTrial {
                     claim: Some(key),
@@ -501,6 +533,9 @@ impl Study {
                 },
                 Reservation::Exhausted => return Err(Error::Exhausted),
             };
+            if let Some(e) = self.inner.env.get() {
+                new.system_attrs.insert(attrs::ENV.into(), e.clone().into());
+            }
             if let Some(t) = storage.create_trial(id, new)? {
                 // The view taken just before is the history this trial is sampled from.
                 return self.start(t, heartbeat, Some(view));
@@ -537,6 +572,11 @@ impl Study {
             relative,
             beat,
         ))
+    }
+
+    /// A number distinguishing this study handle (and its clones) from others in the process.
+    pub(crate) fn instance(&self) -> u64 {
+        self.inner.instance
     }
 
     /// The study's heartbeat and retry policy.

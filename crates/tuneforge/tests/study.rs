@@ -707,3 +707,44 @@ fn a_nan_constraint_is_refused_and_nothing_is_recorded() {
     let back = s.storage().get_trial(id).unwrap();
     assert!(!back.system_attrs.contains_key("constraints"));
 }
+
+#[test]
+fn a_study_can_record_the_environment_of_its_trials() {
+    let s = tuneforge::Study::builder("env")
+        .record_environment()
+        .build()
+        .unwrap();
+    s.optimize(
+        |t| -> tuneforge::Result<f64> { t.suggest_float("x", 0.0, 1.0).get() },
+        tuneforge::Optimize::trials(3),
+    )
+    .unwrap();
+    let rec = s.storage().load_study("env").unwrap();
+    let envs: Vec<_> = rec
+        .attrs
+        .iter()
+        .filter(|(k, _)| k.starts_with(tuneforge::attrs::ENV_PREFIX))
+        .collect();
+    assert_eq!(envs.len(), 1);
+    let id = envs[0]
+        .0
+        .strip_prefix(tuneforge::attrs::ENV_PREFIX)
+        .unwrap();
+    assert_eq!(envs[0].1["hostname"], tuneforge::env::hostname());
+    for t in s.trials().unwrap() {
+        assert_eq!(t.system_attrs[tuneforge::attrs::ENV], id);
+    }
+    // Without the option nothing is recorded.
+    let plain = tuneforge::Study::builder("plain").build().unwrap();
+    plain
+        .optimize(
+            |t| -> tuneforge::Result<f64> { t.suggest_float("x", 0.0, 1.0).get() },
+            tuneforge::Optimize::trials(1),
+        )
+        .unwrap();
+    assert!(
+        !plain.trials().unwrap()[0]
+            .system_attrs
+            .contains_key(tuneforge::attrs::ENV)
+    );
+}
