@@ -23,7 +23,7 @@ use tuneforge::nas::{ArchitectureSpace, CellSpace};
 use tuneforge::pruner::HyperbandPruner;
 use tuneforge::sampler::{
     BohbSampler, EvolutionConfig, GpConfig, LocalSearchSampler, Nsga2Config, ReinforceConfig,
-    ReinforceSampler, TpeConfig,
+    ReinforceSampler, RfConfig, TpeConfig,
 };
 use tuneforge::{Direction, Error, Outcome, RandomSampler, Result, Sampler, Study};
 
@@ -274,6 +274,7 @@ pub const METHODS: &[(&str, &str)] = &[
     ("reinforce", "REINFORCE, LSTM controller"),
     ("tpe", "TPE over the 6 edge choices"),
     ("gp", "GP-BO over the 6 edge choices"),
+    ("rf", "random-forest BO (SMAC style) over the 6 edge choices"),
     ("bohb", "BOHB, 12 and 200 epochs"),
     (
         "local-search",
@@ -319,6 +320,7 @@ fn sampler_for(
         )),
         "tpe" => Arc::new(TpeConfig::default().build(seed)),
         "gp" => Arc::new(GpConfig::default().build(seed)),
+        "rf" => Arc::new(RfConfig::default().build(seed)),
         "bohb" => Arc::new(BohbSampler::new(12, 192, 16, seed)),
         "local-search" | "local-search-mnas" | "local-search-loglat" => {
             Arc::new(LocalSearchSampler::new(space, 10, seed))
@@ -537,12 +539,13 @@ pub fn run_all(
     Ok(out)
 }
 
-const ACCURACY_METHODS: [&str; 7] = [
+const ACCURACY_METHODS: [&str; 8] = [
     "random",
     "rea",
     "reinforce",
     "tpe",
     "gp",
+    "rf",
     "bohb",
     "local-search",
 ];
