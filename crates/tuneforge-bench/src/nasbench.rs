@@ -274,7 +274,10 @@ pub const METHODS: &[(&str, &str)] = &[
     ("reinforce", "REINFORCE, LSTM controller"),
     ("tpe", "TPE over the 6 edge choices"),
     ("gp", "GP-BO over the 6 edge choices"),
-    ("rf", "random-forest BO (SMAC style) over the 6 edge choices"),
+    (
+        "rf",
+        "random-forest BO (SMAC style) over the 6 edge choices",
+    ),
     ("bohb", "BOHB, 12 and 200 epochs"),
     (
         "local-search",
