@@ -729,13 +729,7 @@ pub fn reevaluate(args: ReevaluateArgs, storage_flag: Option<&str>) -> Result<u8
     }
     done.sort_by(|a, b| {
         let (x, y) = (a.value().unwrap_or(f64::NAN), b.value().unwrap_or(f64::NAN));
-        if dir.better(x, y) {
-            std::cmp::Ordering::Less
-        } else if dir.better(y, x) {
-            std::cmp::Ordering::Greater
-        } else {
-            a.number.cmp(&b.number)
-        }
+        dir.order(x, y).then(a.number.cmp(&b.number))
     });
     // One configuration once: duplicates of a configuration count as one.
     let mut top: Vec<FrozenTrial> = Vec::new();
@@ -839,15 +833,7 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 /// Ranks of `v` (0 = best) under `dir`.
 fn ranks(v: &[f64], dir: tuneforge::Direction) -> Vec<f64> {
     let mut order: Vec<usize> = (0..v.len()).collect();
-    order.sort_by(|&a, &b| {
-        if dir.better(v[a], v[b]) {
-            std::cmp::Ordering::Less
-        } else if dir.better(v[b], v[a]) {
-            std::cmp::Ordering::Greater
-        } else {
-            a.cmp(&b)
-        }
-    });
+    order.sort_by(|&a, &b| dir.order(v[a], v[b]).then(a.cmp(&b)));
     let mut r = vec![0.0; v.len()];
     for (k, &i) in order.iter().enumerate() {
         r[i] = k as f64;

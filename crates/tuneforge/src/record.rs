@@ -33,6 +33,14 @@ impl Direction {
         }
     }
 
+    /// Orders two values best first; equal and incomparable (NaN) values compare equal, so a
+    /// stable sort keeps their order.
+    pub fn order(self, a: f64, b: f64) -> std::cmp::Ordering {
+        self.to_loss(a)
+            .partial_cmp(&self.to_loss(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+
     /// The value with the sign flipped for maximisation, so that smaller is always better.
     pub fn to_loss(self, v: f64) -> f64 {
         match self {
@@ -211,4 +219,23 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn directions_order_values_best_first() {
+        assert_eq!(Direction::Minimize.order(f64::NAN, 1.0), Ordering::Equal);
+        assert_eq!(Direction::Minimize.order(1.0, 2.0), Ordering::Less);
+        assert_eq!(Direction::Maximize.order(1.0, 2.0), Ordering::Greater);
+        assert_eq!(Direction::Maximize.order(-0.0, 0.0), Ordering::Equal);
+        for (a, b) in [(1.0, 2.0), (2.0, 1.0), (1.0, 1.0)] {
+            for d in [Direction::Minimize, Direction::Maximize] {
+                assert_eq!(d.order(a, b) == Ordering::Less, d.better(a, b));
+            }
+        }
+    }
 }

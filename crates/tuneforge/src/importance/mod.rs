@@ -12,7 +12,6 @@ pub mod random_forest;
 
 use crate::distribution::{Distribution, ParamValue};
 use crate::error::{Error, Result};
-use crate::record::Direction;
 use crate::sampler::StudyView;
 use random_forest::{ForestConfig, RandomForest};
 
@@ -157,13 +156,7 @@ pub fn evaluate(view: &StudyView, objective: usize, method: Method, seed: u64) -
         }
         Method::PedAnova => {
             let mut order: Vec<usize> = (0..y.len()).collect();
-            order.sort_by(|&a, &b| {
-                if dir == Direction::Minimize {
-                    y[a].total_cmp(&y[b])
-                } else {
-                    y[b].total_cmp(&y[a])
-                }
-            });
+            order.sort_by(|&a, &b| dir.order(y[a], y[b]));
             let k = ((y.len() as f64 * 0.1).ceil() as usize).clamp(2.min(y.len()), y.len());
             let mut top = vec![false; y.len()];
             for &i in &order[..k] {

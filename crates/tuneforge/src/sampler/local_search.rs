@@ -86,15 +86,7 @@ impl LocalSearchSampler {
             return random_unseen(&mut rng, &seen);
         }
         let dir = study.directions[0];
-        done.sort_by(|a, b| {
-            if dir.better(a.0, b.0) {
-                std::cmp::Ordering::Less
-            } else if dir.better(b.0, a.0) {
-                std::cmp::Ordering::Greater
-            } else {
-                a.1.cmp(&b.1)
-            }
-        });
+        done.sort_by(|a, b| dir.order(a.0, b.0).then(a.1.cmp(&b.1)));
         for (_, _, arch) in &done {
             let fresh: Vec<Choices> = self
                 .space

@@ -110,6 +110,37 @@ pub(crate) fn internal_values(
         .collect()
 }
 
+/// The parameters every complete trial has, each with one distribution (single-valued ones
+/// left out), for samplers that model the whole history jointly (GP, random forest). Empty for
+/// several objectives or while fewer than `min_complete` trials are complete.
+pub(crate) fn intersection_space(
+    study: &StudyView,
+    min_complete: usize,
+) -> IndexMap<String, Distribution> {
+    if study.directions.len() != 1 {
+        return IndexMap::new();
+    }
+    let mut complete = study.complete();
+    let Some(first) = complete.next() else {
+        return IndexMap::new();
+    };
+    let mut n = 1;
+    let mut space: IndexMap<String, Distribution> = first
+        .distributions
+        .iter()
+        .filter(|(_, d)| !d.is_single())
+        .map(|(k, d)| (k.clone(), d.clone()))
+        .collect();
+    for t in complete {
+        n += 1;
+        space.retain(|k, d| t.distributions.get(k) == Some(d));
+    }
+    if n < min_complete {
+        return IndexMap::new();
+    }
+    space
+}
+
 /// The answer of [`Sampler::reserve`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reservation {

@@ -106,11 +106,7 @@ impl ReinforceSampler {
         if study.directions.len() != 1 {
             return;
         }
-        let sign = if study.directions[0] == crate::Direction::Maximize {
-            1.0
-        } else {
-            -1.0
-        };
+        let dir = study.directions[0];
         let mut fresh: Vec<&FrozenTrial> = study
             .complete()
             .filter(|t| !learner.consumed.contains(&t.number))
@@ -121,7 +117,8 @@ impl ReinforceSampler {
             let (Some(v), Ok(arch)) = (t.value(), self.space.arch_of(&t.params)) else {
                 continue;
             };
-            let r = sign * v;
+            // The reward: larger is better.
+            let r = -dir.to_loss(v);
             learner.count += 1.0;
             let d = r - learner.mean;
             learner.mean += d / learner.count;

@@ -115,11 +115,6 @@ impl RfSampler {
         space: &IndexMap<String, Distribution>,
     ) -> Option<Vec<f64>> {
         let dir = *study.directions.first()?;
-        let sign = if dir == crate::Direction::Minimize {
-            1.0
-        } else {
-            -1.0
-        };
         let dists: Vec<&Distribution> = space.values().collect();
         let encode = |t: &FrozenTrial| -> Option<Vec<f64>> {
             space
@@ -132,7 +127,7 @@ impl RfSampler {
         for t in study.complete() {
             if let (Some(v), Some(row)) = (t.value().filter(|v| v.is_finite()), encode(t)) {
                 x.push(row);
-                y.push(sign * v);
+                y.push(dir.to_loss(v));
             }
         }
         if x.len() < self.cfg.n_startup_trials.max(2) {
@@ -230,28 +225,7 @@ impl Sampler for RfSampler {
         study: &StudyView,
         _trial: &FrozenTrial,
     ) -> IndexMap<String, Distribution> {
-        if study.directions.len() != 1 {
-            return IndexMap::new();
-        }
-        let mut complete = study.complete();
-        let Some(first) = complete.next() else {
-            return IndexMap::new();
-        };
-        let mut n = 1;
-        let mut space: IndexMap<String, Distribution> = first
-            .distributions
-            .iter()
-            .filter(|(_, d)| !d.is_single())
-            .map(|(k, d)| (k.clone(), d.clone()))
-            .collect();
-        for t in complete {
-            n += 1;
-            space.retain(|k, d| t.distributions.get(k) == Some(d));
-        }
-        if n < self.cfg.n_startup_trials {
-            return IndexMap::new();
-        }
-        space
+        super::intersection_space(study, self.cfg.n_startup_trials)
     }
 
     fn sample_relative(

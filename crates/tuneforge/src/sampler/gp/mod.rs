@@ -286,28 +286,7 @@ impl Sampler for GpSampler {
         study: &StudyView,
         _trial: &FrozenTrial,
     ) -> IndexMap<String, Distribution> {
-        if study.directions.len() != 1 {
-            return IndexMap::new();
-        }
-        let mut complete = study.complete();
-        let Some(first) = complete.next() else {
-            return IndexMap::new();
-        };
-        let mut n = 1;
-        let mut space: IndexMap<String, Distribution> = first
-            .distributions
-            .iter()
-            .filter(|(_, d)| !d.is_single())
-            .map(|(k, d)| (k.clone(), d.clone()))
-            .collect();
-        for t in complete {
-            n += 1;
-            space.retain(|k, d| t.distributions.get(k) == Some(d));
-        }
-        if n < self.cfg.n_startup_trials {
-            return IndexMap::new();
-        }
-        space
+        super::intersection_space(study, self.cfg.n_startup_trials)
     }
 
     fn sample_relative(
