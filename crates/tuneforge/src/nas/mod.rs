@@ -175,6 +175,32 @@ pub trait ArchitectureSpace: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// The decisions of `space` as the relative search space of an architecture sampler.
+pub(crate) fn relative_space(space: &dyn ArchitectureSpace) -> IndexMap<String, Distribution> {
+    space
+        .search_space()
+        .params()
+        .iter()
+        .map(|p| (p.name.clone(), p.distribution.clone()))
+        .collect()
+}
+
+/// `arch` as a sampler's relative proposal (the choice indices, the categorical internal
+/// representation), for the decisions in `keep`.
+pub(crate) fn proposal(
+    space: &dyn ArchitectureSpace,
+    arch: &[usize],
+    keep: &IndexMap<String, Distribution>,
+) -> IndexMap<String, f64> {
+    space
+        .decisions()
+        .iter()
+        .zip(arch)
+        .filter(|(d, _)| keep.contains_key(&d.name))
+        .map(|(d, &k)| (d.name.clone(), k as f64))
+        .collect()
+}
+
 /// Checks that a list of decisions is usable: at least one, unique non-empty names, each with
 /// at least one choice and no repeated choice.
 pub(crate) fn validate_decisions(decisions: &[Decision]) -> Result<()> {

@@ -31,6 +31,8 @@ use crate::seed::mix;
 #[derive(Clone, Debug)]
 pub struct LocalSearchSampler {
     space: Arc<dyn ArchitectureSpace>,
+    /// The decisions as distributions (the relative search space), built once.
+    relative: IndexMap<String, Distribution>,
     initial: usize,
     seed: u64,
     fallback: RandomSampler,
@@ -40,6 +42,7 @@ impl LocalSearchSampler {
     /// Local search over `space`, starting from `initial` random architectures.
     pub fn new(space: Arc<dyn ArchitectureSpace>, initial: usize, seed: u64) -> Self {
         LocalSearchSampler {
+            relative: crate::nas::relative_space(space.as_ref()),
             space,
             initial: initial.max(1),
             seed,
@@ -108,12 +111,7 @@ impl Sampler for LocalSearchSampler {
         _study: &StudyView,
         _trial: &FrozenTrial,
     ) -> IndexMap<String, Distribution> {
-        self.space
-            .search_space()
-            .params()
-            .iter()
-            .map(|p| (p.name.clone(), p.distribution.clone()))
-            .collect()
+        self.relative.clone()
     }
 
     fn sample_relative(
@@ -123,14 +121,7 @@ impl Sampler for LocalSearchSampler {
         space: &IndexMap<String, Distribution>,
     ) -> Result<IndexMap<String, f64>> {
         let arch = self.propose(study, trial);
-        Ok(self
-            .space
-            .decisions()
-            .iter()
-            .zip(arch)
-            .filter(|(d, _)| space.contains_key(&d.name))
-            .map(|(d, k)| (d.name.clone(), k as f64))
-            .collect())
+        Ok(crate::nas::proposal(self.space.as_ref(), &arch, space))
     }
 
     fn sample_independent(

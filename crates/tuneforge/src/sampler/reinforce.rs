@@ -71,6 +71,8 @@ struct Learner {
 #[derive(Debug)]
 pub struct ReinforceSampler {
     space: Arc<dyn ArchitectureSpace>,
+    /// The decisions as distributions (the relative search space), built once.
+    relative: IndexMap<String, Distribution>,
     cfg: ReinforceConfig,
     seed: u64,
     learner: Mutex<Learner>,
@@ -86,6 +88,7 @@ impl ReinforceSampler {
         controller.learning_rate = cfg.learning_rate;
         controller.entropy_weight = cfg.entropy_weight;
         ReinforceSampler {
+            relative: crate::nas::relative_space(space.as_ref()),
             space,
             cfg,
             seed,
@@ -152,12 +155,7 @@ impl Sampler for ReinforceSampler {
         _study: &StudyView,
         _trial: &FrozenTrial,
     ) -> IndexMap<String, Distribution> {
-        self.space
-            .search_space()
-            .params()
-            .iter()
-            .map(|p| (p.name.clone(), p.distribution.clone()))
-            .collect()
+        self.relative.clone()
     }
 
     fn sample_relative(
@@ -186,14 +184,7 @@ impl Sampler for ReinforceSampler {
             }
             arch = l.controller.sample(&mut rng);
         }
-        Ok(self
-            .space
-            .decisions()
-            .iter()
-            .zip(arch)
-            .filter(|(d, _)| space.contains_key(&d.name))
-            .map(|(d, k)| (d.name.clone(), k as f64))
-            .collect())
+        Ok(crate::nas::proposal(self.space.as_ref(), &arch, space))
     }
 
     fn sample_independent(
