@@ -206,6 +206,20 @@ fn bump(tx: &Transaction, study: StudyId) -> Result<u64> {
     Ok(seq as u64)
 }
 
+/// Bumps the study's change counter and returns it with the number the next trial gets.
+fn next_trial(tx: &Transaction, study: StudyId) -> Result<(u64, i64)> {
+    let seq = bump(tx, study).map_err(|e| match e {
+        Error::Storage(m) if m.contains("no rows") => Error::StudyNotFound(format!("#{study}")),
+        e => e,
+    })?;
+    let number: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM trials WHERE study_id = ?1",
+        [study],
+        |r| r.get(0),
+    )?;
+    Ok((seq, number))
+}
+
 fn study_of_running(tx: &Transaction, trial: TrialId) -> Result<StudyId> {
     let row: Option<(StudyId, String, i64)> = tx
         .query_row(
@@ -447,17 +461,7 @@ impl Storage for SqliteStorage {
                     return Ok(None);
                 }
             }
-            let seq = bump(tx, study).map_err(|e| match e {
-                Error::Storage(m) if m.contains("no rows") => {
-                    Error::StudyNotFound(format!("#{study}"))
-                }
-                e => e,
-            })?;
-            let number: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM trials WHERE study_id = ?1",
-                [study],
-                |r| r.get(0),
-            )?;
+            let (seq, number) = next_trial(tx, study)?;
             let now = now_ms();
             let (state, started, worker) = if new.waiting {
                 ("waiting", None, None)
@@ -648,17 +652,7 @@ impl Storage for SqliteStorage {
             .and_then(|v| v.as_str())
             .map(str::to_string);
         let id = self.write(|tx| {
-            let seq = bump(tx, study).map_err(|e| match e {
-                Error::Storage(m) if m.contains("no rows") => {
-                    Error::StudyNotFound(format!("#{study}"))
-                }
-                e => e,
-            })?;
-            let number: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM trials WHERE study_id = ?1",
-                [study],
-                |r| r.get(0),
-            )?;
+            let (seq, number) = next_trial(tx, study)?;
             tx.execute(
                 "INSERT INTO trials (study_id, number, state, vals, params, user_attrs, \
                  system_attrs, message, worker, started_ms, finished_ms, heartbeat_ms, seq, claim) \
