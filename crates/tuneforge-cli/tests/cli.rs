@@ -1,12 +1,11 @@
 //! The `tuneforge` command end to end: real processes, real SQLite files, real signals.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn tuneforge() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tuneforge"))
-}
+mod common;
+use common::{run_ok, trials, tuneforge};
 
 /// The directory holding the workspace's binaries (tuneforge, digits-mlp).
 fn bin_dir() -> PathBuf {
@@ -22,29 +21,6 @@ fn path_with_bins() -> String {
         bin_dir().display(),
         std::env::var("PATH").unwrap_or_default()
     )
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}\n{}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    out
-}
-
-/// Every trial of a study, from the lossless JSON export.
-fn trials(dir: &Path, study_file: &str) -> Vec<serde_json::Value> {
-    let out = run_ok(
-        tuneforge()
-            .current_dir(dir)
-            .args(["export", study_file, "--format", "json"]),
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["trials"].as_array().unwrap().clone()
 }
 
 fn write(dir: &Path, name: &str, text: &str) {

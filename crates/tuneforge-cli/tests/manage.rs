@@ -2,27 +2,10 @@
 //! compare, export (CSV, JSON, Parquet, TensorBoard) and import.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn tuneforge() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tuneforge"))
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}\n{}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    out
-}
-
-fn stdout(cmd: &mut Command) -> String {
-    String::from_utf8_lossy(&run_ok(cmd).stdout).to_string()
-}
+mod common;
+use common::{run_ok, stdout, tuneforge};
 
 /// A study whose command prints `loss = (x - 0.3)^2 + noise * gauss(seed)` and reports a curve.
 fn study(dir: &Path, name: &str, noise: f64, trials: usize) {

@@ -1,33 +1,9 @@
 //! Architecture search from study files: `[architecture]`, `{arch}`, the NAS samplers.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn tuneforge() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tuneforge"))
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}\n{}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    out
-}
-
-fn trials(dir: &Path, study_file: &str) -> Vec<serde_json::Value> {
-    let out = run_ok(
-        tuneforge()
-            .current_dir(dir)
-            .args(["export", study_file, "--format", "json"]),
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["trials"].as_array().unwrap().clone()
-}
+mod common;
+use common::{run_ok, trials, tuneforge};
 
 fn table() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
