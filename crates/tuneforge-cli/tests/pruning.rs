@@ -6,8 +6,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn tuneforge(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tuneforge"));
+mod common;
+
+/// The command, run in `dir`.
+fn tuneforge_in(dir: &Path) -> Command {
+    let mut c = common::tuneforge();
     c.current_dir(dir);
     c
 }
@@ -66,18 +69,13 @@ x = 10.0
     )
     .unwrap();
     let started = Instant::now();
-    let out = tuneforge(dir.path())
+    let out = tuneforge_in(dir.path())
         .args(["run", "study.toml"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    let out = tuneforge(dir.path())
-        .args(["export", "study.toml", "--format", "json"])
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let trials = doc["trials"].as_array().unwrap();
+    let trials = common::trials(dir.path(), "study.toml");
     assert_eq!(trials[0]["state"], "complete");
     assert_eq!(trials[0]["intermediate"].as_object().unwrap().len(), 4);
     let pruned = &trials[1];
@@ -138,7 +136,7 @@ fn promotions_are_claimed_once_on_postgres_too() {
 
 fn promotions(storage: Option<&str>) {
     let tuneforge = |dir: &Path| {
-        let mut c = tuneforge(dir);
+        let mut c = tuneforge_in(dir);
         if let Some(url) = storage {
             c.env("TUNEFORGE_STORAGE", url);
         }
