@@ -213,62 +213,65 @@ pub fn export(
                 .insert(tuneforge::attrs::SEED.into(), seed.into());
         }
     }
+    let objectives = objective_names(&record);
+    // Text formats go to the file, or to standard output without one.
+    let text_out = || -> Result<Box<dyn Write>> {
+        Ok(match output {
+            Some(p) => Box::new(std::fs::File::create(p).map_err(|e| Error::io(p, e))?),
+            None => Box::new(std::io::stdout()),
+        })
+    };
     match format {
         ExportFormat::Tensorboard => {
             let dir = output
                 .ok_or_else(|| Error::invalid("give the log directory to write with -o DIR"))?;
-            crate::tensorboard::export(&record, &objective_names(&record), &trials, dir)?;
-            return Ok(0);
+            crate::tensorboard::export(&record, &objectives, &trials, dir)?;
         }
         ExportFormat::Parquet => {
             let path = output.ok_or_else(|| {
                 Error::invalid("Parquet is binary: give the output file with -o FILE.parquet")
             })?;
-            let cols = crate::table::build(&record, &objective_names(&record), &trials);
-            crate::table::write_parquet(&cols, path)?;
-            return Ok(0);
+            crate::table::write_parquet(&crate::table::build(&objectives, &trials), path)?;
         }
-        ExportFormat::Csv | ExportFormat::Json => {}
-    }
-    let mut out: Box<dyn Write> = match output {
-        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| Error::io(p, e))?),
-        None => Box::new(std::io::stdout()),
-    };
-    let io = |e: std::io::Error| Error::io(output.unwrap_or(Path::new("<stdout>")), e);
-    match format {
+        ExportFormat::Csv => {
+            crate::table::write_csv(&crate::table::build(&objectives, &trials), text_out()?)?;
+        }
         ExportFormat::Json => {
-            let mut rows = serde_json::to_value(&trials)?;
-            // JSON has no NaN or infinity: non-finite metrics are written as the strings
-            // "NaN", "inf", "-inf" (as the storage keeps them), so import reads them back.
-            if let Some(rows) = rows.as_array_mut() {
-                for (row, t) in rows.iter_mut().zip(&trials) {
-                    for (step, m) in &t.intermediate {
-                        for (k, v) in m {
-                            if !v.is_finite() {
-                                row["intermediate"][step.to_string()][k] =
-                                    serde_json::Value::String(format!("{v}"));
-                            }
-                        }
+            let text = serde_json::to_string_pretty(&json_document(&record, &trials)?)
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            writeln!(text_out()?, "{text}")
+                .map_err(|e| Error::io(output.unwrap_or(Path::new("<stdout>")), e))?;
+        }
+    }
+    Ok(0)
+}
+
+/// The lossless JSON export: the study record and every trial. JSON has no NaN or infinity,
+/// so non-finite metrics are written as the strings "NaN", "inf", "-inf" (as the storage keeps
+/// them), which `tuneforge import` reads back.
+fn json_document(
+    record: &tuneforge::StudyRecord,
+    trials: &[FrozenTrial],
+) -> Result<serde_json::Value> {
+    let mut rows = serde_json::to_value(trials)?;
+    if let Some(rows) = rows.as_array_mut() {
+        for (row, t) in rows.iter_mut().zip(trials) {
+            for (step, m) in &t.intermediate {
+                for (k, v) in m {
+                    if !v.is_finite() {
+                        row["intermediate"][step.to_string()][k] =
+                            serde_json::Value::String(format!("{v}"));
                     }
                 }
             }
-            let doc = serde_json::json!({
-                "format": "tuneforge-study",
-                "version": 1,
-                "study": record,
-                "trials": rows,
-            });
-            let text =
-                serde_json::to_string_pretty(&doc).map_err(|e| Error::invalid(e.to_string()))?;
-            writeln!(out, "{text}").map_err(io)?;
         }
-        ExportFormat::Csv => {
-            let cols = crate::table::build(&record, &objective_names(&record), &trials);
-            crate::table::write_csv(&cols, out)?;
-        }
-        ExportFormat::Tensorboard | ExportFormat::Parquet => {}
     }
-    Ok(0)
+    Ok(serde_json::json!({
+        "format": "tuneforge-study",
+        "version": 1,
+        "study": record,
+        "trials": rows,
+    }))
 }
 
 fn short(s: &str, n: usize) -> String {

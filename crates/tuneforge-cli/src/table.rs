@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use tuneforge::{Error, FrozenTrial, ParamValue, Result, StudyRecord};
+use tuneforge::{Error, FrozenTrial, ParamValue, Result};
 
 /// A typed column.
 pub enum Values {
@@ -35,8 +35,7 @@ fn json_text(v: &serde_json::Value) -> String {
 }
 
 /// Builds the table of `trials`.
-pub fn build(record: &StudyRecord, objectives: &[String], trials: &[FrozenTrial]) -> Vec<Column> {
-    let _ = record;
+pub fn build(objectives: &[String], trials: &[FrozenTrial]) -> Vec<Column> {
     let mut cols = Vec::new();
     let col = |name: String, values: Values| Column { name, values };
     cols.push(col(
