@@ -756,9 +756,6 @@ pub fn reevaluate(args: ReevaluateArgs, storage_flag: Option<&str>) -> Result<u8
     // Trial seeds derive from the study seed and trial numbers: a different study seed gives
     // seeds the original trials did not have.
     file.seed = Some(tuneforge::seed::mix(base_seed, 0x5EED_5EED));
-    if let Some(c) = file.command.as_mut() {
-        c.budget = source.pruner.as_ref().and_then(|p| p.max_resource);
-    }
     let (study, _) = resolve::open_study(&file, r.storage.clone())?;
     let existing = study.trials()?;
     for t in &top {

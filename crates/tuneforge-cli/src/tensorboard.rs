@@ -142,8 +142,7 @@ impl EventFile {
         let mut meta = Msg::default();
         meta.msg(1, &plugin_data);
         // A float tensor of shape (0,), as TensorBoard's own hparams summaries carry.
-        let mut dim = Msg::default();
-        dim.0.clear();
+        let dim = Msg::default();
         let mut shape = Msg::default();
         shape.msg(2, &dim);
         let mut tensor = Msg::default();

@@ -65,16 +65,16 @@ pub fn capture(
     let mut m = serde_json::Map::new();
     m.insert("tuneforge_version".into(), json!(env!("CARGO_PKG_VERSION")));
     m.insert("hostname".into(), json!(hostname()));
-    if let Some(os) = proc_field("/etc/os-release", "PRETTY_NAME").or_else(|| {
-        std::fs::read_to_string("/etc/os-release")
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    l.strip_prefix("PRETTY_NAME=")
-                        .map(|v| v.trim_matches('"').to_string())
-                })
+    // /etc/os-release is KEY=value, with optional quotes.
+    if let Some(os) = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
             })
-    }) {
+        })
+    {
         m.insert("os".into(), json!(os));
     }
     if let Ok(k) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {

@@ -414,7 +414,16 @@ impl ArchitectureSpec {
     }
 }
 
-fn parse_architecture(a: RawArchitecture) -> std::result::Result<ArchitectureSpec, String> {
+/// The declared space, and the space built from it (which validates it).
+fn parse_architecture(
+    a: RawArchitecture,
+) -> std::result::Result<
+    (
+        ArchitectureSpec,
+        std::sync::Arc<dyn crate::nas::ArchitectureSpace>,
+    ),
+    String,
+> {
     let text = |v: &toml::Value| -> std::result::Result<String, String> {
         match v {
             toml::Value::String(s) => Ok(s.clone()),
@@ -470,8 +479,8 @@ fn parse_architecture(a: RawArchitecture) -> std::result::Result<ArchitectureSpe
             ));
         }
     };
-    spec.build().map_err(|e| e.to_string())?;
-    Ok(spec)
+    let built = spec.build().map_err(|e| e.to_string())?;
+    Ok((spec, built))
 }
 
 #[derive(Deserialize)]
@@ -636,12 +645,15 @@ impl StudyFile {
                 conditions,
             });
         }
-        let architecture = match raw.architecture {
-            None => None,
-            Some(a) => Some(parse_architecture(a).map_err(|m| err(format!("[architecture] {m}")))?),
+        let (architecture, built_architecture) = match raw.architecture {
+            None => (None, None),
+            Some(a) => {
+                let (spec, built) =
+                    parse_architecture(a).map_err(|m| err(format!("[architecture] {m}")))?;
+                (Some(spec), Some(built))
+            }
         };
-        if let Some(a) = &architecture {
-            let built = a.build()?;
+        if let Some(built) = &built_architecture {
             for d in built.decisions() {
                 if specs.iter().any(|p| p.name == d.name) {
                     return Err(err(format!(
