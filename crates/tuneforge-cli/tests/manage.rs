@@ -419,3 +419,77 @@ fn compare_shows_both_bests_and_where_they_differ() {
         .unwrap();
     assert!(!missing.status.success());
 }
+
+#[test]
+fn reevaluate_and_import_refuse_what_they_cannot_do_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two objectives: no single ranking to re-evaluate.
+    std::fs::write(
+        d.join("two.toml"),
+        r#"
+[study]
+name = "two"
+directions = ["minimize", "minimize"]
+metrics = ["a", "b"]
+trials = 2
+[command]
+run = ["python3", "-c", "import json; print(json.dumps(dict(a=1.0, b=2.0)))"]
+[params.x]
+type = "float"
+low = 0
+high = 1
+"#,
+    )
+    .unwrap();
+    run_ok(
+        tuneforge()
+            .current_dir(d)
+            .args(["run", "two.toml", "--quiet"]),
+    );
+    let out = tuneforge()
+        .current_dir(d)
+        .args(["reevaluate", "two.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("this study has several"));
+    // No complete trial: nothing to re-run, and no re-evaluation study is created.
+    std::fs::write(
+        d.join("none.toml"),
+        "[study]\nname = \"none\"\ntrials = 1\n[command]\nrun = \"false\"\n\
+         [params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n",
+    )
+    .unwrap();
+    let _ = tuneforge()
+        .current_dir(d)
+        .args(["run", "none.toml", "--quiet"])
+        .output()
+        .unwrap();
+    let out = tuneforge()
+        .current_dir(d)
+        .args(["reevaluate", "none.toml"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no complete trial to re-evaluate"));
+    let studies = stdout(tuneforge().current_dir(d).args(["studies"]));
+    assert!(!studies.contains("reevaluate"), "{studies}");
+    // An export of a future format version is refused before anything is created.
+    run_ok(
+        tuneforge()
+            .current_dir(d)
+            .args(["export", "two.toml", "--format", "json", "-o", "two.json"]),
+    );
+    let text = std::fs::read_to_string(d.join("two.json"))
+        .unwrap()
+        .replacen("\"version\": 1", "\"version\": 2", 1);
+    std::fs::write(d.join("future.json"), text).unwrap();
+    let out = tuneforge()
+        .current_dir(d)
+        .args(["import", "future.json", "--name", "future"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("version 2 is not supported"));
+    let studies = stdout(tuneforge().current_dir(d).args(["studies"]));
+    assert!(!studies.contains("future"), "{studies}");
+}
