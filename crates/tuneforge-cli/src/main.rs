@@ -8,6 +8,7 @@ mod run;
 mod show;
 mod table;
 mod tensorboard;
+mod view;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -118,6 +119,39 @@ enum Cmd {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Serves a live web dashboard of the storage's studies (read-only): history, learning
+    /// curves, parallel coordinates, slices, contour, importance, Pareto front, rungs, trials.
+    Dashboard {
+        /// Address to listen on. Anything but a loopback address needs an access token
+        /// (--token, or one is generated and printed).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Access token required from browsers and API clients.
+        #[arg(long, env = "TUNEFORGE_DASHBOARD_TOKEN")]
+        token: Option<String>,
+    },
+    /// Writes one self-contained HTML file showing a study as the dashboard does.
+    Report {
+        /// Study file or study name.
+        study: String,
+        /// Output file.
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
+    },
+    /// Draws a figure of a study as PNG or SVG (by the file's extension).
+    Plot {
+        /// Study file or study name.
+        study: String,
+        /// history, importance, parallel or pareto.
+        #[arg(long, default_value = "history")]
+        kind: String,
+        /// Output file (.png or .svg).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Shows the captured output (stdout, stderr) of one trial.
     Logs {
         /// Study file or study name.
@@ -140,6 +174,8 @@ fn main() -> ExitCode {
             | Cmd::Logs { .. }
             | Cmd::Env { .. }
             | Cmd::Compare { .. }
+            | Cmd::Report { .. }
+            | Cmd::Plot { .. }
     ) {
         // Read-only commands end quietly when their reader goes away (`| head`).
         // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
@@ -180,6 +216,13 @@ fn main() -> ExitCode {
         Cmd::Import { file, name } => manage::import(&file, name.as_deref(), storage),
         Cmd::Reevaluate(args) => run::reevaluate(args, storage),
         Cmd::Compare { a, b } => manage::compare(&a, &b, storage),
+        Cmd::Dashboard { host, port, token } => view::dashboard(&host, port, token, storage),
+        Cmd::Report { study, output } => view::report(&study, &output, storage),
+        Cmd::Plot {
+            study,
+            kind,
+            output,
+        } => view::plot(&study, &kind, &output, storage),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -72,13 +72,7 @@ pub fn existing(arg: &str, storage_flag: Option<&str>) -> Result<Resolved> {
 
 /// The study file a study was created from, parsed again from its stored text.
 pub fn stored_file(record: &tuneforge::StudyRecord) -> Option<StudyFile> {
-    let text = record.attrs.get(tuneforge::attrs::STUDY_FILE)?.as_str()?;
-    let path = record
-        .attrs
-        .get("study_file_path")
-        .and_then(|v| v.as_str())
-        .unwrap_or("study.toml");
-    StudyFile::parse(Path::new(path), text).ok()
+    StudyFile::of_record(record)
 }
 
 /// The canonical string of the architecture in `params`, when the study file declares one.
@@ -198,7 +192,10 @@ pub fn open_study(file: &StudyFile, storage: Arc<dyn Storage>) -> Result<(Study,
         .seed(seed)
         .liveness(file.liveness)
         .attr(tuneforge::attrs::STUDY_FILE, file.text.clone())
-        .attr("study_file_path", path.display().to_string())
+        .attr(
+            tuneforge::attrs::STUDY_FILE_PATH,
+            path.display().to_string(),
+        )
         .attr(
             tuneforge::attrs::OBJECTIVE_NAMES,
             serde_json::json!(file.metrics),
@@ -215,14 +212,5 @@ pub fn open_study(file: &StudyFile, storage: Arc<dyn Storage>) -> Result<(Study,
 
 /// The objective names of a study (its metric names), or `value`, `value_1`, ...
 pub fn objective_names(record: &tuneforge::StudyRecord) -> Vec<String> {
-    let n = record.directions.len();
-    let stored: Option<Vec<String>> = record
-        .attrs
-        .get(tuneforge::attrs::OBJECTIVE_NAMES)
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
-    match stored {
-        Some(v) if v.len() == n => v,
-        _ if n == 1 => vec!["value".to_string()],
-        _ => (0..n).map(|i| format!("value_{i}")).collect(),
-    }
+    record.objective_names()
 }

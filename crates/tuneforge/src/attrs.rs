@@ -32,6 +32,8 @@ pub const WORKDIR: &str = "workdir";
 pub const STUDY_SEED: &str = "seed";
 /// Study: the study file text it was created from.
 pub const STUDY_FILE: &str = "study_file";
+/// Study: the path of the study file it was created from.
+pub const STUDY_FILE_PATH: &str = "study_file_path";
 /// Study: the names of the objectives (metric names), one per direction.
 pub const OBJECTIVE_NAMES: &str = "objective_names";
 /// Trial: the identifier of the environment it ran in; the environment itself is the study

@@ -129,6 +129,23 @@ pub struct StudyRecord {
     pub created_ms: i64,
 }
 
+impl StudyRecord {
+    /// The objective (metric) names stored with the study, else `value` for one objective and
+    /// `value_0`, `value_1`, ... for several.
+    pub fn objective_names(&self) -> Vec<String> {
+        let n = self.directions.len();
+        let stored: Option<Vec<String>> = self
+            .attrs
+            .get(crate::attrs::OBJECTIVE_NAMES)
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        match stored {
+            Some(v) if v.len() == n => v,
+            _ if n == 1 => vec!["value".to_string()],
+            _ => (0..n).map(|i| format!("value_{i}")).collect(),
+        }
+    }
+}
+
 /// A read-only snapshot of a trial.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FrozenTrial {

@@ -497,6 +497,18 @@ struct RawParam {
 }
 
 impl StudyFile {
+    /// The study file a study was created from, parsed again from the text stored with it
+    /// (`None` for a study not created from a study file).
+    pub fn of_record(record: &crate::record::StudyRecord) -> Option<StudyFile> {
+        let text = record.attrs.get(crate::attrs::STUDY_FILE)?.as_str()?;
+        let path = record
+            .attrs
+            .get(crate::attrs::STUDY_FILE_PATH)
+            .and_then(|v| v.as_str())
+            .unwrap_or("study.toml");
+        Self::parse(Path::new(path), text).ok()
+    }
+
     /// Reads and validates a study file (`.toml` or `.json`).
     pub fn load(path: &Path) -> Result<StudyFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

@@ -225,17 +225,33 @@ pub trait Storage: Send + Sync {
 /// Opens a storage from a URL: `sqlite://PATH` (or a file path), `postgres://...`, or
 /// `memory://`.
 pub fn open(url: &str) -> Result<Arc<dyn Storage>> {
+    open_with_retry(url, None)
+}
+
+/// Like [`open`], with the time a database server that cannot be reached is retried before an
+/// operation fails (`None`: `TUNEFORGE_DB_RETRY_S`, default 300 s). Workers wait out a server
+/// restart; a viewer such as the dashboard wants to say at once that the server is gone.
+pub fn open_with_retry(
+    url: &str,
+    retry_budget: Option<std::time::Duration>,
+) -> Result<Arc<dyn Storage>> {
     match parse_url(url)? {
         StorageUrl::Memory => Ok(Arc::new(MemoryStorage::new())),
         StorageUrl::Sqlite(path) => Ok(Arc::new(SqliteStorage::open(&path)?)),
         #[cfg(feature = "postgres")]
-        StorageUrl::Postgres(url) => Ok(Arc::new(PostgresStorage::open(&url)?)),
+        StorageUrl::Postgres(url) => Ok(Arc::new(match retry_budget {
+            Some(b) => PostgresStorage::open_with_retry(&url, b)?,
+            None => PostgresStorage::open(&url)?,
+        })),
         #[cfg(not(feature = "postgres"))]
-        StorageUrl::Postgres(url) => Err(Error::invalid(format!(
-            "storage '{}': this build of tuneforge has no PostgreSQL support \
-             (build it with the `postgres` feature)",
-            redact(&url)
-        ))),
+        StorageUrl::Postgres(url) => {
+            let _ = retry_budget;
+            Err(Error::invalid(format!(
+                "storage '{}': this build of tuneforge has no PostgreSQL support \
+                 (build it with the `postgres` feature)",
+                redact(&url)
+            )))
+        }
     }
 }
 

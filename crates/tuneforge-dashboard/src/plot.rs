@@ -1,0 +1,405 @@
+//! `tuneforge plot`: figures for papers (PNG or SVG, by the file's extension), drawn with
+//! plotters from the same views the dashboard shows: optimisation history, parameter
+//! importance, parallel coordinates, Pareto front.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use serde_json::Value;
+use tuneforge::{Error, Result};
+
+use crate::assets::FONT;
+use crate::snapshot::Snapshot;
+use crate::views;
+
+/// Which figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Objective by trial with the best-so-far line.
+    History,
+    /// Importance of each parameter (fANOVA).
+    Importance,
+    /// Parallel coordinates of parameters and objective.
+    Parallel,
+    /// Pareto front of the first two objectives.
+    Pareto,
+}
+
+impl Kind {
+    /// Parses a kind's name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "history" => Kind::History,
+            "importance" => Kind::Importance,
+            "parallel" => Kind::Parallel,
+            "pareto" => Kind::Pareto,
+            _ => return None,
+        })
+    }
+}
+
+const SIZE: (u32, u32) = (960, 600);
+const FONT_NAME: &str = "sans-serif";
+
+fn register_font() -> Result<()> {
+    static DONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *DONE
+        .get_or_init(|| plotters::style::register_font(FONT_NAME, FontStyle::Normal, FONT).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid("the embedded font could not be loaded"))
+    }
+}
+
+type Draw<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn pairs(v: &Value) -> Vec<(f64, f64)> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi <= lo {
+        return (lo - 0.5, hi + 0.5);
+    }
+    let pad = (hi - lo) * 0.04;
+    (lo - pad, hi + pad)
+}
+
+fn history<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Snapshot) -> Draw<DB> {
+    let h = views::history::history(s, 0, 5000);
+    let points = pairs(&h["points"]);
+    let best = pairs(&h["best"]);
+    let last = s.trials.last().map_or(1.0, |t| t.number as f64 + 1.0);
+    let (lo, hi) = span(points.iter().map(|p| p.1));
+    let name = h["objective"].as_str().unwrap_or("value").to_string();
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("{}: optimisation history", s.record.name),
+            (FONT_NAME, 22),
+        )
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..last, lo..hi)?;
+    chart
+        .configure_mesh()
+        .x_desc("trial")
+        .y_desc(name.as_str())
+        .label_style((FONT_NAME, 14))
+        .draw()?;
+    chart
+        .draw_series(
+            points
+                .iter()
+                .map(|p| Circle::new(*p, 2, BLUE.mix(0.45).filled())),
+        )?
+        .label("complete trial")
+        .legend(|(x, y)| Circle::new((x + 10, y), 3, BLUE.filled()));
+    // The best-so-far line as steps, carried to the last trial.
+    let mut steps = Vec::new();
+    for (i, p) in best.iter().enumerate() {
+        if i > 0 {
+            steps.push((p.0, best[i - 1].1));
+        }
+        steps.push(*p);
+    }
+    if let Some(b) = best.last() {
+        steps.push((last, b.1));
+    }
+    chart
+        .draw_series(LineSeries::new(steps, RED.stroke_width(2)))?
+        .label("best so far")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .label_font((FONT_NAME, 14))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+fn importance<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    s: &mut Snapshot,
+) -> std::result::Result<Draw<DB>, Error> {
+    let v = views::importance::importance(s, 0);
+    let params: Vec<(String, f64)> = v["params"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| Some((p["param"].as_str()?.to_string(), p["importance"].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if params.is_empty() {
+        return Err(Error::invalid(format!(
+            "no importance to plot: {}",
+            v["message"].as_str().unwrap_or("no parameter")
+        )));
+    }
+    let n = params.len();
+    let draw = || -> Draw<DB> {
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("{}: parameter importance (fANOVA)", s.record.name),
+                (FONT_NAME, 22),
+            )
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(160)
+            .build_cartesian_2d(0f64..1f64, 0f64..n as f64)?;
+        let label = |y: &f64| {
+            let i = y.floor() as usize;
+            if (y - y.floor() - 0.5).abs() < 1e-9 {
+                params
+                    .get(n - 1 - i)
+                    .map(|p| p.0.clone())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(2 * n + 1)
+            .y_label_formatter(&label)
+            .x_desc("share of the variance explained")
+            .label_style((FONT_NAME, 14))
+            .draw()?;
+        chart.draw_series(params.iter().enumerate().map(|(i, (_, w))| {
+            let y = (n - 1 - i) as f64;
+            Rectangle::new([(0.0, y + 0.15), (*w, y + 0.85)], BLUE.mix(0.7).filled())
+        }))?;
+        Ok(())
+    };
+    Ok(draw())
+}
+
+fn parallel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    s: &Snapshot,
+) -> std::result::Result<Draw<DB>, Error> {
+    let v = views::params::rows(s, 0, 1000);
+    let axes = v["axes"].as_array().cloned().unwrap_or_default();
+    let rows = v["rows"].as_array().cloned().unwrap_or_default();
+    if axes.is_empty() || rows.is_empty() {
+        return Err(Error::invalid("no complete trial with parameters to plot"));
+    }
+    let objective = v["objective"].as_str().unwrap_or("value").to_string();
+    let maximize = v["direction"] == "maximize";
+    let k = axes.len() + 1;
+    let (lo, hi) = span(rows.iter().filter_map(|r| r[1].as_f64()));
+    let unit = |a: &Value, x: f64| -> f64 {
+        let (l, h) = (
+            a["low"].as_f64().unwrap_or(0.0),
+            a["high"].as_f64().unwrap_or(1.0),
+        );
+        let (l, h, x) = if a["log"].as_bool() == Some(true) && l > 0.0 && x > 0.0 {
+            (l.ln(), h.ln(), x.ln())
+        } else {
+            (l, h, x)
+        };
+        if h > l { (x - l) / (h - l) } else { 0.5 }
+    };
+    let mut names: Vec<String> = axes
+        .iter()
+        .map(|a| a["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    names.push(objective);
+    let draw = || -> Draw<DB> {
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("{}: parallel coordinates", s.record.name),
+                (FONT_NAME, 22),
+            )
+            .margin(24)
+            .x_label_area_size(40)
+            .y_label_area_size(20)
+            .build_cartesian_2d(-0.05f64..(k as f64 - 0.95), 0f64..1f64)?;
+        let label = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(k)
+            .x_label_formatter(&label)
+            .y_labels(0)
+            .label_style((FONT_NAME, 14))
+            .draw()?;
+        // Worst first, so the best lines are drawn on top.
+        let mut order: Vec<&Value> = rows.iter().collect();
+        order.sort_by(|a, b| {
+            let (x, y) = (a[1].as_f64().unwrap_or(0.0), b[1].as_f64().unwrap_or(0.0));
+            if maximize {
+                x.total_cmp(&y)
+            } else {
+                y.total_cmp(&x)
+            }
+        });
+        for r in order {
+            let Some(value) = r[1].as_f64() else { continue };
+            let mut q = if hi > lo {
+                (value - lo) / (hi - lo)
+            } else {
+                0.5
+            };
+            if !maximize {
+                q = 1.0 - q;
+            }
+            let mut line: Vec<(f64, f64)> = Vec::new();
+            for (i, a) in axes.iter().enumerate() {
+                if let Some(x) = r[i + 2].as_f64() {
+                    line.push((i as f64, unit(a, x).clamp(0.0, 1.0)));
+                }
+            }
+            line.push((
+                (k - 1) as f64,
+                if hi > lo {
+                    (value - lo) / (hi - lo)
+                } else {
+                    0.5
+                },
+            ));
+            let colour = RGBColor(
+                (230.0 - 200.0 * q) as u8,
+                (120.0 + 40.0 * q) as u8,
+                (80.0 + 170.0 * q) as u8,
+            );
+            chart.draw_series(LineSeries::new(line, colour.mix(0.35 + 0.5 * q)))?;
+        }
+        for i in 0..k {
+            chart.draw_series(LineSeries::new(
+                vec![(i as f64, 0.0), (i as f64, 1.0)],
+                BLACK.stroke_width(2),
+            ))?;
+        }
+        Ok(())
+    };
+    Ok(draw())
+}
+
+fn pareto<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    s: &Snapshot,
+) -> std::result::Result<Draw<DB>, Error> {
+    let v = views::pareto::pareto(s, 0, 1).map_err(Error::invalid)?;
+    let row = |r: &Value| Some((r[1].as_f64()?, r[2].as_f64()?));
+    let front: Vec<(f64, f64)> = v["front"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(row)
+        .collect();
+    let others: Vec<(f64, f64)> = v["dominated"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(row)
+        .collect();
+    let (x0, x1) = span(front.iter().chain(&others).map(|p| p.0));
+    let (y0, y1) = span(front.iter().chain(&others).map(|p| p.1));
+    let (xn, yn) = (
+        v["x"].as_str().unwrap_or("objective 0").to_string(),
+        v["y"].as_str().unwrap_or("objective 1").to_string(),
+    );
+    let draw = || -> Draw<DB> {
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("{}: Pareto front", s.record.name), (FONT_NAME, 22))
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .x_desc(xn.as_str())
+            .y_desc(yn.as_str())
+            .label_style((FONT_NAME, 14))
+            .draw()?;
+        chart
+            .draw_series(
+                others
+                    .iter()
+                    .map(|p| Circle::new(*p, 2, BLACK.mix(0.3).filled())),
+            )?
+            .label("dominated")
+            .legend(|(x, y)| Circle::new((x + 10, y), 3, BLACK.mix(0.3).filled()));
+        chart.draw_series(LineSeries::new(front.clone(), RED.stroke_width(2)))?;
+        chart
+            .draw_series(front.iter().map(|p| Circle::new(*p, 4, RED.filled())))?
+            .label("Pareto front")
+            .legend(|(x, y)| Circle::new((x + 10, y), 4, RED.filled()));
+        chart
+            .configure_series_labels()
+            .label_font((FONT_NAME, 14))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    };
+    Ok(draw())
+}
+
+fn draw_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    s: &mut Snapshot,
+    kind: Kind,
+) -> Result<()> {
+    let fail = |e: String| Error::invalid(format!("cannot draw the plot: {e}"));
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let drawn = match kind {
+        Kind::History => history(&root, s),
+        Kind::Importance => importance(&root, s)?,
+        Kind::Parallel => parallel(&root, s)?,
+        Kind::Pareto => pareto(&root, s)?,
+    };
+    drawn.map_err(|e| fail(e.to_string()))?;
+    root.present().map_err(|e| fail(e.to_string()))
+}
+
+/// Draws figure `kind` of the study in `s` into `out` (`.png` or `.svg`).
+pub fn plot(s: &mut Snapshot, kind: Kind, out: &Path) -> Result<()> {
+    register_font()?;
+    if s.complete_values(0).is_empty() {
+        return Err(Error::invalid(format!(
+            "study '{}' has no complete trial to plot",
+            s.record.name
+        )));
+    }
+    match out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => draw_on(BitMapBackend::new(out, SIZE).into_drawing_area(), s, kind),
+        Some("svg") => draw_on(SVGBackend::new(out, SIZE).into_drawing_area(), s, kind),
+        _ => Err(Error::invalid(format!(
+            "cannot tell the format of '{}': name the file .png or .svg",
+            out.display()
+        ))),
+    }
+}

@@ -1,0 +1,394 @@
+//! The HTTP server: the JSON API over a storage (read-only), the embedded page, and access
+//! control (a token, required whenever the server listens beyond the loopback interface).
+//!
+//! Every API route answers JSON; errors are `{"error": "..."}` with 400 (a malformed query),
+//! 401 (no or wrong token), 404 (no such study or trial) or 503 (the storage cannot be read).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tuneforge::storage::Storage;
+
+use crate::assets;
+use crate::snapshot::{Snapshot, Snapshots};
+use crate::views::{self, ViewResult};
+
+/// Shared by every request.
+pub struct AppState {
+    storage: Arc<dyn Storage>,
+    snapshots: Snapshots,
+    token: Option<String>,
+}
+
+impl AppState {
+    /// A server over `storage`; with `token`, every request must carry it.
+    pub fn new(storage: Arc<dyn Storage>, token: Option<String>) -> Arc<Self> {
+        Arc::new(AppState {
+            storage,
+            snapshots: Snapshots::default(),
+            token,
+        })
+    }
+}
+
+type Params = HashMap<String, String>;
+
+/// Why a view did not answer: the status and the message.
+type Refusal = (StatusCode, String);
+
+fn bad(message: String) -> Refusal {
+    (StatusCode::BAD_REQUEST, message)
+}
+
+fn answer(v: ViewResult) -> Result<Value, Refusal> {
+    v.map_err(bad)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+fn storage_error(e: tuneforge::Error) -> Response {
+    match e {
+        tuneforge::Error::StudyNotFound(name) => {
+            error(StatusCode::NOT_FOUND, format!("no study named '{name}'"))
+        }
+        other => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the storage cannot be read: {other}"),
+        ),
+    }
+}
+
+/// Runs `f` on the study's refreshed snapshot on a blocking thread.
+async fn with_study<F>(st: Arc<AppState>, name: String, f: F) -> Response
+where
+    F: FnOnce(&mut Snapshot) -> Result<Value, Refusal> + Send + 'static,
+{
+    let joined = tokio::task::spawn_blocking(move || {
+        let snap = st.snapshots.get(&*st.storage, &name)?;
+        let mut guard = snap.lock().unwrap_or_else(|p| p.into_inner());
+        Ok::<_, tuneforge::Error>(f(&mut guard))
+    })
+    .await;
+    match joined {
+        Ok(Ok(Ok(v))) => axum::Json(v).into_response(),
+        Ok(Ok(Err((status, message)))) => error(status, message),
+        Ok(Err(e)) => storage_error(e),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {e}"),
+        ),
+    }
+}
+
+fn usize_param(p: &Params, key: &str, default: usize) -> Result<usize, Refusal> {
+    match p.get(key).map(String::as_str).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| bad(format!("{key} must be a non-negative integer, not '{v}'"))),
+    }
+}
+
+fn objective(s: &Snapshot, p: &Params, key: &str) -> Result<usize, Refusal> {
+    s.objective_index(p.get(key).map(String::as_str))
+        .map_err(bad)
+}
+
+async fn studies(State(st): State<Arc<AppState>>) -> Response {
+    let joined = tokio::task::spawn_blocking(move || {
+        let records = st.storage.list_studies()?;
+        let mut out = Vec::new();
+        for r in records {
+            let snap = st.snapshots.get(&*st.storage, &r.name)?;
+            let guard = snap.lock().unwrap_or_else(|p| p.into_inner());
+            out.push(views::summary::list_entry(&guard));
+        }
+        Ok::<_, tuneforge::Error>(out)
+    })
+    .await;
+    match joined {
+        Ok(Ok(list)) => axum::Json(json!({"studies": list})).into_response(),
+        Ok(Err(e)) => storage_error(e),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {e}"),
+        ),
+    }
+}
+
+async fn health(State(st): State<Arc<AppState>>) -> Response {
+    let joined =
+        tokio::task::spawn_blocking(move || st.storage.list_studies().map(|l| l.len())).await;
+    match joined {
+        Ok(Ok(n)) => axum::Json(json!({"ok": true, "studies": n})).into_response(),
+        Ok(Err(e)) => storage_error(e),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {e}"),
+        ),
+    }
+}
+
+async fn summary(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    with_study(st, name, |s| Ok(views::summary::summary(s))).await
+}
+
+async fn version(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    with_study(st, name, |s| Ok(views::summary::version(s))).await
+}
+
+async fn history(
+    State(st): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(p): Query<Params>,
+) -> Response {
+    with_study(st, name, move |s| {
+        let o = objective(s, &p, "objective")?;
+        let points = usize_param(&p, "points", 2000)?.clamp(10, 20_000);
+        Ok(views::history::history(s, o, points))
+    })
+    .await
+}
+
+async fn curves(
+    State(st): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(p): Query<Params>,
+) -> Response {
+    with_study(st, name, move |s| {
+        let n = usize_param(&p, "curves", 100)?.clamp(1, 2000);
+        answer(views::curves::curves(
+            s,
+            p.get("metric").map(String::as_str),
+            n,
+        ))
+    })
+    .await
+}
+
+async fn params(
+    State(st): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(p): Query<Params>,
+) -> Response {
+    with_study(st, name, move |s| {
+        let o = objective(s, &p, "objective")?;
+        let rows = usize_param(&p, "rows", 1000)?.clamp(10, 20_000);
+        Ok(views::params::rows(s, o, rows))
+    })
+    .await
+}
+
+async fn contour(
+    State(st): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(p): Query<Params>,
+) -> Response {
+    with_study(st, name, move |s| {
+        let o = objective(s, &p, "objective")?;
+        let bins = usize_param(&p, "bins", 20)?;
+        answer(views::params::contour(
+            s,
+            o,
+            p.get("x").map(String::as_str),
+            p.get("y").map(String::as_str),
+            bins,
+        ))
+    })
+    .await
+}
+
+async fn importance(
+    State(st): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(p): Query<Params>,
+) -> Response {
+    with_study(st, name, move |s| {
+        let o = objective(s, &p, "objective")?;
+        Ok(views::importance::importance(s, o))
+    })
+    .await
+}
+
+async fn pareto(
+    State(st): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(p): Query<Params>,
+) -> Response {
+    with_study(st, name, move |s| {
+        let x = objective(s, &p, "x")?;
+        let y = match p.get("y").filter(|v| !v.is_empty()) {
+            Some(_) => objective(s, &p, "y")?,
+            None => usize::from(x == 0),
+        };
+        answer(views::pareto::pareto(s, x, y))
+    })
+    .await
+}
+
+async fn rungs(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    with_study(st, name, |s| Ok(views::rungs::rungs(s))).await
+}
+
+async fn trials(
+    State(st): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(p): Query<Params>,
+) -> Response {
+    with_study(st, name, move |s| {
+        let q = views::table::Query {
+            offset: usize_param(&p, "offset", 0)?,
+            limit: usize_param(&p, "limit", 50)?,
+            sort: p.get("sort").cloned(),
+            desc: matches!(p.get("desc").map(String::as_str), Some("1" | "true")),
+            state: p.get("state").cloned(),
+            filter: p.get("filter").cloned(),
+        };
+        answer(views::table::page(s, &q))
+    })
+    .await
+}
+
+async fn trial(
+    State(st): State<Arc<AppState>>,
+    Path((name, number)): Path<(String, String)>,
+) -> Response {
+    let Ok(number) = number.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("trial number must be a non-negative integer, not '{number}'"),
+        );
+    };
+    with_study(st, name, move |s| {
+        let study = s.record.name.clone();
+        views::trial::trial(s, number).ok_or_else(|| {
+            (
+                StatusCode::NOT_FOUND,
+                format!("study '{study}' has no trial {number}"),
+            )
+        })
+    })
+    .await
+}
+
+async fn unknown_api() -> Response {
+    error(StatusCode::NOT_FOUND, "no such API route")
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn index() -> Response {
+    asset("text/html; charset=utf-8", &assets::INDEX_LIVE)
+}
+async fn app_js() -> Response {
+    asset("text/javascript; charset=utf-8", assets::APP_JS)
+}
+async fn app_css() -> Response {
+    asset("text/css; charset=utf-8", assets::APP_CSS)
+}
+
+const COOKIE: &str = "tuneforge_token";
+
+/// Constant-time comparison, so the token cannot be guessed from response times.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn presented(headers: &HeaderMap, query: Option<&str>) -> (Option<String>, bool) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return (Some(v.trim().to_string()), false);
+    }
+    for c in headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+    {
+        if let Some(v) = c.trim().strip_prefix(&format!("{COOKIE}=")) {
+            return (Some(v.to_string()), false);
+        }
+    }
+    let from_query = query.and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("token="))
+            .map(str::to_string)
+    });
+    let via_query = from_query.is_some();
+    (from_query, via_query)
+}
+
+async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(token) = st.token.clone() else {
+        return next.run(req).await;
+    };
+    let (given, via_query) = presented(req.headers(), req.uri().query());
+    match given {
+        Some(g) if same(&g, &token) => {
+            let mut resp = next.run(req).await;
+            if via_query
+                && let Ok(v) = HeaderValue::from_str(&format!(
+                    "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
+                ))
+            {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        _ => error(
+            StatusCode::UNAUTHORIZED,
+            "this dashboard needs its access token: open the address printed at its start (…/?token=…) or send 'Authorization: Bearer TOKEN'",
+        ),
+    }
+}
+
+/// The application: API routes, the page and its assets, behind the token check.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/studies", get(studies))
+        .route("/studies/{name}", get(summary))
+        .route("/studies/{name}/version", get(version))
+        .route("/studies/{name}/history", get(history))
+        .route("/studies/{name}/curves", get(curves))
+        .route("/studies/{name}/params", get(params))
+        .route("/studies/{name}/contour", get(contour))
+        .route("/studies/{name}/importance", get(importance))
+        .route("/studies/{name}/pareto", get(pareto))
+        .route("/studies/{name}/rungs", get(rungs))
+        .route("/studies/{name}/trials", get(trials))
+        .route("/studies/{name}/trials/{number}", get(trial))
+        .fallback(unknown_api);
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/app.js", get(app_js))
+        .route("/assets/app.css", get(app_css))
+        .nest("/api", api)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
