@@ -5,6 +5,7 @@
 //! one command.
 #![deny(missing_docs)]
 
+pub mod dashboard;
 pub mod harness;
 pub mod importance;
 #[cfg(feature = "lcbench")]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -67,15 +67,16 @@ fn storage_error(e: tuneforge::Error) -> Response {
     }
 }
 
-/// Runs `f` on the study's refreshed snapshot on a blocking thread.
-async fn with_study<F>(st: Arc<AppState>, name: String, f: F) -> Response
+/// Runs `f` on the study's refreshed snapshot on a blocking thread; while the study is
+/// unchanged, the same request (`key`) gets the answer computed before.
+async fn with_study<F>(st: Arc<AppState>, name: String, key: String, f: F) -> Response
 where
     F: FnOnce(&mut Snapshot) -> Result<Value, Refusal> + Send + 'static,
 {
     let joined = tokio::task::spawn_blocking(move || {
         let snap = st.snapshots.get(&*st.storage, &name)?;
         let mut guard = snap.lock().unwrap_or_else(|p| p.into_inner());
-        Ok::<_, tuneforge::Error>(f(&mut guard))
+        Ok::<_, tuneforge::Error>(guard.answer(&key, f))
     })
     .await;
     match joined {
@@ -138,20 +139,27 @@ async fn health(State(st): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn summary(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    with_study(st, name, |s| Ok(views::summary::summary(s))).await
+async fn summary(State(st): State<Arc<AppState>>, uri: Uri, Path(name): Path<String>) -> Response {
+    with_study(st, name, uri.to_string(), |s| {
+        Ok(views::summary::summary(s))
+    })
+    .await
 }
 
-async fn version(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    with_study(st, name, |s| Ok(views::summary::version(s))).await
+async fn version(State(st): State<Arc<AppState>>, uri: Uri, Path(name): Path<String>) -> Response {
+    with_study(st, name, uri.to_string(), |s| {
+        Ok(views::summary::version(s))
+    })
+    .await
 }
 
 async fn history(
     State(st): State<Arc<AppState>>,
+    uri: Uri,
     Path(name): Path<String>,
     Query(p): Query<Params>,
 ) -> Response {
-    with_study(st, name, move |s| {
+    with_study(st, name, uri.to_string(), move |s| {
         let o = objective(s, &p, "objective")?;
         let points = usize_param(&p, "points", 2000)?.clamp(10, 20_000);
         Ok(views::history::history(s, o, points))
@@ -161,10 +169,11 @@ async fn history(
 
 async fn curves(
     State(st): State<Arc<AppState>>,
+    uri: Uri,
     Path(name): Path<String>,
     Query(p): Query<Params>,
 ) -> Response {
-    with_study(st, name, move |s| {
+    with_study(st, name, uri.to_string(), move |s| {
         let n = usize_param(&p, "curves", 100)?.clamp(1, 2000);
         answer(views::curves::curves(
             s,
@@ -177,10 +186,11 @@ async fn curves(
 
 async fn params(
     State(st): State<Arc<AppState>>,
+    uri: Uri,
     Path(name): Path<String>,
     Query(p): Query<Params>,
 ) -> Response {
-    with_study(st, name, move |s| {
+    with_study(st, name, uri.to_string(), move |s| {
         let o = objective(s, &p, "objective")?;
         let rows = usize_param(&p, "rows", 1000)?.clamp(10, 20_000);
         Ok(views::params::rows(s, o, rows))
@@ -190,10 +200,11 @@ async fn params(
 
 async fn contour(
     State(st): State<Arc<AppState>>,
+    uri: Uri,
     Path(name): Path<String>,
     Query(p): Query<Params>,
 ) -> Response {
-    with_study(st, name, move |s| {
+    with_study(st, name, uri.to_string(), move |s| {
         let o = objective(s, &p, "objective")?;
         let bins = usize_param(&p, "bins", 20)?;
         answer(views::params::contour(
@@ -209,10 +220,11 @@ async fn contour(
 
 async fn importance(
     State(st): State<Arc<AppState>>,
+    uri: Uri,
     Path(name): Path<String>,
     Query(p): Query<Params>,
 ) -> Response {
-    with_study(st, name, move |s| {
+    with_study(st, name, uri.to_string(), move |s| {
         let o = objective(s, &p, "objective")?;
         Ok(views::importance::importance(s, o))
     })
@@ -221,10 +233,11 @@ async fn importance(
 
 async fn pareto(
     State(st): State<Arc<AppState>>,
+    uri: Uri,
     Path(name): Path<String>,
     Query(p): Query<Params>,
 ) -> Response {
-    with_study(st, name, move |s| {
+    with_study(st, name, uri.to_string(), move |s| {
         let x = objective(s, &p, "x")?;
         let y = match p.get("y").filter(|v| !v.is_empty()) {
             Some(_) => objective(s, &p, "y")?,
@@ -235,16 +248,17 @@ async fn pareto(
     .await
 }
 
-async fn rungs(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    with_study(st, name, |s| Ok(views::rungs::rungs(s))).await
+async fn rungs(State(st): State<Arc<AppState>>, uri: Uri, Path(name): Path<String>) -> Response {
+    with_study(st, name, uri.to_string(), |s| Ok(views::rungs::rungs(s))).await
 }
 
 async fn trials(
     State(st): State<Arc<AppState>>,
+    uri: Uri,
     Path(name): Path<String>,
     Query(p): Query<Params>,
 ) -> Response {
-    with_study(st, name, move |s| {
+    with_study(st, name, uri.to_string(), move |s| {
         let q = views::table::Query {
             offset: usize_param(&p, "offset", 0)?,
             limit: usize_param(&p, "limit", 50)?,
@@ -260,6 +274,7 @@ async fn trials(
 
 async fn trial(
     State(st): State<Arc<AppState>>,
+    uri: Uri,
     Path((name, number)): Path<(String, String)>,
 ) -> Response {
     let Ok(number) = number.parse::<u64>() else {
@@ -268,7 +283,7 @@ async fn trial(
             format!("trial number must be a non-negative integer, not '{number}'"),
         );
     };
-    with_study(st, name, move |s| {
+    with_study(st, name, uri.to_string(), move |s| {
         let study = s.record.name.clone();
         views::trial::trial(s, number).ok_or_else(|| {
             (

@@ -9,6 +9,9 @@ use std::time::Instant;
 use tuneforge::storage::Storage;
 use tuneforge::{Direction, FrozenTrial, Result, StudyRecord, TrialState};
 
+/// Most answers kept per study.
+const MAX_ANSWERS: usize = 256;
+
 /// One study in memory.
 pub struct Snapshot {
     /// The study record (attributes re-read at every refresh).
@@ -21,6 +24,8 @@ pub struct Snapshot {
     pub objectives: Vec<String>,
     /// Cached importance: (complete trials it was computed on, when, result).
     pub importance: HashMap<usize, (usize, Instant, serde_json::Value)>,
+    /// Answers computed since the trials last changed, by request (emptied on every change).
+    pub answers: HashMap<String, serde_json::Value>,
 }
 
 impl Snapshot {
@@ -32,6 +37,7 @@ impl Snapshot {
             seq: 0,
             objectives,
             importance: HashMap::new(),
+            answers: HashMap::new(),
         }
     }
 
@@ -45,10 +51,30 @@ impl Snapshot {
                 Err(i) => self.trials.insert(i, t),
             }
         }
+        if changes.seq != self.seq || record.attrs != self.record.attrs {
+            self.answers.clear();
+        }
         self.seq = changes.seq;
         self.objectives = record.objective_names();
         self.record = record;
         Ok(())
+    }
+
+    /// The answer to `key` while the study is unchanged, computing it with `f` when missing.
+    pub fn answer<E>(
+        &mut self,
+        key: &str,
+        f: impl FnOnce(&mut Snapshot) -> std::result::Result<serde_json::Value, E>,
+    ) -> std::result::Result<serde_json::Value, E> {
+        if let Some(v) = self.answers.get(key) {
+            return Ok(v.clone());
+        }
+        let v = f(self)?;
+        if self.answers.len() >= MAX_ANSWERS {
+            self.answers.clear();
+        }
+        self.answers.insert(key.to_string(), v.clone());
+        Ok(v)
     }
 
     /// The trial with this number.

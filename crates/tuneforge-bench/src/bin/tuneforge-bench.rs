@@ -142,6 +142,22 @@ enum Cmd {
         #[arg(long, default_value = "docs/BENCHMARKS.md")]
         out: PathBuf,
     },
+    /// Dashboard load: the requests of the study page at 10,000 and 100,000 trials (cold,
+    /// warm, after 100 more trials), optionally next to optuna-dashboard on the same study.
+    Dashboard {
+        /// Study sizes (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        trials: Vec<usize>,
+        /// Python with optuna-dashboard (bench/peers/setup.sh); `none` to skip the peer.
+        #[arg(long, default_value = "bench/.venv/bin/python")]
+        python: PathBuf,
+        /// Study sizes for the peer (it reads every trial on each page load).
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        peer_trials: Vec<usize>,
+        /// The Markdown file to update.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+    },
     /// One worker process of `throughput` (internal).
     #[command(hide = true)]
     ThroughputWorker {
@@ -301,6 +317,12 @@ fn main() {
             python,
             out,
         } => importance_cmd(&trials, &python, &out),
+        Cmd::Dashboard {
+            trials,
+            python,
+            peer_trials,
+            out,
+        } => dashboard_cmd(&trials, &python, &peer_trials, &out),
         Cmd::Throughput {
             workers,
             seconds,
@@ -950,6 +972,71 @@ fn importance_cmd(sizes: &[usize], python: &std::path::Path, out: &std::path::Pa
         machine()
     );
     write_section_or_exit(out, "importance", &importance::section(&rows, &header));
+    eprintln!("wrote {}", out.display());
+}
+
+fn dashboard_cmd(
+    sizes: &[usize],
+    python: &std::path::Path,
+    peer_sizes: &[usize],
+    out: &std::path::Path,
+) {
+    use tuneforge_bench::dashboard;
+    let mut rows = Vec::new();
+    let mut peers = "none".to_string();
+    for &n in sizes {
+        eprintln!("tuneforge dashboard, {n} trials");
+        match dashboard::run(n) {
+            Ok(r) => rows.extend(r),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+        if python.as_os_str() == "none" || !peer_sizes.contains(&n) {
+            continue;
+        }
+        eprintln!("optuna-dashboard, {n} trials");
+        let result = std::process::Command::new(python)
+            .arg("bench/peers/dashboard.py")
+            .arg(n.to_string())
+            .stderr(std::process::Stdio::inherit())
+            .output();
+        match result {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                for l in text.lines() {
+                    if let Ok(r) = serde_json::from_str::<dashboard::Row>(l) {
+                        eprintln!("  {}: page {:.3} s", r.case, r.page_s);
+                        rows.push(r);
+                    } else if let Some(v) = l.strip_prefix("versions: ") {
+                        peers = v.to_string();
+                    }
+                }
+            }
+            Ok(o) => {
+                eprintln!("error: the peer script failed ({})", o.status);
+                std::process::exit(1);
+            }
+            Err(e) => {
+                eprintln!("error: cannot run {}: {e}", python.display());
+                std::process::exit(1);
+            }
+        }
+    }
+    let header = format!(
+        "## Dashboard load\n\nCommand: `{}`  \nMachine: {}. A SQLite study of N trials (8 \
+         parameters, 20 intermediate values each, one in five pruned); the time until every \
+         request the study page makes on opening is answered, one after the other over HTTP on \
+         127.0.0.1 (tuneforge: summary, history, learning curves, parameters, contour, \
+         importance, rungs, first table page). *cold*: a freshly started server; *warm*: again, \
+         nothing changed; *+100 trials*: after another process added 100 trials (the page's \
+         change check, then every view). Peer: {peers}, serving the same trials from its own \
+         SQLite storage; its page loads the whole study in one request.\n",
+        command_line(),
+        machine()
+    );
+    write_section_or_exit(out, "dashboard", &dashboard::section(&rows, &header));
     eprintln!("wrote {}", out.display());
 }
 
