@@ -90,7 +90,7 @@ def main():
     rows.append(("+100 trials", load(base, ["/api/studies", f"/api/studies/{sid}?after={n}"])))
     for case, (page_s, slowest_s, which, size) in rows:
         print(json.dumps({"tool": "optuna-dashboard" + (" (in-memory storage)" if in_memory else ""), "trials": n, "case": case, "page_s": page_s,
-                          "slowest_s": slowest_s, "slowest": which.replace(str(sid), "ID"),
+                          "slowest_s": slowest_s, "slowest": which.replace(f"/api/studies/{sid}", "/api/studies/ID"),
                           "bytes": size}))
     print("versions: optuna-dashboard {} (optuna {})".format(
         metadata.version("optuna-dashboard"), metadata.version("optuna")))

@@ -212,7 +212,7 @@ pub fn section(rows: &[Row], header: &str) -> String {
             r.page_s,
             r.slowest_s,
             if r.slowest.is_empty() {
-                "/"
+                "(summary)"
             } else {
                 &r.slowest
             },

@@ -1,7 +1,8 @@
 //! The dashboard end to end: studies run by `tuneforge run` (command trials, Hyperband, two
 //! objectives), `tuneforge dashboard` serving them, and headless Chromium (driven through
 //! ChromeDriver's WebDriver protocol) opening the page, checking that every plot drew data,
-//! clicking through to a trial, and saving screenshots under `target/tmp/dashboard-e2e/`.
+//! clicking through to a trial, and saving screenshots in `tmp/dashboard-e2e/` of the cargo
+//! target directory.
 //! Also `report` (opened from disk in the browser) and `plot`.
 //!
 //! Chromium and ChromeDriver come from `scripts/install-chromium`; without them the browser
@@ -486,6 +487,18 @@ r.errors = Array.from(document.querySelectorAll('.error')).map(e => e.textConten
 return r;
 "#;
 
+/// The plots of a study with one objective, intermediate values and a rung-based pruner.
+const ONE_OBJECTIVE_PLOTS: [&str; 8] = [
+    "history",
+    "curves",
+    "importance",
+    "contour",
+    "parallel",
+    "slices",
+    "rungs",
+    "table_rows",
+];
+
 fn assert_plots(marks: &Value, plots: &[&str]) {
     assert_eq!(marks["errors"], json!([]), "{marks}");
     for p in plots {
@@ -521,19 +534,7 @@ fn a_real_browser_shows_every_plot_and_clicks_through_to_a_trial() {
     browser.open(&format!("{url}#/study/e2e"));
     browser.wait_ready("the study page");
     let marks = browser.script(PLOT_MARKS);
-    assert_plots(
-        &marks,
-        &[
-            "history",
-            "curves",
-            "importance",
-            "contour",
-            "parallel",
-            "slices",
-            "rungs",
-            "table_rows",
-        ],
-    );
+    assert_plots(&marks, &ONE_OBJECTIVE_PLOTS);
     assert_eq!(marks["table_rows"], 40);
     let shot = browser.screenshot("study.png");
     assert!(std::fs::metadata(&shot).unwrap().len() > 20_000);
@@ -594,19 +595,7 @@ fn a_real_browser_shows_every_plot_and_clicks_through_to_a_trial() {
     browser.open(&format!("file://{}", report.display()));
     browser.wait_ready("the report");
     let marks = browser.script(PLOT_MARKS);
-    assert_plots(
-        &marks,
-        &[
-            "history",
-            "curves",
-            "importance",
-            "contour",
-            "parallel",
-            "slices",
-            "rungs",
-            "table_rows",
-        ],
-    );
+    assert_plots(&marks, &ONE_OBJECTIVE_PLOTS);
     browser.screenshot("report.png");
 }
 

@@ -146,130 +146,67 @@ async fn summary(State(st): State<Arc<AppState>>, uri: Uri, Path(name): Path<Str
     .await
 }
 
-async fn version(State(st): State<Arc<AppState>>, uri: Uri, Path(name): Path<String>) -> Response {
-    with_study(st, name, uri.to_string(), |s| {
-        Ok(views::summary::version(s))
-    })
-    .await
-}
-
-async fn history(
+/// The views of one study, by the last part of their address.
+async fn view(
     State(st): State<Arc<AppState>>,
     uri: Uri,
-    Path(name): Path<String>,
+    Path((name, view)): Path<(String, String)>,
     Query(p): Query<Params>,
 ) -> Response {
-    with_study(st, name, uri.to_string(), move |s| {
-        let o = objective(s, &p, "objective")?;
-        let points = usize_param(&p, "points", 2000)?.clamp(10, 20_000);
-        Ok(views::history::history(s, o, points))
-    })
-    .await
-}
-
-async fn curves(
-    State(st): State<Arc<AppState>>,
-    uri: Uri,
-    Path(name): Path<String>,
-    Query(p): Query<Params>,
-) -> Response {
-    with_study(st, name, uri.to_string(), move |s| {
-        let n = usize_param(&p, "curves", 100)?.clamp(1, 2000);
-        answer(views::curves::curves(
-            s,
-            p.get("metric").map(String::as_str),
-            n,
-        ))
-    })
-    .await
-}
-
-async fn params(
-    State(st): State<Arc<AppState>>,
-    uri: Uri,
-    Path(name): Path<String>,
-    Query(p): Query<Params>,
-) -> Response {
-    with_study(st, name, uri.to_string(), move |s| {
-        let o = objective(s, &p, "objective")?;
-        let rows = usize_param(&p, "rows", 1000)?.clamp(10, 20_000);
-        Ok(views::params::rows(s, o, rows))
-    })
-    .await
-}
-
-async fn contour(
-    State(st): State<Arc<AppState>>,
-    uri: Uri,
-    Path(name): Path<String>,
-    Query(p): Query<Params>,
-) -> Response {
-    with_study(st, name, uri.to_string(), move |s| {
-        let o = objective(s, &p, "objective")?;
-        let bins = usize_param(&p, "bins", 20)?;
-        answer(views::params::contour(
-            s,
-            o,
-            p.get("x").map(String::as_str),
-            p.get("y").map(String::as_str),
-            bins,
-        ))
-    })
-    .await
-}
-
-async fn importance(
-    State(st): State<Arc<AppState>>,
-    uri: Uri,
-    Path(name): Path<String>,
-    Query(p): Query<Params>,
-) -> Response {
-    with_study(st, name, uri.to_string(), move |s| {
-        let o = objective(s, &p, "objective")?;
-        Ok(views::importance::importance(s, o))
-    })
-    .await
-}
-
-async fn pareto(
-    State(st): State<Arc<AppState>>,
-    uri: Uri,
-    Path(name): Path<String>,
-    Query(p): Query<Params>,
-) -> Response {
-    with_study(st, name, uri.to_string(), move |s| {
-        let x = objective(s, &p, "x")?;
-        let y = match p.get("y").filter(|v| !v.is_empty()) {
-            Some(_) => objective(s, &p, "y")?,
-            None => usize::from(x == 0),
-        };
-        answer(views::pareto::pareto(s, x, y))
-    })
-    .await
-}
-
-async fn rungs(State(st): State<Arc<AppState>>, uri: Uri, Path(name): Path<String>) -> Response {
-    with_study(st, name, uri.to_string(), |s| Ok(views::rungs::rungs(s))).await
-}
-
-async fn trials(
-    State(st): State<Arc<AppState>>,
-    uri: Uri,
-    Path(name): Path<String>,
-    Query(p): Query<Params>,
-) -> Response {
-    with_study(st, name, uri.to_string(), move |s| {
-        let q = views::table::Query {
-            offset: usize_param(&p, "offset", 0)?,
-            limit: usize_param(&p, "limit", 50)?,
-            sort: p.get("sort").cloned(),
-            desc: matches!(p.get("desc").map(String::as_str), Some("1" | "true")),
-            state: p.get("state").cloned(),
-            filter: p.get("filter").cloned(),
-        };
-        answer(views::table::page(s, &q))
-    })
-    .await
+    type View = Box<dyn FnOnce(&mut Snapshot) -> Result<Value, Refusal> + Send>;
+    let f: View = match view.as_str() {
+        "version" => Box::new(|s| Ok(views::summary::version(s))),
+        "history" => Box::new(move |s| {
+            let o = objective(s, &p, "objective")?;
+            let points = usize_param(&p, "points", 2000)?.clamp(10, 20_000);
+            Ok(views::history::history(s, o, points))
+        }),
+        "curves" => Box::new(move |s| {
+            let n = usize_param(&p, "curves", 100)?.clamp(1, 2000);
+            answer(views::curves::curves(
+                s,
+                p.get("metric").map(String::as_str),
+                n,
+            ))
+        }),
+        "params" => Box::new(move |s| {
+            let o = objective(s, &p, "objective")?;
+            let rows = usize_param(&p, "rows", 1000)?.clamp(10, 20_000);
+            Ok(views::params::rows(s, o, rows))
+        }),
+        "contour" => Box::new(move |s| {
+            let o = objective(s, &p, "objective")?;
+            let bins = usize_param(&p, "bins", 20)?;
+            let axis = |k: &str| p.get(k).map(String::as_str);
+            answer(views::params::contour(s, o, axis("x"), axis("y"), bins))
+        }),
+        "importance" => Box::new(move |s| {
+            let o = objective(s, &p, "objective")?;
+            Ok(views::importance::importance(s, o))
+        }),
+        "pareto" => Box::new(move |s| {
+            let x = objective(s, &p, "x")?;
+            let y = match p.get("y").filter(|v| !v.is_empty()) {
+                Some(_) => objective(s, &p, "y")?,
+                None => usize::from(x == 0),
+            };
+            answer(views::pareto::pareto(s, x, y))
+        }),
+        "rungs" => Box::new(|s| Ok(views::rungs::rungs(s))),
+        "trials" => Box::new(move |s| {
+            let q = views::table::Query {
+                offset: usize_param(&p, "offset", 0)?,
+                limit: usize_param(&p, "limit", 50)?,
+                sort: p.get("sort").cloned(),
+                desc: matches!(p.get("desc").map(String::as_str), Some("1" | "true")),
+                state: p.get("state").cloned(),
+                filter: p.get("filter").cloned(),
+            };
+            answer(views::table::page(s, &q))
+        }),
+        _ => return unknown_api().await,
+    };
+    with_study(st, name, uri.to_string(), f).await
 }
 
 async fn trial(
@@ -388,15 +325,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/studies", get(studies))
         .route("/studies/{name}", get(summary))
-        .route("/studies/{name}/version", get(version))
-        .route("/studies/{name}/history", get(history))
-        .route("/studies/{name}/curves", get(curves))
-        .route("/studies/{name}/params", get(params))
-        .route("/studies/{name}/contour", get(contour))
-        .route("/studies/{name}/importance", get(importance))
-        .route("/studies/{name}/pareto", get(pareto))
-        .route("/studies/{name}/rungs", get(rungs))
-        .route("/studies/{name}/trials", get(trials))
+        .route("/studies/{name}/{view}", get(view))
         .route("/studies/{name}/trials/{number}", get(trial))
         .fallback(unknown_api);
     Router::new()

@@ -1031,8 +1031,10 @@ fn dashboard_cmd(
          127.0.0.1 (tuneforge: summary, history, learning curves, parameters, contour, \
          importance, rungs, first table page). *cold*: a freshly started server; *warm*: again, \
          nothing changed; *+100 trials*: after another process added 100 trials (the page's \
-         change check, then every view). Peer: {peers}, serving the same trials from its own \
-         SQLite storage; its page loads the whole study in one request.\n",
+         change check, then every view). Peer: {peers}, serving the same kind of study from its \
+         own SQLite storage (above 20,000 trials from Optuna's in-memory storage, since writing \
+         them through its SQLite storage takes over 20 ms each here); its page loads every trial in one \
+         request, then polls for the trials after those it has.\n",
         command_line(),
         machine()
     );
