@@ -208,6 +208,10 @@ fn parallel<DB: DrawingBackend>(
     let k = axes.len() + 1;
     let (lo, hi) = span(rows.iter().filter_map(|r| r[1].as_f64()));
     let unit = |a: &Value, x: f64| -> f64 {
+        if let Some(c) = a["choices"].as_array() {
+            // A category sits in the middle of its cell, as on the dashboard.
+            return (x + 0.5) / c.len().max(1) as f64;
+        }
         let (l, h) = (
             a["low"].as_f64().unwrap_or(0.0),
             a["high"].as_f64().unwrap_or(1.0),
@@ -231,6 +235,7 @@ fn parallel<DB: DrawingBackend>(
                 (FONT_NAME, 22),
             )
             .margin(24)
+            .margin_right(60)
             .x_label_area_size(40)
             .y_label_area_size(20)
             .build_cartesian_2d(-0.05f64..(k as f64 - 0.95), 0f64..1f64)?;
