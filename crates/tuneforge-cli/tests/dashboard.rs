@@ -539,6 +539,33 @@ fn a_real_browser_shows_every_plot_and_clicks_through_to_a_trial() {
     let shot = browser.screenshot("study.png");
     assert!(std::fs::metadata(&shot).unwrap().len() > 20_000);
 
+    // Live: five more trials run while the page is open; it shows them without a reload.
+    run_ok(
+        tuneforge()
+            .current_dir(dir.path())
+            .args(["run", "study.toml", "--trials", "45"]),
+    );
+    let started = Instant::now();
+    loop {
+        let n = browser.script(
+            "const h = document.querySelector('#history .note'); return h ? h.textContent : '';",
+        );
+        let total = browser.script("return document.querySelector('.stats .stat b').textContent;");
+        if total == "45" {
+            assert!(n.as_str().unwrap().contains("complete"), "{n}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the page still shows {total} trials"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        browser.script("return document.querySelector('#trials .tablewrap').dataset.rows;"),
+        "45"
+    );
+
     // Sorting the table by the objective puts the best trial first.
     browser.click("#trials th[data-col='loss']");
     let started = Instant::now();

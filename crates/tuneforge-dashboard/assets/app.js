@@ -527,7 +527,9 @@ function tableView(study, summary) {
 // ---------------------------------------------------------------- pages
 
 let poller = null;
-function stopPolling() { if (poller) { clearInterval(poller); poller = null; } }
+// Each page shown gets a new generation; a poll of an older page stops itself.
+let generation = 0;
+function stopPolling() { generation++; if (poller) { clearTimeout(poller); clearInterval(poller); poller = null; } }
 function setLive(text) { document.getElementById('live').textContent = text; }
 
 function crumbs(...items) {
@@ -618,19 +620,29 @@ async function studyPage(app, study) {
   await refresh(true);
   app.dataset.ready = '1';
   if (REPORT) { setLive('report generated ' + new Date(REPORT.generated_ms).toLocaleString()); return; }
-  let seq = summary.seq, rounds = 0;
+  // Poll the change counter; after a change, refetch, and wait longer when refetching was
+  // slow (a large study that changes all the time must not keep the server busy).
+  let seq = summary.seq, rounds = 0, delay = 2000;
+  const me = generation;
   setLive('live · up to date');
-  poller = setInterval(async () => {
+  const tick = async () => {
     try {
       const v = await api(studyPath(study) + '/version');
-      if (v.seq === seq) { setLive('live · up to date · ' + new Date().toLocaleTimeString()); return; }
-      seq = v.seq; rounds++;
-      const s = await api(studyPath(study));
-      renderStats(s);
-      await refresh(rounds % 5 === 0);
-      setLive('live · updated ' + new Date().toLocaleTimeString());
+      if (v.seq === seq) setLive('live · up to date · ' + new Date().toLocaleTimeString());
+      else {
+        const started = performance.now();
+        seq = v.seq; rounds++;
+        const s = await api(studyPath(study));
+        if (me !== generation) return;
+        renderStats(s);
+        await refresh(rounds % 5 === 0);
+        delay = Math.max(2000, 5 * (performance.now() - started));
+        setLive('live · updated ' + new Date().toLocaleTimeString() + (delay > 2000 ? ' · next check in ' + Math.round(delay / 1000) + ' s' : ''));
+      }
     } catch (e) { setLive('live · ' + e.message); }
-  }, 2000);
+    if (me === generation) poller = setTimeout(tick, delay);
+  };
+  poller = setTimeout(tick, delay);
 }
 
 async function trialPage(app, study, number) {
