@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde_json::Value;
 use tuneforge::{Error, Result};
@@ -81,6 +82,19 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The box naming the labelled series.
+fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Draw<DB> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT_NAME, 14))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
 fn history<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Snapshot) -> Draw<DB> {
     let h = views::history::history(s, 0, 5000);
     let points = pairs(&h["points"]);
@@ -126,13 +140,7 @@ fn history<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Snapshot) -> D
         .draw_series(LineSeries::new(steps, RED.stroke_width(2)))?
         .label("best so far")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .label_font((FONT_NAME, 14))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    legend(&mut chart)
 }
 
 fn importance<DB: DrawingBackend>(
@@ -197,7 +205,7 @@ fn parallel<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &Snapshot,
 ) -> std::result::Result<Draw<DB>, Error> {
-    let v = views::params::rows(s, 0, 1000);
+    let v = views::params::rows(s, 0, views::params::DEFAULT_ROWS);
     let axes = v["axes"].as_array().cloned().unwrap_or_default();
     let rows = v["rows"].as_array().cloned().unwrap_or_default();
     if axes.is_empty() || rows.is_empty() {
@@ -357,13 +365,7 @@ fn pareto<DB: DrawingBackend>(
             .draw_series(front.iter().map(|p| Circle::new(*p, 4, RED.filled())))?
             .label("Pareto front")
             .legend(|(x, y)| Circle::new((x + 10, y), 4, RED.filled()));
-        chart
-            .configure_series_labels()
-            .label_font((FONT_NAME, 14))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
+        legend(&mut chart)
     };
     Ok(draw())
 }

@@ -58,9 +58,12 @@ fn answers(s: &mut Snapshot) -> BTreeMap<String, Value> {
         };
         data.insert(
             format!("{base}/history{q}"),
-            views::history::history(s, o, 2000),
+            views::history::history(s, o, views::history::DEFAULT_POINTS),
         );
-        data.insert(format!("{base}/params{q}"), views::params::rows(s, o, 1000));
+        data.insert(
+            format!("{base}/params{q}"),
+            views::params::rows(s, o, views::params::DEFAULT_ROWS),
+        );
         data.insert(
             format!("{base}/importance{q}"),
             views::importance::importance(s, o),
@@ -68,19 +71,19 @@ fn answers(s: &mut Snapshot) -> BTreeMap<String, Value> {
         put(
             &mut data,
             format!("{base}/contour{q}"),
-            views::params::contour(s, o, None, None, 20),
+            views::params::contour(s, o, None, None, views::params::DEFAULT_BINS),
         );
     }
     put(
         &mut data,
         format!("{base}/curves"),
-        views::curves::curves(s, None, 100),
+        views::curves::curves(s, None, views::curves::DEFAULT_CURVES),
     );
     for m in views::metric_names(s) {
         put(
             &mut data,
             format!("{base}/curves?metric={}", encode(&m)),
-            views::curves::curves(s, Some(&m), 100),
+            views::curves::curves(s, Some(&m), views::curves::DEFAULT_CURVES),
         );
     }
     if s.objectives.len() > 1 {

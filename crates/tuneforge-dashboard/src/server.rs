@@ -67,19 +67,13 @@ fn storage_error(e: tuneforge::Error) -> Response {
     }
 }
 
-/// Runs `f` on the study's refreshed snapshot on a blocking thread; while the study is
-/// unchanged, the same request (`key`) gets the answer computed before.
-async fn with_study<F>(st: Arc<AppState>, name: String, key: String, f: F) -> Response
+/// Runs storage work `f` on a blocking thread and answers with its JSON, its refusal, or
+/// the storage's error.
+async fn blocking<F>(f: F) -> Response
 where
-    F: FnOnce(&mut Snapshot) -> Result<Value, Refusal> + Send + 'static,
+    F: FnOnce() -> Result<Result<Value, Refusal>, tuneforge::Error> + Send + 'static,
 {
-    let joined = tokio::task::spawn_blocking(move || {
-        let snap = st.snapshots.get(&*st.storage, &name)?;
-        let mut guard = snap.lock().unwrap_or_else(|p| p.into_inner());
-        Ok::<_, tuneforge::Error>(guard.answer(&key, f))
-    })
-    .await;
-    match joined {
+    match tokio::task::spawn_blocking(f).await {
         Ok(Ok(Ok(v))) => axum::Json(v).into_response(),
         Ok(Ok(Err((status, message)))) => error(status, message),
         Ok(Err(e)) => storage_error(e),
@@ -88,6 +82,20 @@ where
             format!("internal error: {e}"),
         ),
     }
+}
+
+/// Runs `f` on the study's refreshed snapshot on a blocking thread; while the study is
+/// unchanged, the same request (`key`) gets the answer computed before.
+async fn with_study<F>(st: Arc<AppState>, name: String, key: String, f: F) -> Response
+where
+    F: FnOnce(&mut Snapshot) -> Result<Value, Refusal> + Send + 'static,
+{
+    blocking(move || {
+        let snap = st.snapshots.get(&*st.storage, &name)?;
+        let mut guard = snap.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(guard.answer(&key, f))
+    })
+    .await
 }
 
 fn usize_param(p: &Params, key: &str, default: usize) -> Result<usize, Refusal> {
@@ -105,38 +113,24 @@ fn objective(s: &Snapshot, p: &Params, key: &str) -> Result<usize, Refusal> {
 }
 
 async fn studies(State(st): State<Arc<AppState>>) -> Response {
-    let joined = tokio::task::spawn_blocking(move || {
-        let records = st.storage.list_studies()?;
-        let mut out = Vec::new();
-        for r in records {
+    blocking(move || {
+        let mut list = Vec::new();
+        for r in st.storage.list_studies()? {
             let snap = st.snapshots.get(&*st.storage, &r.name)?;
             let guard = snap.lock().unwrap_or_else(|p| p.into_inner());
-            out.push(views::summary::list_entry(&guard));
+            list.push(views::summary::list_entry(&guard));
         }
-        Ok::<_, tuneforge::Error>(out)
+        Ok(Ok(json!({"studies": list})))
     })
-    .await;
-    match joined {
-        Ok(Ok(list)) => axum::Json(json!({"studies": list})).into_response(),
-        Ok(Err(e)) => storage_error(e),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {e}"),
-        ),
-    }
+    .await
 }
 
 async fn health(State(st): State<Arc<AppState>>) -> Response {
-    let joined =
-        tokio::task::spawn_blocking(move || st.storage.list_studies().map(|l| l.len())).await;
-    match joined {
-        Ok(Ok(n)) => axum::Json(json!({"ok": true, "studies": n})).into_response(),
-        Ok(Err(e)) => storage_error(e),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {e}"),
-        ),
-    }
+    blocking(move || {
+        let n = st.storage.list_studies()?.len();
+        Ok(Ok(json!({"ok": true, "studies": n})))
+    })
+    .await
 }
 
 async fn summary(State(st): State<Arc<AppState>>, uri: Uri, Path(name): Path<String>) -> Response {
@@ -158,11 +152,12 @@ async fn view(
         "version" => Box::new(|s| Ok(views::summary::version(s))),
         "history" => Box::new(move |s| {
             let o = objective(s, &p, "objective")?;
-            let points = usize_param(&p, "points", 2000)?.clamp(10, 20_000);
+            let points =
+                usize_param(&p, "points", views::history::DEFAULT_POINTS)?.clamp(10, 20_000);
             Ok(views::history::history(s, o, points))
         }),
         "curves" => Box::new(move |s| {
-            let n = usize_param(&p, "curves", 100)?.clamp(1, 2000);
+            let n = usize_param(&p, "curves", views::curves::DEFAULT_CURVES)?.clamp(1, 2000);
             answer(views::curves::curves(
                 s,
                 p.get("metric").map(String::as_str),
@@ -171,12 +166,12 @@ async fn view(
         }),
         "params" => Box::new(move |s| {
             let o = objective(s, &p, "objective")?;
-            let rows = usize_param(&p, "rows", 1000)?.clamp(10, 20_000);
+            let rows = usize_param(&p, "rows", views::params::DEFAULT_ROWS)?.clamp(10, 20_000);
             Ok(views::params::rows(s, o, rows))
         }),
         "contour" => Box::new(move |s| {
             let o = objective(s, &p, "objective")?;
-            let bins = usize_param(&p, "bins", 20)?;
+            let bins = usize_param(&p, "bins", views::params::DEFAULT_BINS)?;
             let axis = |k: &str| p.get(k).map(String::as_str);
             answer(views::params::contour(s, o, axis("x"), axis("y"), bins))
         }),

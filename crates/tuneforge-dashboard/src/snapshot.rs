@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tuneforge::storage::Storage;
+use tuneforge::studyfile::{PrunerKind, PrunerSpec, StudyFile};
 use tuneforge::{Direction, FrozenTrial, Result, StudyRecord, TrialState};
 
 /// Most answers kept per study.
@@ -22,6 +23,9 @@ pub struct Snapshot {
     pub seq: u64,
     /// Objective (metric) names, one per direction.
     pub objectives: Vec<String>,
+    /// The `[pruner]` section of the study file the study was created from, if any (parsed
+    /// again only when the study's attributes change).
+    pub pruner: Option<PrunerSpec>,
     /// Cached importance: (complete trials it was computed on, when, result).
     pub importance: HashMap<usize, (usize, Instant, serde_json::Value)>,
     /// Answers computed since the trials last changed, by request (emptied on every change).
@@ -31,11 +35,13 @@ pub struct Snapshot {
 impl Snapshot {
     fn new(record: StudyRecord) -> Self {
         let objectives = record.objective_names();
+        let pruner = pruner_of(&record);
         Snapshot {
             record,
             trials: Vec::new(),
             seq: 0,
             objectives,
+            pruner,
             importance: HashMap::new(),
             answers: HashMap::new(),
         }
@@ -51,11 +57,14 @@ impl Snapshot {
                 Err(i) => self.trials.insert(i, t),
             }
         }
-        if changes.seq != self.seq || record.attrs != self.record.attrs {
+        if record.attrs != self.record.attrs {
+            self.answers.clear();
+            self.objectives = record.objective_names();
+            self.pruner = pruner_of(&record);
+        } else if changes.seq != self.seq {
             self.answers.clear();
         }
         self.seq = changes.seq;
-        self.objectives = record.objective_names();
         self.record = record;
         Ok(())
     }
@@ -126,6 +135,13 @@ impl Snapshot {
                 )
             })
     }
+}
+
+/// The study's `[pruner]` section, when it was created from a study file that has one.
+fn pruner_of(record: &StudyRecord) -> Option<PrunerSpec> {
+    StudyFile::of_record(record)?
+        .pruner
+        .filter(|p| p.kind != PrunerKind::None)
 }
 
 /// The snapshots of every study a server has shown, each behind its own lock so that

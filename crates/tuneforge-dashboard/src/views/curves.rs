@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use tuneforge::Direction;
 
-use super::{ViewResult, metric_names, pairs, pruner_spec, stride};
+use super::{ViewResult, metric_names, pairs, stride};
 use crate::snapshot::Snapshot;
 
+/// Curves when the page does not say.
+pub const DEFAULT_CURVES: usize = 100;
 /// Points kept per curve.
 const POINTS_PER_CURVE: usize = 120;
 /// Steps kept in the quantile bands.
@@ -43,8 +45,10 @@ pub fn curves(s: &Snapshot, metric: Option<&str>, max_curves: usize) -> ViewResu
             ));
         }
         None => {
-            let preferred = pruner_spec(s)
-                .map(|p| p.metric)
+            let preferred = s
+                .pruner
+                .as_ref()
+                .map(|p| p.metric.clone())
                 .or_else(|| s.objectives.first().cloned());
             match preferred
                 .filter(|p| names.contains(p))
@@ -65,7 +69,8 @@ pub fn curves(s: &Snapshot, metric: Option<&str>, max_curves: usize) -> ViewResu
         .position(|o| *o == metric)
         .map(|i| s.direction(i))
         .or_else(|| {
-            pruner_spec(s)
+            s.pruner
+                .as_ref()
                 .filter(|p| p.metric == metric)
                 .map(|p| p.direction)
         })
@@ -136,7 +141,7 @@ pub fn curves(s: &Snapshot, metric: Option<&str>, max_curves: usize) -> ViewResu
     Ok(json!({
         "metric": metric,
         "metrics": names,
-        "direction": if direction == Direction::Maximize { "maximize" } else { "minimize" },
+        "direction": direction,
         "trials_with_curves": with.len(),
         "curves": curves,
         "bands": bands,

@@ -8,6 +8,9 @@ use tuneforge::TrialState;
 use super::{downsample, pairs, pruning_metric};
 use crate::snapshot::Snapshot;
 
+/// Points per series when the page does not say.
+pub const DEFAULT_POINTS: usize = 2000;
+
 /// The history of objective `obj`, at most `max_points` points per series.
 pub fn history(s: &Snapshot, obj: usize, max_points: usize) -> Value {
     let dir = s.direction(obj);
@@ -39,7 +42,7 @@ pub fn history(s: &Snapshot, obj: usize, max_points: usize) -> Value {
         .count();
     json!({
         "objective": s.objectives.get(obj),
-        "direction": if dir == tuneforge::Direction::Maximize { "maximize" } else { "minimize" },
+        "direction": dir,
         "complete": points.len(),
         "points": pairs(&downsample(&points, max_points)),
         "best": pairs(&best),

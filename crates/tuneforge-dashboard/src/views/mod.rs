@@ -13,7 +13,7 @@ pub mod table;
 pub mod trial;
 
 use serde_json::{Value, json};
-use tuneforge::studyfile::{PrunerKind, PrunerSpec, StudyFile};
+use tuneforge::studyfile::PrunerKind;
 use tuneforge::{Distribution, FrozenTrial, ParamValue};
 
 use crate::snapshot::Snapshot;
@@ -70,13 +70,6 @@ pub fn pairs(points: &[(u64, f64)]) -> Value {
     Value::Array(points.iter().map(|(x, y)| json!([x, y])).collect())
 }
 
-/// The study's `[pruner]` section, when it was created from a study file that has one.
-pub fn pruner_spec(s: &Snapshot) -> Option<PrunerSpec> {
-    StudyFile::of_record(&s.record)?
-        .pruner
-        .filter(|p| p.kind != PrunerKind::None)
-}
-
 /// The name of a pruner rule as users write it.
 pub fn pruner_name(kind: PrunerKind) -> &'static str {
     match kind {
@@ -91,8 +84,9 @@ pub fn pruner_name(kind: PrunerKind) -> &'static str {
 
 /// The metric early stopping watches: the pruner's, else the first objective.
 pub fn pruning_metric(s: &Snapshot) -> String {
-    pruner_spec(s)
-        .map(|p| p.metric)
+    s.pruner
+        .as_ref()
+        .map(|p| p.metric.clone())
         .or_else(|| s.objectives.first().cloned())
         .unwrap_or_else(|| "value".to_string())
 }

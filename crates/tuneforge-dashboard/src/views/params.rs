@@ -7,6 +7,11 @@ use serde_json::{Value, json};
 use super::{Axis, ViewResult, num, param_names, stride};
 use crate::snapshot::Snapshot;
 
+/// Rows when the page does not say.
+pub const DEFAULT_ROWS: usize = 1000;
+/// Contour cells per side when the page does not say.
+pub const DEFAULT_BINS: usize = 20;
+
 /// At most `max_rows` complete trials: `[number, objective, param...]` (null where a trial
 /// lacks a parameter; a categorical parameter's choice index).
 pub fn rows(s: &Snapshot, obj: usize, max_rows: usize) -> Value {
@@ -51,7 +56,7 @@ pub fn rows(s: &Snapshot, obj: usize, max_rows: usize) -> Value {
         .collect();
     json!({
         "objective": s.objectives.get(obj),
-        "direction": if dir == tuneforge::Direction::Maximize { "maximize" } else { "minimize" },
+        "direction": dir,
         "axes": axes.iter().map(Axis::to_json).collect::<Vec<_>>(),
         "rows": rows,
         "complete": total,
@@ -123,7 +128,7 @@ pub fn contour(
         .collect();
     Ok(json!({
         "objective": s.objectives.get(obj),
-        "direction": if dir == tuneforge::Direction::Maximize { "maximize" } else { "minimize" },
+        "direction": dir,
         "x": ax.to_json(),
         "y": ay.to_json(),
         "nx": nx,

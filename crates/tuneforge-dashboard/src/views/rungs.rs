@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
+use tuneforge::TrialState;
 use tuneforge::studyfile::PrunerKind;
-use tuneforge::{Direction, TrialState};
 
-use super::{num, pruner_name, pruner_spec, pruning_metric};
+use super::{num, pruner_name, pruning_metric};
 use crate::snapshot::Snapshot;
 
 /// Bars of the stopped-at histogram.
@@ -17,7 +17,7 @@ const HISTOGRAM_BARS: usize = 30;
 
 /// The rungs and the stopped-at histogram.
 pub fn rungs(s: &Snapshot) -> Value {
-    let spec = pruner_spec(s);
+    let spec = s.pruner.as_ref();
     let metric = pruning_metric(s);
     let direction = spec
         .as_ref()
@@ -98,7 +98,7 @@ pub fn rungs(s: &Snapshot) -> Value {
         "rule": spec.as_ref().map(|p| pruner_name(p.kind)),
         "promote": spec.as_ref().is_some_and(|p| p.promote),
         "metric": metric,
-        "direction": if direction == Direction::Maximize { "maximize" } else { "minimize" },
+        "direction": direction,
         "rungs": rungs,
         "pruned": stopped.len(),
         "stopped_at": histogram.into_iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),

@@ -2,9 +2,9 @@
 //! the pruner, timing.
 
 use serde_json::{Value, json};
-use tuneforge::{Direction, TrialState};
+use tuneforge::TrialState;
 
-use super::{Axis, metric_names, num, param_names, pruner_name, pruner_spec};
+use super::{Axis, metric_names, num, param_names, pruner_name};
 use crate::snapshot::Snapshot;
 
 fn counts(s: &Snapshot) -> Value {
@@ -20,13 +20,6 @@ fn counts(s: &Snapshot) -> Value {
         c.insert(state.as_str().to_string(), json!(n));
     }
     Value::Object(c)
-}
-
-fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::Minimize => "minimize",
-        Direction::Maximize => "maximize",
-    }
 }
 
 /// The best trial (one objective) or the size of the Pareto set (several).
@@ -59,7 +52,7 @@ pub fn list_entry(s: &Snapshot) -> Value {
         .max();
     json!({
         "name": s.record.name,
-        "directions": s.record.directions.iter().map(|d| direction_name(*d)).collect::<Vec<_>>(),
+        "directions": s.record.directions,
         "objectives": s.objectives,
         "trials": s.trials.len(),
         "counts": counts(s),
@@ -78,7 +71,7 @@ pub fn summary(s: &Snapshot) -> Value {
         .filter_map(|n| Axis::of(n, s.trials.iter()))
         .map(|a| a.to_json())
         .collect();
-    let pruner = pruner_spec(s).map(|p| {
+    let pruner = s.pruner.as_ref().map(|p| {
         json!({
             "rule": pruner_name(p.kind),
             "metric": p.metric,

@@ -86,7 +86,7 @@ pub fn trial(s: &Snapshot, number: u64) -> Option<Value> {
             json!({
                 "name": name,
                 "value": t.values.as_ref().and_then(|v| v.get(i)).map(|v| num(*v)),
-                "direction": if s.direction(i) == tuneforge::Direction::Maximize { "maximize" } else { "minimize" },
+                "direction": s.direction(i),
             })
         })
         .collect();
