@@ -5,7 +5,7 @@ use std::path::Path;
 use tuneforge::importance::{self, Method};
 use tuneforge::{Error, Result, StudyView};
 
-use crate::resolve::{self, objective_names};
+use crate::resolve;
 use crate::run::fmt_value;
 
 /// `tuneforge importance`: per-parameter importance and, for fANOVA, marginal curves.
@@ -24,7 +24,7 @@ pub fn importance(
     })?;
     let r = resolve::existing(study, storage_flag)?;
     let record = r.storage.load_study(&r.name)?;
-    let names = objective_names(&record);
+    let names = record.objective_names();
     let index = match objective {
         None => 0,
         Some(o) => names
@@ -131,7 +131,6 @@ pub fn logs(study: &str, trial: u64, storage_flag: Option<&str>) -> Result<u8> {
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
-    let workdir = attr(tuneforge::attrs::WORKDIR);
     println!(
         "trial {} of '{}': {}{}",
         t.number,
@@ -146,15 +145,9 @@ pub fn logs(study: &str, trial: u64, storage_flag: Option<&str>) -> Result<u8> {
         println!("command: {c}");
     }
     let mut shown = false;
-    for (name, key) in [
-        ("stdout", tuneforge::attrs::STDOUT_TAIL),
-        ("stderr", tuneforge::attrs::STDERR_TAIL),
-    ] {
+    for (name, key) in tuneforge::runner::command::STREAMS {
         // The full log when this machine has it, else the tail kept in the storage.
-        let file = workdir
-            .as_ref()
-            .map(|w| Path::new(w).join(format!("{name}.log")))
-            .filter(|p| p.is_file());
+        let file = tuneforge::runner::command::log_file(&t, name);
         let (text, whence) = match &file {
             Some(p) => (
                 std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
@@ -265,7 +258,7 @@ pub fn compare(a: &str, b: &str, storage_flag: Option<&str>) -> Result<u8> {
     };
     let (reca, ta, ba) = load(&ra)?;
     let (recb, tb, bb) = load(&rb)?;
-    let names = objective_names(&reca);
+    let names = reca.objective_names();
     if reca.directions != recb.directions {
         println!("note: the studies have different directions; values are shown as they are");
     }

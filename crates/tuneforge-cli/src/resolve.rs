@@ -32,8 +32,16 @@ pub fn default_url() -> String {
 
 /// Opens the storage at `url`; a default SQLite file must already exist for read commands.
 pub fn open(url: &str, must_exist: bool) -> Result<Arc<dyn Storage>> {
-    if must_exist
-        && let Ok(storage::StorageUrl::Sqlite(p)) = storage::parse_url(url)
+    if must_exist {
+        require_existing(url)?;
+    }
+    storage::open(url)
+}
+
+/// Fails, saying so, when `url` names a SQLite file that does not exist (read commands must
+/// not create an empty database).
+pub fn require_existing(url: &str) -> Result<()> {
+    if let Ok(storage::StorageUrl::Sqlite(p)) = storage::parse_url(url)
         && !p.exists()
     {
         return Err(Error::invalid(format!(
@@ -41,7 +49,7 @@ pub fn open(url: &str, must_exist: bool) -> Result<Arc<dyn Storage>> {
             p.display()
         )));
     }
-    storage::open(url)
+    Ok(())
 }
 
 /// Resolves a study argument for commands that read an existing study.
@@ -62,17 +70,12 @@ pub fn existing(arg: &str, storage_flag: Option<&str>) -> Result<Resolved> {
     let url = storage_flag.map(str::to_string).unwrap_or_else(default_url);
     let storage = open(&url, true)?;
     let record = storage.load_study(arg)?;
-    let file = stored_file(&record);
+    let file = StudyFile::of_record(&record);
     Ok(Resolved {
         storage,
         name: arg.to_string(),
         file,
     })
-}
-
-/// The study file a study was created from, parsed again from its stored text.
-pub fn stored_file(record: &tuneforge::StudyRecord) -> Option<StudyFile> {
-    StudyFile::of_record(record)
 }
 
 /// The canonical string of the architecture in `params`, when the study file declares one.
@@ -208,9 +211,4 @@ pub fn open_study(file: &StudyFile, storage: Arc<dyn Storage>) -> Result<(Study,
         }
     }
     Ok((study, created))
-}
-
-/// The objective names of a study (its metric names), or `value`, `value_1`, ...
-pub fn objective_names(record: &tuneforge::StudyRecord) -> Vec<String> {
-    record.objective_names()
 }

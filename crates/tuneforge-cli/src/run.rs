@@ -184,7 +184,7 @@ pub fn worker(args: WorkerArgs, storage_flag: Option<&str>) -> Result<u8> {
         .unwrap_or_else(resolve::default_url);
     let storage = resolve::open(&url, true)?;
     let record = storage.load_study(&args.study)?;
-    let mut file = resolve::stored_file(&record).ok_or_else(|| {
+    let mut file = tuneforge::studyfile::StudyFile::of_record(&record).ok_or_else(|| {
         Error::invalid(format!(
             "study '{}' was not created from a study file, so a worker does not know what to \
              run; drive it from your program with the library, or with ask/tell",

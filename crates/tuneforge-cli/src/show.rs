@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tuneforge::{Error, FrozenTrial, Result, TrialState};
 
-use crate::resolve::{self, objective_names};
+use crate::resolve;
 use crate::run::fmt_value;
 
 /// Export formats.
@@ -89,7 +89,7 @@ pub fn trials(study: &str, storage_flag: Option<&str>) -> Result<u8> {
     let r = resolve::existing(study, storage_flag)?;
     let record = r.storage.load_study(&r.name)?;
     let trials = r.storage.all_trials(record.id)?;
-    let objectives = objective_names(&record);
+    let objectives = record.objective_names();
     let params = param_names(&trials);
     let mut header = vec!["#".to_string(), "state".into()];
     header.extend(objectives.iter().cloned());
@@ -138,7 +138,7 @@ pub fn best(study: &str, storage_flag: Option<&str>, json: bool) -> Result<u8> {
     let view =
         tuneforge::StudyView::new(record.directions.clone(), r.storage.all_trials(record.id)?);
     let best = tuneforge::study::best_trials_of(&view);
-    let objectives = objective_names(&record);
+    let objectives = record.objective_names();
     if best.is_empty() {
         return Err(Error::invalid(format!(
             "study '{}' has no complete trial yet",
@@ -213,7 +213,7 @@ pub fn export(
                 .insert(tuneforge::attrs::SEED.into(), seed.into());
         }
     }
-    let objectives = objective_names(&record);
+    let objectives = record.objective_names();
     // Text formats go to the file, or to standard output without one.
     let text_out = || -> Result<Box<dyn Write>> {
         Ok(match output {

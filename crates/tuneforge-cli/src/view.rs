@@ -21,9 +21,8 @@ pub fn dashboard(
     let url = storage_flag
         .map(str::to_string)
         .unwrap_or_else(resolve::default_url);
-    // Checks that a default SQLite file exists; the dashboard's own handle gives up quickly
-    // on an unreachable server.
-    drop(resolve::open(&url, true)?);
+    // The dashboard's own handle gives up quickly on an unreachable database server.
+    resolve::require_existing(&url)?;
     let storage = tuneforge_dashboard::open_storage(&url)?;
     let ip: IpAddr = match host {
         "localhost" => IpAddr::from([127, 0, 0, 1]),

@@ -28,14 +28,9 @@ fn tail_of_file(path: &Path) -> Option<String> {
 pub fn trial(s: &Snapshot, number: u64) -> Option<Value> {
     let t = s.trial(number)?;
     let attr = |k: &str| t.system_attrs.get(k).and_then(|v| v.as_str());
-    let workdir = attr(tuneforge::attrs::WORKDIR);
     let mut logs = serde_json::Map::new();
-    for (name, key) in [
-        ("stdout", tuneforge::attrs::STDOUT_TAIL),
-        ("stderr", tuneforge::attrs::STDERR_TAIL),
-    ] {
-        let file = workdir
-            .map(|w| Path::new(w).join(format!("{name}.log")))
+    for (name, key) in tuneforge::runner::command::STREAMS {
+        let file = tuneforge::runner::command::log_file(t, name)
             .and_then(|p| tail_of_file(&p).map(|text| (text, p.display().to_string())));
         let entry = match file {
             Some((text, whence)) => json!({"text": text, "source": whence}),

@@ -29,6 +29,24 @@ use crate::trial::Trial;
 /// Bytes of stdout and of stderr kept with each trial (the tail; the full logs are files).
 pub const LOG_TAIL_BYTES: usize = 8 * 1024;
 
+/// The streams a command trial captures, each with the trial attribute that keeps its tail.
+pub const STREAMS: [(&str, &str); 2] = [
+    ("stdout", attrs::STDOUT_TAIL),
+    ("stderr", attrs::STDERR_TAIL),
+];
+
+/// The file in a trial's working directory that holds a stream's whole output.
+fn log_path(workdir: &Path, stream: &str) -> PathBuf {
+    workdir.join(format!("{stream}.log"))
+}
+
+/// The file `stream` (`stdout` or `stderr`) of trial `t` was written to, when this machine
+/// has it; otherwise only the tail kept in the storage is left.
+pub fn log_file(t: &FrozenTrial, stream: &str) -> Option<PathBuf> {
+    let workdir = t.system_attrs.get(attrs::WORKDIR)?.as_str()?;
+    Some(log_path(Path::new(workdir), stream)).filter(|p| p.is_file())
+}
+
 /// Options for running command trials.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -144,8 +162,8 @@ impl CommandRunner {
             }
         };
         let (tx, rx) = mpsc::channel::<String>();
-        let out = spawn_reader(child.stdout.take(), workdir.join("stdout.log"), Some(tx));
-        let err = spawn_reader(child.stderr.take(), workdir.join("stderr.log"), None);
+        let out = spawn_reader(child.stdout.take(), log_path(&workdir, "stdout"), Some(tx));
+        let err = spawn_reader(child.stderr.take(), log_path(&workdir, "stderr"), None);
 
         let mut finals = Metrics::new();
         let ended = self.supervise(&mut trial, &mut child, &rx, stop, started, &mut finals);
