@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{run_ok, tuneforge};
+use common::{run_err, run_ok, tuneforge};
 use serde_json::{Value, json};
 
 const TRIAL: &str = r#"x=$1; k=$2; n=$3
@@ -106,6 +106,18 @@ fn seeded() -> tempfile::TempDir {
             .args(["run", "pareto.toml"]),
     );
     dir
+}
+
+/// `tuneforge report e2e` into `dir/report.html`.
+fn write_report(dir: &Path) -> PathBuf {
+    let report = dir.join("report.html");
+    run_ok(
+        tuneforge()
+            .current_dir(dir)
+            .args(["report", "e2e", "-o"])
+            .arg(&report),
+    );
+    report
 }
 
 /// A child process killed when the test ends.
@@ -213,31 +225,20 @@ fn the_dashboard_serves_the_api_and_needs_a_token_beyond_loopback() {
     assert_eq!(v["studies"].as_array().unwrap().len(), 2);
 
     // A storage that does not exist is refused before serving.
-    let out = tuneforge()
-        .current_dir(dir.path())
-        .args([
-            "dashboard",
-            "--port",
-            "0",
-            "--storage",
-            "sqlite://nothing/here.db",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no database at"));
+    let out = run_err(tuneforge().current_dir(dir.path()).args([
+        "dashboard",
+        "--port",
+        "0",
+        "--storage",
+        "sqlite://nothing/here.db",
+    ]));
+    assert!(out.contains("no database at"));
 }
 
 #[test]
 fn report_and_plot_write_their_files() {
     let dir = seeded();
-    let report = dir.path().join("report.html");
-    run_ok(
-        tuneforge()
-            .current_dir(dir.path())
-            .args(["report", "e2e", "-o"])
-            .arg(&report),
-    );
+    let report = write_report(dir.path());
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("id=\"tuneforge-report\""));
     assert!(
@@ -306,13 +307,7 @@ fn report_and_plot_write_their_files() {
         ),
         (vec!["report", "nope", "-o", "r.html"], "nope"),
     ] {
-        let out = tuneforge()
-            .current_dir(dir.path())
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = run_err(tuneforge().current_dir(dir.path()).args(&args));
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
@@ -612,13 +607,7 @@ fn a_real_browser_shows_every_plot_and_clicks_through_to_a_trial() {
     browser.screenshot("pareto.png");
 
     // The report, opened from disk with no server: the same plots.
-    let report = dir.path().join("report.html");
-    run_ok(
-        tuneforge()
-            .current_dir(dir.path())
-            .args(["report", "e2e", "-o"])
-            .arg(&report),
-    );
+    let report = write_report(dir.path());
     browser.open(&format!("file://{}", report.display()));
     browser.wait_ready("the report");
     let marks = browser.script(PLOT_MARKS);

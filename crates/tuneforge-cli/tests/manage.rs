@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{run_ok, stdout, tuneforge};
+use common::{run_err, run_ok, stdout, tuneforge};
 
 /// A study whose command prints `loss = (x - 0.3)^2 + noise * gauss(seed)` and reports a curve.
 fn study(dir: &Path, name: &str, noise: f64, trials: usize) {
@@ -104,12 +104,11 @@ high = 1
     )
     .unwrap();
     // Every trial failed, so the run itself reports failure.
-    let run = tuneforge()
-        .current_dir(d)
-        .args(["run", "s.toml", "--quiet"])
-        .output()
-        .unwrap();
-    assert!(!run.status.success());
+    run_err(
+        tuneforge()
+            .current_dir(d)
+            .args(["run", "s.toml", "--quiet"]),
+    );
     let text = stdout(tuneforge().current_dir(d).args(["logs", "s.toml", "0"]));
     assert!(text.contains("failed"), "{text}");
     assert!(
@@ -120,12 +119,7 @@ high = 1
     let text = stdout(tuneforge().current_dir(d).args(["logs", "s.toml", "0"]));
     assert!(text.contains("tail kept in the storage"), "{text}");
     assert!(text.contains("cannot open train.csv"), "{text}");
-    let out = tuneforge()
-        .current_dir(d)
-        .args(["logs", "s.toml", "7"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    run_err(tuneforge().current_dir(d).args(["logs", "s.toml", "7"]));
 }
 
 #[test]
@@ -270,19 +264,14 @@ fn exports_round_trip_and_open_in_their_own_readers() {
     assert_eq!(a["trials"][0]["intermediate"]["1"]["odd"], "NaN");
     assert_eq!(a["study"]["attrs"], b["study"]["attrs"]);
     // Importing twice under one name is refused; a file that is not an export too.
-    let again = tuneforge()
-        .current_dir(d)
-        .args([
-            "--storage",
-            "sqlite://copy.db",
-            "import",
-            "a.json",
-            "--name",
-            "copy",
-        ])
-        .output()
-        .unwrap();
-    assert!(!again.status.success());
+    run_err(tuneforge().current_dir(d).args([
+        "--storage",
+        "sqlite://copy.db",
+        "import",
+        "a.json",
+        "--name",
+        "copy",
+    ]));
     std::fs::write(d.join("junk.json"), "{\"trials\": []}").unwrap();
     let junk = tuneforge()
         .current_dir(d)
@@ -412,12 +401,11 @@ fn compare_shows_both_bests_and_where_they_differ() {
     assert!(text.contains("complete trials  4"), "{text}");
     assert!(text.contains("best loss"), "{text}");
     assert!(text.contains("environments"), "{text}");
-    let missing = tuneforge()
-        .current_dir(d)
-        .args(["compare", "one.toml", "nope"])
-        .output()
-        .unwrap();
-    assert!(!missing.status.success());
+    run_err(
+        tuneforge()
+            .current_dir(d)
+            .args(["compare", "one.toml", "nope"]),
+    );
 }
 
 #[test]
@@ -447,13 +435,8 @@ high = 1
             .current_dir(d)
             .args(["run", "two.toml", "--quiet"]),
     );
-    let out = tuneforge()
-        .current_dir(d)
-        .args(["reevaluate", "two.toml"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("this study has several"));
+    let out = run_err(tuneforge().current_dir(d).args(["reevaluate", "two.toml"]));
+    assert!(out.contains("this study has several"));
     // No complete trial: nothing to re-run, and no re-evaluation study is created.
     std::fs::write(
         d.join("none.toml"),
@@ -466,12 +449,8 @@ high = 1
         .args(["run", "none.toml", "--quiet"])
         .output()
         .unwrap();
-    let out = tuneforge()
-        .current_dir(d)
-        .args(["reevaluate", "none.toml"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no complete trial to re-evaluate"));
+    let out = run_err(tuneforge().current_dir(d).args(["reevaluate", "none.toml"]));
+    assert!(out.contains("no complete trial to re-evaluate"));
     let studies = stdout(tuneforge().current_dir(d).args(["studies"]));
     assert!(!studies.contains("reevaluate"), "{studies}");
     // An export of a future format version is refused before anything is created.
@@ -484,12 +463,13 @@ high = 1
         .unwrap()
         .replacen("\"version\": 1", "\"version\": 2", 1);
     std::fs::write(d.join("future.json"), text).unwrap();
-    let out = tuneforge()
-        .current_dir(d)
-        .args(["import", "future.json", "--name", "future"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("version 2 is not supported"));
+    let out =
+        run_err(
+            tuneforge()
+                .current_dir(d)
+                .args(["import", "future.json", "--name", "future"]),
+        );
+    assert!(out.contains("version 2 is not supported"));
     let studies = stdout(tuneforge().current_dir(d).args(["studies"]));
     assert!(!studies.contains("future"), "{studies}");
 }

@@ -202,7 +202,7 @@ pub fn record(
     let id = env_id(&env);
     study.storage().set_study_attr(
         study.record().id,
-        &format!("{}{id}", crate::attrs::ENV_PREFIX),
+        &attr_key(&id),
         &serde_json::Value::Object(env),
     )?;
     recorded
@@ -235,6 +235,20 @@ pub fn differences(
         .filter(|k| a.get(*k) != b.get(*k))
         .map(|k| (k.clone(), show(a.get(k)), show(b.get(k))))
         .collect()
+}
+
+/// The study attribute that holds environment `id`.
+pub fn attr_key(id: &str) -> String {
+    format!("{}{id}", crate::attrs::ENV_PREFIX)
+}
+
+/// The environment trial `t` ran in, as recorded with its study.
+pub fn of_trial<'a>(
+    record: &'a crate::record::StudyRecord,
+    t: &crate::record::FrozenTrial,
+) -> Option<&'a serde_json::Value> {
+    let id = t.system_attrs.get(crate::attrs::ENV)?.as_str()?;
+    record.attrs.get(&attr_key(id))
 }
 
 #[cfg(test)]

@@ -41,12 +41,7 @@ pub fn trial(s: &Snapshot, number: u64) -> Option<Value> {
         };
         logs.insert(name.to_string(), entry);
     }
-    let env = attr(tuneforge::attrs::ENV).and_then(|id| {
-        s.record
-            .attrs
-            .get(&format!("{}{id}", tuneforge::attrs::ENV_PREFIX))
-            .cloned()
-    });
+    let env = tuneforge::env::of_trial(&s.record, t).cloned();
     let params: Vec<Value> = t
         .params
         .iter()
