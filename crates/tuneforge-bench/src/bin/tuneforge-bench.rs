@@ -212,10 +212,10 @@ enum Cmd {
     },
     /// Time per suggestion with a long history (N completed trials in a D-dimensional space).
     Speed {
-        /// History sizes for TPE (comma-separated).
+        /// History sizes for TPE (comma-separated; 0 runs none).
         #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
         history: Vec<usize>,
-        /// History sizes for GP-BO (comma-separated).
+        /// History sizes for GP-BO (comma-separated; 0 runs none).
         #[arg(long, value_delimiter = ',', default_value = "200")]
         gp_history: Vec<usize>,
         /// Dimensions.
@@ -395,6 +395,7 @@ fn speed_cmd(
         .iter()
         .map(|&n| ("tpe", n))
         .chain(gp_history.iter().map(|&n| ("gp", n)))
+        .filter(|&(_, n)| n > 0)
         .collect();
     for (kind, n) in runs {
         let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());

@@ -31,15 +31,16 @@ pub struct Obs {
 }
 
 impl Obs {
-    /// The coordinates of `keys` (sorted ascending), or `None` when one is missing.
-    fn select(&self, keys: &[usize]) -> Option<Vec<Coord>> {
-        let mut out = Vec::with_capacity(keys.len());
+    /// The coordinates of `keys` (sorted ascending) placed at `slots` (the position of each
+    /// key in the caller's order), or `None` when one is missing.
+    fn select(&self, keys: &[usize], slots: &[usize]) -> Option<Vec<Coord>> {
+        let mut out = vec![Coord::Cat(0); keys.len()];
         let mut it = self.coords.iter();
-        for &k in keys {
+        for (&k, &slot) in keys.iter().zip(slots) {
             loop {
                 match it.next() {
                     Some((kk, c)) if *kk == k => {
-                        out.push(*c);
+                        out[slot] = *c;
                         break;
                     }
                     Some((kk, _)) if *kk < k => continue,
@@ -67,6 +68,51 @@ pub struct History {
     /// Distinct parameter-key sets of complete trials.
     sets: Vec<Vec<usize>>,
     n_complete: usize,
+    /// Per numeric key: its observations as (coordinate, trial number, index in `obs`), in
+    /// ascending order, so that bandwidths need no sort per ask; `pending` holds the ones added
+    /// since the last merge.
+    sorted: Vec<Vec<Entry>>,
+    pending: Vec<Vec<Entry>>,
+}
+
+/// (coordinate, trial number, index in the history or row) — ordered by coordinate, then number.
+type Entry = (f64, u64, u32);
+
+fn entry_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
+/// Feeds the entries of two sorted sequences to `out` in merged order (`a` first on ties).
+fn merge(
+    a: impl IntoIterator<Item = Entry>,
+    b: impl IntoIterator<Item = Entry>,
+    mut out: impl FnMut(Entry),
+) {
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if entry_order(x, y).is_le() => a.next(),
+            (Some(_), None) => a.next(),
+            (_, Some(_)) => b.next(),
+            (None, None) => break,
+        };
+        next.into_iter().for_each(&mut out);
+    }
+}
+
+/// Rows of a split: (trial number, coordinates).
+pub type Rows = Vec<(u64, Vec<Coord>)>;
+
+/// The result of [`History::split`].
+#[derive(Debug, Default)]
+pub struct SplitRows {
+    /// The γ(n) best rows, in rank order.
+    pub below: Rows,
+    /// The other rows, in trial order.
+    pub above: Rows,
+    /// For each numeric dimension, the positions of `above`'s rows in ascending order of that
+    /// coordinate (ties by trial number); `None` for categorical dimensions.
+    pub above_order: Vec<Option<Vec<u32>>>,
 }
 
 /// The unit-cube coordinate of a value.
@@ -89,6 +135,8 @@ impl History {
         }
         let k = self.keys.len();
         self.keys.push((name.to_string(), dist.clone()));
+        self.sorted.push(Vec::new());
+        self.pending.push(Vec::new());
         self.key_of.entry(name.to_string()).or_default().push(k);
         k
     }
@@ -169,6 +217,12 @@ impl History {
                 self.sets.push(set);
             }
         }
+        let at = self.obs.len() as u32;
+        for &(k, c) in &coords {
+            if let Coord::Num { x, .. } = c {
+                self.pending[k].push((x, t.number, at));
+            }
+        }
         self.obs.push(Obs {
             number: t.number,
             pruned,
@@ -206,45 +260,139 @@ impl History {
             .collect()
     }
 
-    /// Ordered observations of `keys` (sorted): complete trials best first (by loss, or by
-    /// non-dominated rank for several objectives), then pruned trials deepest first. Each row is
-    /// (trial number, coordinates in the order of `keys`).
-    pub fn ranked(&self, keys: &[usize], n_objectives: usize) -> Vec<(u64, Vec<Coord>)> {
-        let mut complete: Vec<(&Obs, Vec<Coord>)> = Vec::new();
-        let mut pruned: Vec<(&Obs, Vec<Coord>)> = Vec::new();
-        for o in &self.obs {
-            if let Some(c) = o.select(keys) {
+    /// Splits the observations of `keys` (each row: trial number, coordinates in the order of
+    /// `keys`) plus the `extra` rows (running trials under the constant liar) into the `γ(n)` best
+    /// and the rest, where n counts every row. The ranking is: complete trials best first (by
+    /// loss, or by non-dominated rank for several objectives, ties by trial number), then pruned
+    /// trials deepest first, then `extra` in its order. The best rows come back in rank order,
+    /// the rest in trial order (the order recency weights follow).
+    ///
+    /// With one objective only the best γ(n) are ordered (a selection, not a sort of the whole
+    /// history), and the rest keep the history's order, which is already nearly trial order.
+    pub fn split(
+        &mut self,
+        keys: &[usize],
+        n_objectives: usize,
+        extra: Rows,
+        gamma: impl Fn(usize) -> usize,
+    ) -> SplitRows {
+        for k in keys.iter().copied() {
+            self.merge_pending(k);
+        }
+        // Walk each observation's sorted coordinates once, in key order.
+        let mut slots: Vec<usize> = (0..keys.len()).collect();
+        slots.sort_by_key(|&i| keys[i]);
+        let sorted: Vec<usize> = slots.iter().map(|&i| keys[i]).collect();
+        let mut rows: Vec<(&Obs, Option<Vec<Coord>>, u32)> = Vec::new();
+        let (mut complete, mut pruned) = (Vec::new(), Vec::new());
+        for (at, o) in self.obs.iter().enumerate() {
+            if let Some(c) = o.select(&sorted, &slots) {
                 if o.pruned {
-                    pruned.push((o, c));
+                    pruned.push(rows.len());
                 } else {
-                    complete.push((o, c));
+                    complete.push(rows.len());
                 }
+                rows.push((o, Some(c), at as u32));
             }
         }
+        let total = rows.len() + extra.len();
+        let n_below = gamma(total).min(total);
+        let by_loss = |a: &usize, b: &usize| {
+            let (a, b) = (rows[*a].0, rows[*b].0);
+            a.loss[0]
+                .total_cmp(&b.loss[0])
+                .then(a.number.cmp(&b.number))
+        };
         if n_objectives == 1 {
-            complete.sort_by(|a, b| {
-                a.0.loss[0]
-                    .total_cmp(&b.0.loss[0])
-                    .then(a.0.number.cmp(&b.0.number))
-            });
+            if n_below < complete.len() {
+                complete.select_nth_unstable_by(n_below, by_loss);
+                complete.truncate(n_below);
+            }
+            complete.sort_by(by_loss);
         } else {
-            let losses: Vec<Vec<f64>> = complete.iter().map(|(o, _)| o.loss.clone()).collect();
+            let losses: Vec<Vec<f64>> = complete.iter().map(|&i| rows[i].0.loss.clone()).collect();
             let ranks = nondominated_ranks(&losses);
-            let mut idx: Vec<usize> = (0..complete.len()).collect();
-            idx.sort_by_key(|&i| (ranks[i], complete[i].0.number));
-            let mut reordered: Vec<Option<(&Obs, Vec<Coord>)>> =
-                complete.into_iter().map(Some).collect();
-            complete = idx
+            let mut order: Vec<usize> = (0..complete.len()).collect();
+            order.sort_by_key(|&i| (ranks[i], rows[complete[i]].0.number));
+            complete = order
                 .into_iter()
-                .filter_map(|i| reordered[i].take())
+                .take(n_below)
+                .map(|i| complete[i])
                 .collect();
         }
-        pruned.sort_by_key(|(o, _)| (std::cmp::Reverse(o.depth), o.number));
-        complete
+        if complete.len() < n_below {
+            pruned.sort_by_key(|&i| (std::cmp::Reverse(rows[i].0.depth), rows[i].0.number));
+            pruned.truncate(n_below - complete.len());
+            complete.extend(pruned);
+        }
+        let mut below: Vec<(u64, Vec<Coord>)> = complete
+            .iter()
+            .map(|&i| (rows[i].0.number, rows[i].1.take().unwrap_or_default()))
+            .collect();
+        let mut extra = extra.into_iter();
+        below.extend(extra.by_ref().take(n_below - below.len()));
+        // The rest in trial order, remembering where each history row went.
+        let mut above: Vec<(u64, Vec<Coord>, u32)> = rows
             .into_iter()
-            .chain(pruned)
-            .map(|(o, c)| (o.number, c))
-            .collect()
+            .filter_map(|(o, c, at)| c.map(|c| (o.number, c, at)))
+            .chain(extra.map(|(n, c)| (n, c, u32::MAX)))
+            .collect();
+        above.sort_by_key(|r| r.0);
+        let mut position = vec![u32::MAX; self.obs.len()];
+        for (p, r) in above.iter().enumerate() {
+            if r.2 != u32::MAX {
+                position[r.2 as usize] = p as u32;
+            }
+        }
+        let above_order = keys
+            .iter()
+            .enumerate()
+            .map(|(j, &k)| {
+                if matches!(self.keys[k].1, Distribution::Categorical { .. }) {
+                    return None;
+                }
+                // Rows not from the history (running trials) are few: sort them and merge.
+                let mut others: Vec<Entry> = above
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.2 == u32::MAX)
+                    .filter_map(|(p, r)| match r.1[j] {
+                        Coord::Num { x, .. } => Some((x, r.0, p as u32)),
+                        Coord::Cat(_) => None,
+                    })
+                    .collect();
+                others.sort_by(entry_order);
+                let mine = self.sorted[k]
+                    .iter()
+                    .filter(|e| position[e.2 as usize] != u32::MAX)
+                    .map(|e| (e.0, e.1, position[e.2 as usize]));
+                let mut order = Vec::with_capacity(above.len());
+                if others.is_empty() {
+                    order.extend(mine.map(|e| e.2));
+                } else {
+                    merge(mine, others, |e| order.push(e.2));
+                }
+                Some(order)
+            })
+            .collect();
+        SplitRows {
+            below,
+            above: above.into_iter().map(|(n, c, _)| (n, c)).collect(),
+            above_order,
+        }
+    }
+
+    /// Merges the observations of key `k` added since the last call into its sorted list.
+    fn merge_pending(&mut self, k: usize) {
+        let mut new = std::mem::take(&mut self.pending[k]);
+        if new.is_empty() {
+            return;
+        }
+        new.sort_by(entry_order);
+        let old = std::mem::take(&mut self.sorted[k]);
+        let mut merged = Vec::with_capacity(old.len() + new.len());
+        merge(old, new, |e| merged.push(e));
+        self.sorted[k] = merged;
     }
 }
 

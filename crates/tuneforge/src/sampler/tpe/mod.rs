@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use self::history::{History, coord};
+use self::history::{History, Rows, SplitRows, coord};
 use self::parzen::{Coord, DimKind, Parzen, default_weights};
 use super::{Sampler, SobolSampler, StudyView};
 use crate::distribution::{Distribution, ParamValue};
@@ -128,8 +128,6 @@ pub struct Split {
     pub above: Vec<u64>,
 }
 
-type Rows = Vec<(u64, Vec<Coord>)>;
-
 impl TpeSampler {
     /// The settings.
     pub fn config(&self) -> &TpeConfig {
@@ -140,41 +138,17 @@ impl TpeSampler {
         self.history.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The observations of `names`, ordered (complete trials best first, then pruned trials
-    /// deepest first, then — with the constant liar — running trials other than `current`) and
-    /// split after the first γ(n).
+    /// The observations of `names` split after the first γ(n) of the ranking (complete trials
+    /// best first, then pruned trials deepest first, then — with the constant liar — running
+    /// trials other than `current`): the good rows in rank order, the rest in trial order.
     fn rows(
         &self,
         study: &StudyView,
         current: u64,
         names: &[String],
         dists: &[Distribution],
-    ) -> (Rows, Rows) {
-        let mut ordered: Rows = {
-            let mut h = self.history();
-            h.update(study);
-            let keys: Option<Vec<usize>> =
-                names.iter().zip(dists).map(|(n, d)| h.key(n, d)).collect();
-            match keys {
-                None => Vec::new(),
-                Some(keys) => {
-                    // History works on sorted keys; map its rows back to the order of `names`.
-                    let mut order: Vec<usize> = (0..keys.len()).collect();
-                    order.sort_by_key(|&i| keys[i]);
-                    let sorted: Vec<usize> = order.iter().map(|&i| keys[i]).collect();
-                    h.ranked(&sorted, study.directions.len())
-                        .into_iter()
-                        .map(|(n, c)| {
-                            let mut row = vec![c[0]; c.len()];
-                            for (pos, &i) in order.iter().enumerate() {
-                                row[i] = c[pos];
-                            }
-                            (n, row)
-                        })
-                        .collect()
-                }
-            }
-        };
+    ) -> SplitRows {
+        let mut running: Rows = Vec::new();
         if self.cfg.constant_liar {
             for t in study.in_states(&[TrialState::Running]) {
                 if t.number == current {
@@ -188,13 +162,30 @@ impl TpeSampler {
                     })
                     .collect();
                 if let Some(row) = row {
-                    ordered.push((t.number, row));
+                    running.push((t.number, row));
                 }
             }
         }
-        let n_below = self.cfg.gamma(ordered.len()).min(ordered.len());
-        let above = ordered.split_off(n_below);
-        (ordered, above)
+        let mut h = self.history();
+        h.update(study);
+        let gamma = |n| self.cfg.gamma(n);
+        match names
+            .iter()
+            .zip(dists)
+            .map(|(n, d)| h.key(n, d))
+            .collect::<Option<Vec<usize>>>()
+        {
+            Some(keys) => h.split(&keys, study.directions.len(), running, gamma),
+            None => {
+                let mut above = running.split_off(gamma(running.len()).min(running.len()));
+                above.sort_by_key(|r| r.0);
+                SplitRows {
+                    below: running,
+                    above,
+                    above_order: Vec::new(),
+                }
+            }
+        }
     }
 
     /// The split used to model `names` for trial `current` (see [`Split`]).
@@ -205,10 +196,10 @@ impl TpeSampler {
         names: &[String],
         dists: &[Distribution],
     ) -> Split {
-        let (below, above) = self.rows(study, current, names, dists);
+        let rows = self.rows(study, current, names, dists);
         Split {
-            below: below.into_iter().map(|r| r.0).collect(),
-            above: above.into_iter().map(|r| r.0).collect(),
+            below: rows.below.into_iter().map(|r| r.0).collect(),
+            above: rows.above.into_iter().map(|r| r.0).collect(),
         }
     }
 
@@ -222,7 +213,11 @@ impl TpeSampler {
         dists: &[Distribution],
         salt: u64,
     ) -> Option<Vec<ParamValue>> {
-        let (below, above) = self.rows(study, number, names, dists);
+        let SplitRows {
+            mut below,
+            above,
+            above_order,
+        } = self.rows(study, number, names, dists);
         if below.is_empty() {
             return None;
         }
@@ -234,19 +229,20 @@ impl TpeSampler {
                 other => DimKind::Discrete(other.cardinality().unwrap_or(1)),
             })
             .collect();
-        let fit = |mut rows: Rows| {
-            // Recency weights follow trial order, whatever the ranking.
-            rows.sort_by_key(|r| r.0);
+        // Recency weights follow trial order, whatever the ranking (`above` is in trial order).
+        below.sort_by_key(|r| r.0);
+        let fit = |rows: Rows, order: &[Option<Vec<u32>>]| {
             let obs: Vec<Vec<Coord>> = rows.into_iter().map(|r| r.1).collect();
             Parzen::fit(
                 &kinds,
                 &obs,
                 &default_weights(obs.len()),
                 self.cfg.prior_weight,
+                order,
             )
         };
-        let l = fit(below);
-        let g = fit(above);
+        let l = fit(below, &[]);
+        let g = fit(above, &above_order);
         let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(self.seed, number), salt));
         let mut best: Option<(f64, Vec<ParamValue>)> = None;
         for _ in 0..self.cfg.n_ei_candidates.max(1) {
@@ -447,6 +443,99 @@ mod tests {
         }
         .build(0);
         assert_eq!(no_liar.split(&view, 99, &names, &dists).above.len(), 10);
+    }
+
+    #[test]
+    fn the_incremental_split_and_presorted_orders_match_a_full_ranking() {
+        use rand::Rng;
+        // Complete, pruned and running trials with tied coordinates (an integer parameter),
+        // checked over a history that grows between asks, as the sampler sees it.
+        let s = Study::builder("split-orders")
+            .sampler(RandomSampler::new(1))
+            .build()
+            .unwrap();
+        let names = ["x".to_string(), "k".to_string(), "c".to_string()];
+        let dists = [
+            Distribution::float(-1.0, 1.0),
+            Distribution::int(0, 3),
+            Distribution::categorical(["a", "b"]),
+        ];
+        let tpe = TpeConfig::default().build(0);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut running = Vec::new();
+        for round in 0..6 {
+            for _ in 0..40 {
+                let mut t = s.ask().unwrap();
+                t.suggest_float("x", -1.0, 1.0).get().unwrap();
+                t.suggest_int("k", 0, 3).get().unwrap();
+                t.suggest_categorical("c", &["a", "b"]).unwrap();
+                match rng.random_range(0..10) {
+                    0..=5 => {
+                        let v = rng.random_range(0..20) as f64;
+                        s.tell(t, Outcome::Complete(vec![v])).unwrap();
+                    }
+                    6..=8 => {
+                        for step in 0..rng.random_range(1..4) {
+                            t.report(step, 1.0).unwrap();
+                        }
+                        s.tell(t, Outcome::Pruned).unwrap();
+                    }
+                    _ => {
+                        running.push(t);
+                    }
+                }
+            }
+            let view = s.view().unwrap();
+            let current = view.trials.len() as u64 - 1 - round;
+            let got = tpe.rows(&view, current, &names, &dists);
+            // The reference: rank every trial, cut after γ(n), sort the rest by number.
+            let mut complete: Vec<&crate::record::FrozenTrial> =
+                view.in_states(&[TrialState::Complete]).collect();
+            complete.sort_by(|a, b| {
+                let (va, vb) = (a.value().unwrap(), b.value().unwrap());
+                va.total_cmp(&vb).then(a.number.cmp(&b.number))
+            });
+            let mut pruned: Vec<&crate::record::FrozenTrial> =
+                view.in_states(&[TrialState::Pruned]).collect();
+            pruned.sort_by_key(|t| {
+                (
+                    std::cmp::Reverse(t.intermediate.keys().next_back().copied()),
+                    t.number,
+                )
+            });
+            let ordered: Vec<&crate::record::FrozenTrial> = complete
+                .into_iter()
+                .chain(pruned)
+                .chain(
+                    view.in_states(&[TrialState::Running])
+                        .filter(|t| t.number != current),
+                )
+                .collect();
+            let n_below = tpe.config().gamma(ordered.len());
+            let below: Vec<u64> = ordered[..n_below].iter().map(|t| t.number).collect();
+            let mut above: Vec<&crate::record::FrozenTrial> = ordered[n_below..].to_vec();
+            above.sort_by_key(|t| t.number);
+            assert_eq!(got.below.iter().map(|r| r.0).collect::<Vec<_>>(), below);
+            assert_eq!(
+                got.above.iter().map(|r| r.0).collect::<Vec<_>>(),
+                above.iter().map(|t| t.number).collect::<Vec<_>>()
+            );
+            for (j, name) in names.iter().enumerate() {
+                let mut expected: Vec<u32> = (0..above.len() as u32).collect();
+                let unit =
+                    |t: &crate::record::FrozenTrial| dists[j].to_unit(&t.params[name]).unwrap();
+                expected.sort_by(|&a, &b| {
+                    unit(above[a as usize])
+                        .total_cmp(&unit(above[b as usize]))
+                        .then(a.cmp(&b))
+                });
+                match &dists[j] {
+                    Distribution::Categorical { .. } => assert_eq!(got.above_order[j], None),
+                    _ => assert_eq!(got.above_order[j].as_ref(), Some(&expected), "{name}"),
+                }
+            }
+        }
+        assert!(!running.is_empty());
     }
 
     #[test]

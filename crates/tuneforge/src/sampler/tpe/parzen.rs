@@ -61,16 +61,21 @@ pub struct Parzen {
 /// its neighbours (the range ends count as neighbours, except that the outermost kernels use
 /// their inner gap so that they do not spread over empty ends).
 pub fn adaptive_bandwidths(mu: &[f64]) -> Vec<f64> {
+    let mut order: Vec<u32> = (0..mu.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| mu[a as usize].total_cmp(&mu[b as usize]).then(a.cmp(&b)));
+    bandwidths_in_order(mu, &order)
+}
+
+/// [`adaptive_bandwidths`] given `order`, the indices of `mu` in ascending order of value (ties
+/// by index).
+pub fn bandwidths_in_order(mu: &[f64], order: &[u32]) -> Vec<f64> {
     let n = mu.len();
     if n == 0 {
         return Vec::new();
     }
-    let mut pairs: Vec<(f64, u32)> = mu.iter().enumerate().map(|(i, &m)| (m, i as u32)).collect();
-    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let order: Vec<usize> = pairs.iter().map(|p| p.1 as usize).collect();
     let mut ext = Vec::with_capacity(n + 2);
     ext.push(0.0);
-    ext.extend(pairs.iter().map(|p| p.0));
+    ext.extend(order.iter().map(|&i| mu[i as usize]));
     ext.push(1.0);
     let mut sorted: Vec<f64> = (1..=n)
         .map(|k| (ext[k] - ext[k - 1]).max(ext[k + 1] - ext[k]))
@@ -81,7 +86,7 @@ pub fn adaptive_bandwidths(mu: &[f64]) -> Vec<f64> {
     }
     let mut out = vec![0.0; n];
     for (k, &i) in order.iter().enumerate() {
-        out[i] = sorted[k];
+        out[i as usize] = sorted[k];
     }
     out
 }
@@ -114,13 +119,29 @@ fn log_sum_exp(v: &[f64]) -> f64 {
     if !m.is_finite() {
         return m;
     }
-    m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+    // Terms below e^-709 are subnormal or zero: they cannot change a sum that holds e^0 = 1,
+    // and computing them takes libm's slow underflow path.
+    m + v
+        .iter()
+        .map(|x| x - m)
+        .filter(|&d| d > -709.0)
+        .map(f64::exp)
+        .sum::<f64>()
+        .ln()
 }
 
 impl Parzen {
     /// Fits the estimator to `obs` (one row per observation, one coordinate per dimension)
-    /// with observation `weights`, adding a prior component of weight `prior_weight`.
-    pub fn fit(kinds: &[DimKind], obs: &[Vec<Coord>], weights: &[f64], prior_weight: f64) -> Self {
+    /// with observation `weights`, adding a prior component of weight `prior_weight`. `order`
+    /// may give, per numeric dimension, the rows in ascending order of that coordinate (ties by
+    /// row), which spares sorting them; an empty slice or `None` entries mean "sort here".
+    pub fn fit(
+        kinds: &[DimKind],
+        obs: &[Vec<Coord>],
+        weights: &[f64],
+        prior_weight: f64,
+        order: &[Option<Vec<u32>>],
+    ) -> Self {
         let n = obs.len();
         let d = kinds.len().max(1);
         let mut w: Vec<f64> = weights.to_vec();
@@ -146,10 +167,14 @@ impl Parzen {
                             Coord::Cat(_) => 0.5,
                         })
                         .collect();
-                    let mut sigma: Vec<f64> = adaptive_bandwidths(&mu)
-                        .into_iter()
-                        .map(|s| s.clamp(floor, 1.0))
-                        .collect();
+                    let sigma = match order.get(j) {
+                        Some(Some(order)) if order.len() == mu.len() => {
+                            bandwidths_in_order(&mu, order)
+                        }
+                        _ => adaptive_bandwidths(&mu),
+                    };
+                    let mut sigma: Vec<f64> =
+                        sigma.into_iter().map(|s| s.clamp(floor, 1.0)).collect();
                     mu.push(0.5);
                     sigma.push(1.0);
                     let log_z: Vec<f64> = mu
@@ -248,6 +273,7 @@ impl Parzen {
     /// Log-likelihood of a point (density for continuous coordinates, cell mass for discrete).
     pub fn log_pdf(&self, point: &[Coord]) -> f64 {
         let mut acc = self.log_w.clone();
+        let k = acc.len();
         for (dim, coord) in self.dims.iter().zip(point) {
             match (dim, coord) {
                 (
@@ -259,9 +285,11 @@ impl Parzen {
                     },
                     Coord::Num { x, cell: None },
                 ) => {
-                    for (((a, m), is), n) in acc.iter_mut().zip(mu).zip(inv_sigma).zip(norm) {
-                        let z = (x - m) * is;
-                        *a += n - 0.5 * z * z;
+                    // Indexed over equal-length slices so that the loop vectorises.
+                    let (mu, inv_sigma, norm) = (&mu[..k], &inv_sigma[..k], &norm[..k]);
+                    for c in 0..k {
+                        let z = (x - mu[c]) * inv_sigma[c];
+                        acc[c] += norm[c] - 0.5 * z * z;
                     }
                 }
                 (
@@ -332,7 +360,7 @@ mod tests {
                 cell: None,
             }],
         ];
-        let p = Parzen::fit(&kinds, &obs, &[1.0, 1.0], 1.0);
+        let p = Parzen::fit(&kinds, &obs, &[1.0, 1.0], 1.0, &[]);
         let n = 20_000;
         let integral: f64 = (0..n)
             .map(|i| {
@@ -353,7 +381,7 @@ mod tests {
             x: 0.125,
             cell: Some((0.0, 0.25)),
         }]];
-        let p = Parzen::fit(&kinds, &obs, &[1.0], 1.0);
+        let p = Parzen::fit(&kinds, &obs, &[1.0], 1.0, &[]);
         let total: f64 = (0..4)
             .map(|k| {
                 let lo = k as f64 / 4.0;
@@ -371,7 +399,7 @@ mod tests {
     fn categorical_kernels_favour_observed_choices_and_samples_follow_the_mixture() {
         let kinds = [DimKind::Categorical(3)];
         let obs: Vec<Vec<Coord>> = (0..10).map(|_| vec![Coord::Cat(2)]).collect();
-        let p = Parzen::fit(&kinds, &obs, &[1.0; 10], 1.0);
+        let p = Parzen::fit(&kinds, &obs, &[1.0; 10], 1.0, &[]);
         let total: f64 = (0..3).map(|k| p.log_pdf(&[Coord::Cat(k)]).exp()).sum();
         assert!((total - 1.0).abs() < 1e-9);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
