@@ -112,11 +112,160 @@ def run_hyperopt(problem, seed, budget):
     return [t["result"]["loss"] for t in trials.trials], (total - in_objective) / budget
 
 
+class Timer:
+    """Counts the time spent inside the objective, so that a peer's own overhead is the rest."""
+
+    def __init__(self, problem):
+        self.problem, self.inside, self.values = problem, 0.0, []
+
+    def __call__(self, params):
+        active = {}
+        for p in self.problem.space:  # inactive parameters of a flat space are dropped
+            if p["name"] in params and self.problem.active(p, params):
+                active[p["name"]] = params[p["name"]]
+        t0 = time.perf_counter()
+        v = self.problem.fn(active)
+        self.inside += time.perf_counter() - t0
+        self.values.append(v)
+        return v
+
+
+def run_skopt(problem, seed, budget):
+    """scikit-optimize's GP minimiser (Matérn kernel, gp_hedge acquisition), ask/tell."""
+    from skopt import Optimizer
+    from skopt.space import Categorical, Integer, Real
+
+    dims = []
+    for p in problem.space:
+        prior = "log-uniform" if p.get("log") else "uniform"
+        if p["type"] == "float":
+            dims.append(Real(p["low"], p["high"], prior=prior, name=p["name"]))
+        elif p["type"] == "int":
+            dims.append(Integer(p["low"], p["high"], prior=prior, name=p["name"]))
+        else:
+            dims.append(Categorical(p["choices"], name=p["name"]))
+    opt = Optimizer(dims, base_estimator="GP", random_state=seed, n_initial_points=10)
+    f = Timer(problem)
+    start = time.perf_counter()
+    for _ in range(budget):
+        x = opt.ask()
+        params = {p["name"]: (int(v) if p["type"] == "int" else v) for p, v in zip(problem.space, x)}
+        opt.tell(x, f(params))
+    return f.values, (time.perf_counter() - start - f.inside) / budget
+
+
+def run_nevergrad(problem, seed, budget):
+    """Nevergrad's NGOpt (its algorithm selector), ask/tell."""
+    import nevergrad as ng
+
+    kw = {}
+    for p in problem.space:
+        if p["type"] == "cat":
+            kw[p["name"]] = ng.p.Choice(p["choices"])
+            continue
+        param = ng.p.Log(lower=p["low"], upper=p["high"]) if p.get("log") else ng.p.Scalar(lower=p["low"], upper=p["high"])
+        if p["type"] == "int":
+            param = param.set_integer_casting()
+        kw[p["name"]] = param
+    inst = ng.p.Instrumentation(**kw)
+    inst.random_state = __import__("numpy").random.RandomState(seed)
+    opt = ng.optimizers.NGOpt(parametrization=inst, budget=budget, num_workers=1)
+    f = Timer(problem)
+    start = time.perf_counter()
+    for _ in range(budget):
+        cand = opt.ask()
+        opt.tell(cand, f(dict(cand.kwargs)))
+    return f.values, (time.perf_counter() - start - f.inside) / budget
+
+
+def run_hebo(problem, seed, budget):
+    """HEBO (Huawei's winner of the NeurIPS 2020 black-box challenge), one suggestion at a time."""
+    import numpy as np
+    import torch
+    from hebo.design_space.design_space import DesignSpace
+    from hebo.optimizers.hebo import HEBO
+
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    spec, cats = [], {}
+    for p in problem.space:
+        n = p["name"]
+        if p["type"] == "float":
+            spec.append({"name": n, "type": "pow" if p.get("log") else "num", "lb": p["low"], "ub": p["high"]})
+        elif p["type"] == "int":
+            spec.append({"name": n, "type": "pow_int" if p.get("log") else "int", "lb": p["low"], "ub": p["high"]})
+        else:
+            labels = [str(c) for c in p["choices"]]
+            cats[n] = dict(zip(labels, p["choices"]))
+            spec.append({"name": n, "type": "cat", "categories": labels})
+    opt = HEBO(DesignSpace().parse(spec), rand_sample=10, scramble_seed=seed)
+    f = Timer(problem)
+    start = time.perf_counter()
+    for _ in range(budget):
+        rec = opt.suggest(n_suggestions=1)
+        row = rec.iloc[0].to_dict()
+        params = {}
+        for p in problem.space:
+            v = row[p["name"]]
+            params[p["name"]] = cats[p["name"]][v] if p["name"] in cats else (int(v) if p["type"] == "int" else float(v))
+        opt.observe(rec, np.array([[f(params)]]))
+    return f.values, (time.perf_counter() - start - f.inside) / budget
+
+
+def run_smac(problem, seed, budget):
+    """SMAC3's hyperparameter-optimisation facade (random forest + local search), ask/tell."""
+    import shutil
+    import tempfile
+
+    from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, Integer
+    from smac import HyperparameterOptimizationFacade, Scenario
+    from smac.main.exceptions import ConfigurationSpaceExhaustedException
+    from smac.runhistory.dataclasses import TrialValue
+
+    cs = ConfigurationSpace(seed=seed)
+    hps = {}
+    for p in problem.space:
+        n = p["name"]
+        if p["type"] == "float":
+            hps[n] = Float(n, (p["low"], p["high"]), log=p.get("log", False))
+        elif p["type"] == "int":
+            hps[n] = Integer(n, (p["low"], p["high"]), log=p.get("log", False))
+        else:
+            hps[n] = Categorical(n, p["choices"])
+    cs.add(list(hps.values()))
+    cs.add([EqualsCondition(hps[p["name"]], hps[p["cond"][0]], p["cond"][1]) for p in problem.space if "cond" in p])
+    out = tempfile.mkdtemp(prefix="smac-")
+    try:
+        scenario = Scenario(cs, deterministic=True, n_trials=budget, seed=seed, output_directory=out)
+        selector = HyperparameterOptimizationFacade.get_config_selector(scenario, retries=200)
+        smac = HyperparameterOptimizationFacade(
+            scenario, lambda config, seed=0: 0.0, overwrite=True, logging_level=40,
+            config_selector=selector,
+        )
+        f = Timer(problem)
+        start = time.perf_counter()
+        for _ in range(budget):
+            try:
+                info = smac.ask()
+            except ConfigurationSpaceExhaustedException:
+                break  # SMAC finds no configuration it has not run: the run ends short
+            smac.tell(info, TrialValue(cost=f(dict(info.config))))
+        return f.values, (time.perf_counter() - start - f.inside) / max(len(f.values), 1)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+RUNNERS = {"skopt-gp": run_skopt, "nevergrad-ngopt": run_nevergrad, "hebo": run_hebo, "smac": run_smac}
+
+
 def one(job):
     pname, sampler, seed, budget, data = job
     problem = next(p for p in PROBLEMS(data) if p.name == pname)
     if sampler.startswith("optuna-"):
         values, overhead = run_optuna(problem, sampler[len("optuna-"):], seed, budget)
+    elif sampler in RUNNERS:
+        values, overhead = RUNNERS[sampler](problem, seed, budget)
     else:
         values, overhead = run_hyperopt(problem, seed, budget)
     best, b = [], math.inf
@@ -158,8 +307,11 @@ def main():
                 print(f"{i}/{len(jobs)} peer runs", file=sys.stderr, flush=True)
     import importlib.metadata as m
     with open(os.path.splitext(a.out)[0] + ".versions.txt", "w") as f:
-        for pkg in ["optuna", "cmaes", "hyperopt", "torch"]:
-            f.write(f"{pkg} {m.version(pkg)}\n")
+        for pkg in ["optuna", "cmaes", "hyperopt", "torch", "scikit-optimize", "nevergrad", "hebo", "smac"]:
+            try:
+                f.write(f"{pkg} {m.version(pkg)}\n")
+            except m.PackageNotFoundError:
+                pass
 
 
 if __name__ == "__main__":

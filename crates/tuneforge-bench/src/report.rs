@@ -95,6 +95,34 @@ pub fn mean_ranks(
     out
 }
 
+/// What each sampler of `runs` covered, for the ones that did not run every problem with the
+/// longest budget: "smac: 75 runs, 15 of 15 problems, 100 evaluations", joined by "; ".
+pub fn coverage(runs: &[RunResult], n_problems: usize) -> String {
+    let budget = runs.iter().map(|r| r.best.len()).max().unwrap_or(0);
+    let mut by: BTreeMap<&str, (usize, BTreeSet<&str>, usize)> = BTreeMap::new();
+    for r in runs {
+        let e = by.entry(&r.sampler).or_insert((0, BTreeSet::new(), 0));
+        e.0 += 1;
+        e.1.insert(&r.problem);
+        e.2 = e.2.max(r.best.len());
+    }
+    let partial: Vec<String> = by
+        .into_iter()
+        .filter(|(_, (_, p, b))| p.len() < n_problems || *b < budget)
+        .map(|(s, (n, p, b))| {
+            format!(
+                "{s}: {n} runs, {} of {n_problems} problems, {b} evaluations",
+                p.len()
+            )
+        })
+        .collect();
+    if partial.is_empty() {
+        "every peer ran every problem".into()
+    } else {
+        format!("slow peers ran less: {}", partial.join("; "))
+    }
+}
+
 /// The sampler-quality section: regret tables per problem, sampler time, mean ranks.
 pub fn samplers_section(
     results: &[RunResult],
@@ -255,6 +283,24 @@ mod tests {
             "only problem p counts: {ranks:?}"
         );
         assert_eq!(ranks[0].0, "d");
+    }
+
+    #[test]
+    fn coverage_names_only_the_peers_that_ran_less() {
+        let mut short = r("p", "slow", 1.0);
+        short.best.truncate(50);
+        let runs = vec![
+            r("p", "full", 1.0),
+            r("q", "full", 1.0),
+            r("p", "some", 1.0),
+            short,
+        ];
+        assert_eq!(
+            coverage(&runs, 2),
+            "slow peers ran less: slow: 1 runs, 1 of 2 problems, 50 evaluations; \
+             some: 1 runs, 1 of 2 problems, 100 evaluations"
+        );
+        assert_eq!(coverage(&runs[..2], 2), "every peer ran every problem");
     }
 
     #[test]

@@ -613,8 +613,8 @@ fn samplers_cmd(
     if let Some(p) = &peers {
         let (runs, note) =
             load_peers::<RunResult>(p, |r| problems.iter().any(|q| q.name() == r.problem));
+        peer_note = format!("{note}; {}", report::coverage(&runs, problems.len()));
         all.extend(runs);
-        peer_note = note;
     }
     let f_star: BTreeMap<String, f64> = problems.iter().map(|p| (p.name(), p.f_star())).collect();
     let budgets: Vec<usize> = [25, 50, 100, 200]
