@@ -162,18 +162,24 @@ pub fn samplers_section(
         .cloned()
         .collect();
     rank_table(&mut s, &covered);
-    if full.len() < all_samplers.len() {
-        let partial: Vec<&str> = all_samplers
+    // Each sampler that ran only some problems, ranked with the full ones on its problems.
+    for partial in all_samplers.iter().filter(|x| !full.contains(*x)) {
+        let mine: BTreeSet<&String> = results
             .iter()
-            .filter(|x| !full.contains(*x))
-            .map(|x| x.as_str())
+            .filter(|r| &r.sampler == *partial)
+            .map(|r| &r.problem)
             .collect();
         s.push_str(&format!(
-            "\n### Mean rank at {at} evaluations, every sampler, on the problems all of them ran \
-             ({} ran only some problems)\n\n",
-            partial.join(", ")
+            "\n### Mean rank at {at} evaluations with {partial}, on the {} problems it ran\n\n",
+            mine.len()
         ));
-        rank_table(&mut s, results);
+        let rs: Vec<RunResult> = results
+            .iter()
+            .filter(|r| mine.contains(&r.problem))
+            .filter(|r| full.contains(&r.sampler) || &r.sampler == *partial)
+            .cloned()
+            .collect();
+        rank_table(&mut s, &rs);
     }
     let problems: BTreeSet<&String> = results.iter().map(|r| &r.problem).collect();
     for p in problems {
