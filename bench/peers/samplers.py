@@ -1,5 +1,8 @@
 """Runs the Python peers on the benchmark problems and writes one JSON line per run, in the format
 of tuneforge-bench's RunResult: {problem, sampler, seed, best: [...], sampler_s_per_trial}.
+Samplers: optuna-{random,tpe,tpe-mv,cmaes,gp}, hyperopt-tpe, and (after setup-model-based.sh)
+skopt-gp, nevergrad-ngopt, hebo, smac. A conditional problem's inactive parameters are dropped
+before the objective sees them, for peers whose spaces have no conditions.
 
     bench/.venv/bin/python bench/peers/samplers.py --seeds 10 --budget 200 --out bench/results/peers-samplers.jsonl
 """
