@@ -18,6 +18,24 @@ sys.path.insert(0, os.path.dirname(__file__))
 import problems as P  # noqa: E402
 
 
+class Timer:
+    """Counts the time spent inside the objective, so that a peer's own overhead is the rest."""
+
+    def __init__(self, problem):
+        self.problem, self.inside, self.values = problem, 0.0, []
+
+    def __call__(self, params):
+        active = {}
+        for p in self.problem.space:  # inactive parameters of a flat space are dropped
+            if p["name"] in params and self.problem.active(p, params):
+                active[p["name"]] = params[p["name"]]
+        t0 = time.perf_counter()
+        v = self.problem.fn(active)
+        self.inside += time.perf_counter() - t0
+        self.values.append(v)
+        return v
+
+
 def run_optuna(problem, kind, seed, budget):
     import optuna
 
@@ -35,10 +53,9 @@ def run_optuna(problem, kind, seed, budget):
     else:
         raise ValueError(kind)
     study = optuna.create_study(sampler=sampler)
-    in_objective = 0.0
+    f = Timer(problem)
 
     def objective(trial):
-        nonlocal in_objective
         params = {}
         for p in problem.space:
             if not problem.active(p, params):
@@ -49,16 +66,11 @@ def run_optuna(problem, kind, seed, budget):
                 params[p["name"]] = trial.suggest_int(p["name"], p["low"], p["high"], log=p["log"])
             else:
                 params[p["name"]] = trial.suggest_categorical(p["name"], p["choices"])
-        t0 = time.perf_counter()
-        v = problem.fn(params)
-        in_objective += time.perf_counter() - t0
-        return v
+        return f(params)
 
     start = time.perf_counter()
     study.optimize(objective, n_trials=budget)
-    total = time.perf_counter() - start
-    values = [t.value for t in study.trials]
-    return values, (total - in_objective) / budget
+    return f.values, (time.perf_counter() - start - f.inside) / budget
 
 
 def run_hyperopt(problem, seed, budget):
@@ -89,10 +101,9 @@ def run_hyperopt(problem, seed, budget):
             space[p["name"] + "__branch"] = hp.choice(p["name"] + "__branch", branches)
         else:
             space[p["name"]] = dim(p)
-    in_objective = 0.0
+    f = Timer(problem)
 
     def objective(cfg):
-        nonlocal in_objective
         params = {}
         for k, v in cfg.items():
             if isinstance(v, dict):
@@ -102,35 +113,12 @@ def run_hyperopt(problem, seed, budget):
         for p in problem.space:
             if p["type"] == "int" and p["name"] in params:
                 params[p["name"]] = int(round(params[p["name"]]))
-        t0 = time.perf_counter()
-        v = problem.fn(params)
-        in_objective += time.perf_counter() - t0
-        return {"loss": v, "status": STATUS_OK}
+        return {"loss": f(params), "status": STATUS_OK}
 
-    trials = Trials()
     start = time.perf_counter()
-    fmin(objective, space, algo=tpe.suggest, max_evals=budget, trials=trials,
+    fmin(objective, space, algo=tpe.suggest, max_evals=budget, trials=Trials(),
          rstate=np.random.default_rng(seed), show_progressbar=False)
-    total = time.perf_counter() - start
-    return [t["result"]["loss"] for t in trials.trials], (total - in_objective) / budget
-
-
-class Timer:
-    """Counts the time spent inside the objective, so that a peer's own overhead is the rest."""
-
-    def __init__(self, problem):
-        self.problem, self.inside, self.values = problem, 0.0, []
-
-    def __call__(self, params):
-        active = {}
-        for p in self.problem.space:  # inactive parameters of a flat space are dropped
-            if p["name"] in params and self.problem.active(p, params):
-                active[p["name"]] = params[p["name"]]
-        t0 = time.perf_counter()
-        v = self.problem.fn(active)
-        self.inside += time.perf_counter() - t0
-        self.values.append(v)
-        return v
+    return f.values, (time.perf_counter() - start - f.inside) / budget
 
 
 def run_skopt(problem, seed, budget):

@@ -225,14 +225,19 @@ fn exports_round_trip_and_open_in_their_own_readers() {
             .current_dir(d)
             .args(["export", "ex.toml", "--format", "json", "-o", "a.json"]),
     );
-    run_ok(tuneforge().current_dir(d).args([
-        "--storage",
-        "sqlite://copy.db",
-        "import",
-        "a.json",
-        "--name",
-        "copy",
-    ]));
+    let import_copy = || {
+        let mut c = tuneforge();
+        c.current_dir(d).args([
+            "--storage",
+            "sqlite://copy.db",
+            "import",
+            "a.json",
+            "--name",
+            "copy",
+        ]);
+        c
+    };
+    run_ok(&mut import_copy());
     run_ok(tuneforge().current_dir(d).args([
         "--storage",
         "sqlite://copy.db",
@@ -264,14 +269,7 @@ fn exports_round_trip_and_open_in_their_own_readers() {
     assert_eq!(a["trials"][0]["intermediate"]["1"]["odd"], "NaN");
     assert_eq!(a["study"]["attrs"], b["study"]["attrs"]);
     // Importing twice under one name is refused; a file that is not an export too.
-    run_err(tuneforge().current_dir(d).args([
-        "--storage",
-        "sqlite://copy.db",
-        "import",
-        "a.json",
-        "--name",
-        "copy",
-    ]));
+    run_err(&mut import_copy());
     std::fs::write(d.join("junk.json"), "{\"trials\": []}").unwrap();
     let junk = tuneforge()
         .current_dir(d)

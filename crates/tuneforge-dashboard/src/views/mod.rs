@@ -33,18 +33,16 @@ pub fn downsample(points: &[(u64, f64)], max: usize) -> Vec<(u64, f64)> {
     let size = points.len().div_ceil(buckets);
     let mut out = Vec::with_capacity(max);
     for chunk in points.chunks(size) {
-        let lo = chunk
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.1.total_cmp(&b.1.1))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        let hi = chunk
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.1.total_cmp(&b.1.1))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
+        // The first lowest and the last highest point of the chunk, in one pass.
+        let (mut lo, mut hi) = (0, 0);
+        for (i, p) in chunk.iter().enumerate() {
+            if p.1.total_cmp(&chunk[lo].1).is_lt() {
+                lo = i;
+            }
+            if p.1.total_cmp(&chunk[hi].1).is_ge() {
+                hi = i;
+            }
+        }
         let (a, b) = (lo.min(hi), lo.max(hi));
         out.push(chunk[a]);
         if b != a {
