@@ -1,0 +1,144 @@
+//! Candidate operations of a cell edge, as burn modules: the zero operation, the identity,
+//! ReLU-convolution-batch-norm blocks of kernel 1 or 3, and 3x3 average and max pooling (stride 1,
+//! shape-preserving), named as in NAS-Bench-201 (`none`, `skip_connect`, `nor_conv_1x1`,
+//! `nor_conv_3x3`, `avg_pool_3x3`) with `max_pool_3x3` besides.
+//!
+//! # References
+//! - X. Dong, Y. Yang, "NAS-Bench-201: Extending the Scope of Reproducible Neural Architecture
+//!   Search", ICLR 2020 (the operations and their ReLU-Conv-BN order).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// What an operation computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum OpKind {
+    /// Outputs zero: the edge is absent.
+    Zero,
+    /// Passes its input through.
+    Identity,
+    /// ReLU, convolution of this (odd) kernel size, batch norm.
+    Conv(usize),
+    /// 3x3 average pooling, stride 1.
+    AvgPool,
+    /// 3x3 max pooling, stride 1.
+    MaxPool,
+}
+
+impl OpKind {
+    /// Parses an operation name (NAS-Bench-201's, or `zero`/`identity`/`skip`/`conv_KxK`).
+    pub fn parse(name: &str) -> Result<OpKind> {
+        Ok(match name {
+            "none" | "zero" => OpKind::Zero,
+            "skip_connect" | "skip" | "identity" => OpKind::Identity,
+            "nor_conv_1x1" | "conv_1x1" => OpKind::Conv(1),
+            "nor_conv_3x3" | "conv_3x3" => OpKind::Conv(3),
+            "nor_conv_5x5" | "conv_5x5" => OpKind::Conv(5),
+            "avg_pool_3x3" => OpKind::AvgPool,
+            "max_pool_3x3" => OpKind::MaxPool,
+            other => {
+                return Err(Error::Config(format!(
+                    "operation '{other}' cannot be trained (known: none, skip_connect, nor_conv_1x1, \
+                     nor_conv_3x3, nor_conv_5x5, avg_pool_3x3, max_pool_3x3)"
+                )));
+            }
+        })
+    }
+
+    /// Multiply-accumulate operations per output pixel for `channels` in and out.
+    pub fn macs_per_pixel(self, channels: usize) -> usize {
+        match self {
+            OpKind::Conv(k) => k * k * channels * channels,
+            OpKind::AvgPool | OpKind::MaxPool => 9 * channels,
+            OpKind::Zero | OpKind::Identity => 0,
+        }
+    }
+}
+
+/// A ReLU-Conv-BN block.
+#[derive(Module, Debug)]
+pub struct ReluConvBn {
+    /// The convolution (no bias: the batch norm has one).
+    pub conv: Conv2d,
+    /// The batch norm after it.
+    pub bn: BatchNorm,
+}
+
+impl ReluConvBn {
+    /// A block from `c_in` to `c_out` channels with a square `kernel` and `stride`.
+    pub fn new(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device) -> Self {
+        let pad = kernel / 2;
+        ReluConvBn {
+            conv: Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_bias(false)
+                .init(device),
+            bn: BatchNormConfig::new(c_out).init(device),
+        }
+    }
+
+    /// Applies ReLU, the convolution and the batch norm.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(relu(x)))
+    }
+}
+
+/// One candidate operation on an edge (its weights, if it has any).
+#[derive(Module, Debug)]
+pub struct Op {
+    conv: Option<ReluConvBn>,
+    avg: Option<AvgPool2d>,
+    max: Option<MaxPool2d>,
+    #[module(skip)]
+    kind: OpKind,
+}
+
+impl Op {
+    /// An operation of `kind` on `channels` channels.
+    pub fn new(kind: OpKind, channels: usize, device: &Device) -> Self {
+        let pool_pad = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        Op {
+            conv: match kind {
+                OpKind::Conv(k) => Some(ReluConvBn::new(channels, channels, k, 1, device)),
+                _ => None,
+            },
+            avg: (kind == OpKind::AvgPool).then(|| {
+                AvgPool2dConfig::new([3, 3])
+                    .with_strides([1, 1])
+                    .with_padding(pool_pad.clone())
+                    .with_count_include_pad(false)
+                    .init()
+            }),
+            max: (kind == OpKind::MaxPool).then(|| {
+                MaxPool2dConfig::new([3, 3])
+                    .with_strides([1, 1])
+                    .with_padding(pool_pad.clone())
+                    .init()
+            }),
+            kind,
+        }
+    }
+
+    /// What the operation computes.
+    pub fn kind(&self) -> OpKind {
+        self.kind
+    }
+
+    /// Applies the operation; `None` for the zero operation (the caller adds nothing).
+    pub fn forward(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        match (&self.conv, &self.avg, &self.max) {
+            (Some(c), _, _) => Some(c.forward(x)),
+            (_, Some(p), _) => Some(p.forward(x)),
+            (_, _, Some(p)) => Some(p.forward(x)),
+            _ if self.kind == OpKind::Identity => Some(x),
+            _ => None,
+        }
+    }
+}

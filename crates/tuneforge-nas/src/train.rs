@@ -1,0 +1,192 @@
+//! Training and evaluation of cell networks: one recipe (AdamW, cosine learning-rate decay,
+//! cross-entropy, shuffled mini-batches) used for every stand-alone network, so that search
+//! methods are compared on equal terms, and the accuracy measurements every search uses.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::ImageSet;
+use crate::error::{Error, Result};
+use crate::supernet::{CellNet, EdgeMode};
+
+/// The training recipe. Defaults: 3 epochs, batch 64, learning rate 3e-3 decayed by a cosine
+/// to zero, weight decay 1e-4, seed 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Images per mini-batch.
+    pub batch_size: usize,
+    /// Peak learning rate of AdamW.
+    pub lr: f64,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f64,
+    /// Seed of the weight initialisation and the batch order.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 3,
+            batch_size: 64,
+            lr: 3e-3,
+            weight_decay: 1e-4,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the recipe.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 || self.batch_size == 0 {
+            return Err(Error::Config(
+                "epochs and batch size must be positive".into(),
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) || !(self.weight_decay >= 0.0) {
+            return Err(Error::Config(format!(
+                "learning rate must be positive and weight decay non-negative (got {} and {})",
+                self.lr, self.weight_decay
+            )));
+        }
+        Ok(())
+    }
+
+    /// The learning rate at `step` of `total` (cosine decay from `lr` to zero).
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        let t = step as f64 / total.max(1) as f64;
+        0.5 * self.lr * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+}
+
+/// What a training run measured.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Mean training loss of each epoch.
+    pub epoch_loss: Vec<f64>,
+    /// Validation accuracy after each epoch.
+    pub epoch_valid_accuracy: Vec<f64>,
+    /// Wall-clock seconds spent training (evaluation excluded).
+    pub train_seconds: f64,
+}
+
+/// The training device: the default (CPU) device with automatic differentiation.
+pub fn train_device() -> Device {
+    Device::default().autodiff()
+}
+
+/// Cross-entropy of class scores against labels.
+pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, labels)
+}
+
+/// A scalar tensor's value, refusing NaN and infinities.
+pub fn finite_scalar(t: Tensor<1>, what: &str) -> Result<f64> {
+    let v: f64 = t.into_scalar::<f64>();
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Error::Training(format!("{what} is {v}")))
+    }
+}
+
+/// Trains a stand-alone network (`net` on the training device) with the recipe, evaluating on
+/// `valid` after each epoch; `on_epoch(epoch, loss, accuracy)` sees each epoch's figures.
+pub fn train_standalone(
+    mut net: CellNet,
+    train: &ImageSet,
+    valid: &ImageSet,
+    config: &TrainConfig,
+    mut on_epoch: impl FnMut(usize, f64, f64),
+) -> Result<(CellNet, TrainReport)> {
+    config.validate()?;
+    let device = train_device();
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay as f32)
+        .init();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let per_epoch = train.len().div_ceil(config.batch_size);
+    let total = per_epoch * config.epochs;
+    let mut report = TrainReport::default();
+    let mut step = 0;
+    for epoch in 0..config.epochs {
+        let start = Instant::now();
+        let mut loss_sum = 0.0;
+        let batches = train.batches(config.batch_size, Some(&mut rng));
+        for idx in &batches {
+            let (x, y) = train.batch(idx, &device);
+            let loss = cross_entropy(net.forward_standalone(x), y);
+            let grads = loss.backward();
+            loss_sum += finite_scalar(loss, "the training loss")?;
+            let grads = GradientsParams::from_grads(grads, &net);
+            net = optim.step(config.lr_at(step, total), net, grads);
+            step += 1;
+        }
+        report.train_seconds += start.elapsed().as_secs_f64();
+        let loss = loss_sum / batches.len().max(1) as f64;
+        let acc = accuracy(&net, valid, &EdgeMode::Path(vec![0; net.edges()]));
+        report.epoch_loss.push(loss);
+        report.epoch_valid_accuracy.push(acc);
+        on_epoch(epoch, loss, acc);
+    }
+    Ok((net, report))
+}
+
+/// Accuracy of `net` on `set` with the given edge choices, in inference mode (batch norm uses
+/// its running statistics).
+pub fn accuracy(net: &CellNet, set: &ImageSet, mode: &EdgeMode) -> f64 {
+    let model = net.valid();
+    let device = Device::default();
+    count_correct(set, 256, &device, |x| {
+        model.forward(x, &inference_mode(mode))
+    })
+}
+
+/// Accuracy with batch statistics in every batch norm (the one-shot evaluation of a path of a
+/// supernet, whose running statistics mix all paths): the forward pass runs on the training
+/// device without a backward pass.
+pub fn accuracy_batch_stats(net: &CellNet, set: &ImageSet, mode: &EdgeMode, batch: usize) -> f64 {
+    let device = train_device();
+    count_correct(set, batch, &device, |x| net.forward(x, mode).detach())
+}
+
+fn inference_mode(mode: &EdgeMode) -> EdgeMode {
+    match mode {
+        EdgeMode::Path(p) => EdgeMode::Path(p.clone()),
+        EdgeMode::Mixed(w) => EdgeMode::Mixed(w.clone().inner()),
+        EdgeMode::Hard { weights, chosen } => EdgeMode::Hard {
+            weights: weights.clone().inner(),
+            chosen: chosen.clone(),
+        },
+    }
+}
+
+fn count_correct(
+    set: &ImageSet,
+    batch: usize,
+    device: &Device,
+    mut forward: impl FnMut(Tensor<4>) -> Tensor<2>,
+) -> f64 {
+    if set.is_empty() {
+        return 0.0;
+    }
+    let mut correct = 0i64;
+    for idx in set.batches(batch, None) {
+        let (x, y) = set.batch(&idx, device);
+        let pred = forward(x).argmax(1).reshape([idx.len()]);
+        let hits: i64 = pred.equal(y).int().sum().into_scalar::<i64>();
+        correct += hits;
+    }
+    correct as f64 / set.len() as f64
+}
