@@ -3,6 +3,7 @@
 
 mod asktell;
 mod manage;
+mod nas;
 mod resolve;
 mod run;
 mod show;
@@ -152,6 +153,9 @@ enum Cmd {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Architecture search that trains real networks (DARTS, GDAS, SPOS, ENAS, evolution, RL).
+    #[command(subcommand)]
+    Nas(nas::NasCmd),
     /// Shows the captured output (stdout, stderr) of one trial.
     Logs {
         /// Study file or study name.
@@ -211,6 +215,7 @@ fn main() -> ExitCode {
             marginals,
             json,
         ),
+        Cmd::Nas(cmd) => nas::run(cmd, storage),
         Cmd::Logs { study, trial } => manage::logs(&study, trial, storage),
         Cmd::Env { study } => manage::env(&study, storage),
         Cmd::Import { file, name } => manage::import(&file, name.as_deref(), storage),

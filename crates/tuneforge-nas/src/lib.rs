@@ -9,8 +9,12 @@
 
 pub mod darts;
 pub mod data;
+pub mod enas;
 pub mod error;
+pub mod export;
 pub mod ops;
+pub mod pipeline;
+pub mod spos;
 pub mod supernet;
 pub mod train;
 

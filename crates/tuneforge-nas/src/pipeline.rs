@@ -1,0 +1,416 @@
+//! One architecture search from data to a retrained network, recorded in a study: load the
+//! dataset's fixed splits, search with the chosen method, retrain the found cell from scratch
+//! with the shared recipe, measure validation and test accuracy.
+//!
+//! Every method records into a [`tuneforge::Study`] whose parameters are the cell's decisions,
+//! so the dashboard, exports and comparisons work on architecture searches as on any study:
+//! - `darts`, `gdas`, `spos`, `enas` (weight sharing): one trial, the retrained cell, with the
+//!   retraining curve as intermediate reports and the search's history as user attributes;
+//! - `evolution` (regularized evolution), `rl` (REINFORCE controller), `random`: one trial per
+//!   candidate, each trained stand-alone for `candidate_epochs`, then the best retrained as a
+//!   last trial (user attribute `role = "retrain"`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tuneforge::nas::{ArchitectureSpace, CellSpace};
+use tuneforge::sampler::{EvolutionConfig, ReinforceConfig, ReinforceSampler};
+use tuneforge::{Outcome, RandomSampler, Sampler, Study};
+
+use crate::darts::{self, DartsConfig, Order};
+use crate::data::{Dataset, Splits};
+use crate::enas::{self, EnasConfig};
+use crate::error::{Error, Result};
+use crate::spos::{self, EvolveConfig};
+use crate::supernet::{CellNet, EdgeMode, NetConfig};
+use crate::train::{TrainConfig, TrainReport, accuracy, train_device, train_standalone};
+
+/// A search method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// DARTS (softmax relaxation).
+    Darts,
+    /// GDAS (Gumbel-softmax sampling).
+    Gdas,
+    /// Single-path one-shot supernet with evolution over the one-shot ranking.
+    Spos,
+    /// ENAS: controller and shared weights trained alternately.
+    Enas,
+    /// Regularized evolution, each candidate trained briefly.
+    Evolution,
+    /// REINFORCE controller, each candidate trained briefly.
+    Rl,
+    /// Random cells, each trained briefly.
+    Random,
+}
+
+impl Method {
+    /// Parses a method name.
+    pub fn parse(name: &str) -> Result<Method> {
+        Ok(match name {
+            "darts" => Method::Darts,
+            "gdas" => Method::Gdas,
+            "spos" | "one-shot" => Method::Spos,
+            "enas" => Method::Enas,
+            "evolution" | "regularized-evolution" => Method::Evolution,
+            "rl" | "reinforce" => Method::Rl,
+            "random" => Method::Random,
+            other => {
+                return Err(Error::Config(format!(
+                    "unknown method '{other}' (darts, gdas, spos, enas, evolution, rl, random)"
+                )));
+            }
+        })
+    }
+
+    /// The method's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Darts => "darts",
+            Method::Gdas => "gdas",
+            Method::Spos => "spos",
+            Method::Enas => "enas",
+            Method::Evolution => "evolution",
+            Method::Rl => "rl",
+            Method::Random => "random",
+        }
+    }
+
+    /// True for the methods that train one weight-sharing supernet.
+    pub fn shares_weights(self) -> bool {
+        matches!(
+            self,
+            Method::Darts | Method::Gdas | Method::Spos | Method::Enas
+        )
+    }
+}
+
+/// Everything a search needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SearchSpec {
+    /// The method.
+    pub method: Method,
+    /// The dataset.
+    pub dataset: String,
+    /// Where the dataset lives (see [`Dataset::locate`]).
+    pub data_dir: Option<PathBuf>,
+    /// Images kept per split (train, validation, test); `None` keeps all.
+    pub limits: Option<(usize, usize, usize)>,
+    /// Network size (search and retraining).
+    pub net: NetConfig,
+    /// Epochs of the search (supernet or DARTS epochs).
+    pub search_epochs: usize,
+    /// The retraining recipe (also the supernet's batch size and learning rate).
+    pub retrain: TrainConfig,
+    /// DARTS order.
+    pub order: Order,
+    /// DARTS+ skip guard (`None` disables it).
+    pub max_skips: Option<usize>,
+    /// Candidates trained by evolution, rl and random; population of SPOS's evolution.
+    pub budget: usize,
+    /// Epochs each candidate of evolution, rl and random trains.
+    pub candidate_epochs: usize,
+    /// Seed of everything.
+    pub seed: u64,
+}
+
+impl Default for SearchSpec {
+    fn default() -> Self {
+        SearchSpec {
+            method: Method::Darts,
+            dataset: "fashion-mnist".into(),
+            data_dir: None,
+            limits: None,
+            net: NetConfig::default(),
+            search_epochs: 4,
+            retrain: TrainConfig::default(),
+            order: Order::First,
+            max_skips: Some(1),
+            budget: 16,
+            candidate_epochs: 1,
+            seed: 0,
+        }
+    }
+}
+
+/// What a search found and measured.
+#[derive(Debug)]
+pub struct SearchResult {
+    /// The method.
+    pub method: Method,
+    /// The found cell, one operation index per edge.
+    pub arch: Vec<usize>,
+    /// Its canonical string.
+    pub cell: String,
+    /// Seconds spent searching (before retraining).
+    pub search_seconds: f64,
+    /// The retraining run.
+    pub retrain: TrainReport,
+    /// Validation accuracy after retraining.
+    pub valid_accuracy: f64,
+    /// Test accuracy after retraining.
+    pub test_accuracy: f64,
+    /// Method-specific history (α per epoch, rewards, one-shot scores, ...).
+    pub details: serde_json::Value,
+    /// The retrained network.
+    pub net: CellNet,
+    /// Number of the trial holding the retrained cell.
+    pub trial: u64,
+}
+
+/// Loads the spec's dataset, truncated to its limits.
+pub fn load_data(spec: &SearchSpec) -> Result<Splits> {
+    let splits = Dataset::parse(&spec.dataset)?.load(spec.data_dir.as_deref())?;
+    Ok(match spec.limits {
+        Some((a, b, c)) => splits.truncate(a, b, c),
+        None => splits,
+    })
+}
+
+/// The sampler a study of `method` should use (the candidate-training methods need theirs;
+/// the weight-sharing ones only record).
+pub fn sampler_for(method: Method, space: &CellSpace, seed: u64) -> Arc<dyn Sampler> {
+    match method {
+        Method::Evolution => Arc::new(
+            EvolutionConfig {
+                population: 8,
+                sample: 3,
+            }
+            .build(seed),
+        ),
+        Method::Rl => Arc::new(ReinforceSampler::new(
+            Arc::new(space.clone()),
+            ReinforceConfig::default(),
+            seed,
+        )),
+        _ => Arc::new(RandomSampler::new(seed)),
+    }
+}
+
+/// Runs the search of `spec` on `splits`, recording into `study` (whose space must be the
+/// NAS-Bench-201 cell space's decisions). `log` receives progress lines.
+pub fn run(
+    spec: &SearchSpec,
+    splits: &Splits,
+    study: &Study,
+    mut log: impl FnMut(&str),
+) -> Result<SearchResult> {
+    let space = CellSpace::nas_bench_201();
+    let mut net_config = spec.net.clone();
+    net_config.in_channels = splits.train.channels;
+    net_config.classes = splits.train.classes;
+    let search_train = TrainConfig {
+        epochs: spec.search_epochs.max(1),
+        seed: spec.seed,
+        ..spec.retrain.clone()
+    };
+    let start = std::time::Instant::now();
+    let (arch, details) = match spec.method {
+        Method::Darts | Method::Gdas => {
+            let base = if spec.method == Method::Gdas {
+                DartsConfig::gdas()
+            } else {
+                DartsConfig::default()
+            };
+            let config = DartsConfig {
+                epochs: spec.search_epochs.max(1),
+                batch_size: spec.retrain.batch_size,
+                order: spec.order,
+                max_skips: spec.max_skips,
+                seed: spec.seed,
+                ..base
+            };
+            let out = darts::search(&space, &net_config, &splits.train, &config, |e| {
+                log(&format!(
+                    "search epoch {}: weight loss {:.4}, α loss {:.4}, T {:.3}, cell {}",
+                    e.epoch + 1,
+                    e.train_loss,
+                    e.arch_loss,
+                    e.temperature,
+                    space.format(&e.arch)
+                ))
+            })?;
+            if let Some(why) = &out.stopped_early {
+                log(&format!("stopped early: {why}"));
+            }
+            let details = json!({
+                "config": config,
+                "epochs": out.epochs,
+                "alpha": out.alpha,
+                "stopped_early": out.stopped_early,
+            });
+            (out.arch, details)
+        }
+        Method::Spos => {
+            let net =
+                spos::train_supernet(&space, &net_config, &splits.train, &search_train, |e, l| {
+                    log(&format!("supernet epoch {}: loss {l:.4}", e + 1))
+                })?;
+            let evolve = EvolveConfig {
+                population: spec.budget.max(2),
+                seed: spec.seed,
+                ..Default::default()
+            };
+            let (arch, scored) = spos::evolve(&space, &evolve, |a| {
+                Ok(spos::one_shot_accuracy(&net, a, &splits.valid))
+            })?;
+            log(&format!(
+                "evolution scored {} cells with inherited weights; best {}",
+                scored.len(),
+                space.format(&arch)
+            ));
+            let mut top = scored.clone();
+            top.sort_by(|a, b| b.1.total_cmp(&a.1));
+            top.truncate(10);
+            let top: Vec<_> = top
+                .iter()
+                .map(|(a, s)| json!({"cell": space.format(a), "one_shot_accuracy": s}))
+                .collect();
+            (
+                arch,
+                json!({"evolve": evolve, "scored": scored.len(), "top": top}),
+            )
+        }
+        Method::Enas => {
+            let config = EnasConfig {
+                train: search_train.clone(),
+                ..Default::default()
+            };
+            let out = enas::search(
+                &space,
+                &net_config,
+                &splits.train,
+                &splits.valid,
+                &config,
+                |e, l, r| {
+                    log(&format!(
+                        "epoch {}: shared loss {l:.4}, mean reward {r:.4}",
+                        e + 1
+                    ))
+                },
+            )?;
+            let finalists: Vec<_> = out
+                .finalists
+                .iter()
+                .map(|(a, s)| json!({"cell": space.format(a), "shared_weight_accuracy": s}))
+                .collect();
+            (
+                out.arch,
+                json!({"epoch_reward": out.epoch_reward, "finalists": finalists}),
+            )
+        }
+        Method::Evolution | Method::Rl | Method::Random => {
+            let candidate = TrainConfig {
+                epochs: spec.candidate_epochs.max(1),
+                ..spec.retrain.clone()
+            };
+            let mut done = 0usize;
+            for _ in 0..spec.budget.max(1) {
+                let mut trial = study.ask()?;
+                let arch = space.suggest(&mut trial)?;
+                let _ = trial.set_user_attr("role", "candidate");
+                let _ = trial.set_user_attr("cell", space.format(&arch));
+                let device = train_device();
+                device.seed(spec.seed.wrapping_add(trial.number()));
+                let net = CellNet::standalone(&space, &arch, &net_config, &device)?;
+                let outcome = train_standalone(
+                    net,
+                    &splits.train,
+                    &splits.valid,
+                    &candidate,
+                    |e, loss, acc| {
+                        let _ =
+                            trial.report(e as u64, [("train_loss", loss), ("valid_accuracy", acc)]);
+                    },
+                );
+                match outcome {
+                    Ok((_, report)) => {
+                        let acc = report.epoch_valid_accuracy.last().copied().unwrap_or(0.0);
+                        done += 1;
+                        log(&format!(
+                            "candidate {done}: {} valid accuracy {acc:.4}",
+                            space.format(&arch)
+                        ));
+                        study.tell(trial, Outcome::Complete(vec![acc]))?;
+                    }
+                    Err(e) => {
+                        log(&format!("candidate {}: failed: {e}", space.format(&arch)));
+                        study.tell(trial, Outcome::Failed(e.to_string()))?;
+                    }
+                }
+            }
+            let best = study
+                .trials()?
+                .into_iter()
+                .filter(|t| t.user_attrs.get("role").and_then(|v| v.as_str()) == Some("candidate"))
+                .filter_map(|t| t.value().map(|v| (t, v)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .ok_or_else(|| Error::Training("no candidate finished".into()))?;
+            let arch = space.arch_of(&best.0.params)?;
+            (
+                arch,
+                json!({"candidates": done, "best_candidate_trial": best.0.number}),
+            )
+        }
+    };
+    let search_seconds = start.elapsed().as_secs_f64();
+    let cell = space.format(&arch);
+    log(&format!(
+        "{} found {cell} in {search_seconds:.1} s; retraining from scratch",
+        spec.method.name()
+    ));
+    // Retrain the found cell from scratch, recorded as its own trial.
+    study.enqueue(space.params_of(&arch))?;
+    let mut trial = study.ask()?;
+    trial.set_user_attr("role", "retrain")?;
+    trial.set_user_attr("method", spec.method.name())?;
+    trial.set_user_attr("cell", &cell)?;
+    trial.set_user_attr("search_seconds", search_seconds)?;
+    trial.set_user_attr("search", &details)?;
+    trial.set_user_attr("net", &net_config)?;
+    trial.set_user_attr("recipe", &spec.retrain)?;
+    let device = train_device();
+    device.seed(spec.seed);
+    let net = CellNet::standalone(&space, &arch, &net_config, &device)?;
+    let trained = train_standalone(
+        net,
+        &splits.train,
+        &splits.valid,
+        &spec.retrain,
+        |e, loss, acc| {
+            let _ = trial.report(e as u64, [("train_loss", loss), ("valid_accuracy", acc)]);
+            log(&format!(
+                "retrain epoch {}: loss {loss:.4}, valid accuracy {acc:.4}",
+                e + 1
+            ));
+        },
+    );
+    let (net, report) = match trained {
+        Ok(x) => x,
+        Err(e) => {
+            study.tell(trial, Outcome::Failed(e.to_string()))?;
+            return Err(e);
+        }
+    };
+    let valid_accuracy = report.epoch_valid_accuracy.last().copied().unwrap_or(0.0);
+    let test_accuracy = accuracy(&net, &splits.test, &EdgeMode::Path(vec![0; net.edges()]));
+    trial.set_user_attr("test_accuracy", test_accuracy)?;
+    trial.set_user_attr("retrain_seconds", report.train_seconds)?;
+    let number = trial.number();
+    study.tell(trial, Outcome::Complete(vec![valid_accuracy]))?;
+    Ok(SearchResult {
+        method: spec.method,
+        arch,
+        cell,
+        search_seconds,
+        retrain: report,
+        valid_accuracy,
+        test_accuracy,
+        details,
+        net,
+        trial: number,
+    })
+}
