@@ -14,6 +14,7 @@ pub mod lcbench;
 pub mod multifidelity;
 pub mod multiobjective;
 pub mod nasbench;
+pub mod nastrain;
 pub mod problems;
 pub mod report;
 pub mod tabular;

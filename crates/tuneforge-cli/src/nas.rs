@@ -19,6 +19,99 @@ pub enum NasCmd {
     /// Searches a cell (NAS-Bench-201 space) on an image dataset, retrains it from scratch,
     /// records both in a study and exports the result.
     Search(SearchArgs),
+    /// Measures inference latency on this machine: a cell's network at batch 1 and a chosen
+    /// batch, a per-operator lookup table, and the table's prediction error over random cells
+    /// (each recorded as a trial: measured milliseconds, predicted as a user attribute).
+    Latency(LatencyArgs),
+    /// EfficientNet compound scaling on an image dataset: a grid of (alpha, beta, gamma) at
+    /// phi = 1 under alpha*beta^2*gamma^2 ~ 2, then phi = 1..N against depth, width or
+    /// resolution alone (each network a trial).
+    Scale(ScaleArgs),
+}
+
+/// Options of `tuneforge nas latency`.
+#[derive(Args)]
+pub struct LatencyArgs {
+    /// A cell in NAS-Bench-201 notation to measure (default: a random one per sample only).
+    #[arg(long)]
+    cell: Option<String>,
+    /// Channels of the first stage.
+    #[arg(long, default_value_t = 8)]
+    channels: usize,
+    /// Cells per stage.
+    #[arg(long, default_value_t = 1)]
+    cells: usize,
+    /// Input resolution (square) and channels.
+    #[arg(long, default_value_t = 28)]
+    resolution: usize,
+    /// Input channels.
+    #[arg(long, default_value_t = 1)]
+    in_channels: usize,
+    /// The larger batch size measured besides 1.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Random cells on which the lookup table's prediction is checked.
+    #[arg(long, default_value_t = 20)]
+    samples: usize,
+    /// Timed repeats per measurement (after 3 warm-up runs).
+    #[arg(long, default_value_t = 15)]
+    repeats: usize,
+    /// Seed of the sampled cells.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Study name.
+    #[arg(long, default_value = "nas-latency")]
+    study: String,
+    /// Write the lookup table (JSON) here.
+    #[arg(long)]
+    table: Option<PathBuf>,
+}
+
+/// Options of `tuneforge nas scale`.
+#[derive(Args)]
+pub struct ScaleArgs {
+    /// fashion-mnist, mnist or digits.
+    #[arg(long, default_value = "fashion-mnist")]
+    dataset: String,
+    /// Folder holding the dataset.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Training, validation and test images kept.
+    #[arg(long, default_value_t = 5000)]
+    train_images: usize,
+    #[arg(long, default_value_t = 1000)]
+    /// Validation images kept.
+    valid_images: usize,
+    /// Test images kept.
+    #[arg(long, default_value_t = 5000)]
+    test_images: usize,
+    /// Baseline blocks per stage, channels and resolution.
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// Baseline channels.
+    #[arg(long, default_value_t = 8)]
+    width: usize,
+    /// Baseline input resolution.
+    #[arg(long, default_value_t = 16)]
+    resolution: usize,
+    /// Largest phi.
+    #[arg(long, default_value_t = 3)]
+    max_phi: usize,
+    /// Grid step of alpha, beta, gamma (each in 1..2).
+    #[arg(long, default_value_t = 0.1)]
+    grid_step: f64,
+    /// Relative tolerance of alpha*beta^2*gamma^2 around 2.
+    #[arg(long, default_value_t = 0.05)]
+    tolerance: f64,
+    /// Training epochs per network.
+    #[arg(long, default_value_t = 2)]
+    epochs: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Study name (default nas-scale-DATASET).
+    #[arg(long)]
+    study: Option<String>,
 }
 
 /// Options of `tuneforge nas search`.
@@ -72,6 +165,11 @@ pub struct SearchArgs {
     /// Epochs each evolution/rl/random candidate trains.
     #[arg(long, default_value_t = 1)]
     candidate_epochs: usize,
+    /// Latency target in milliseconds (batch 1, measured on this machine): evolution, rl and
+    /// random then maximise MnasNet's reward accuracy * (latency / target)^w (soft constraint,
+    /// w = -0.07) instead of accuracy.
+    #[arg(long)]
+    target_latency_ms: Option<f64>,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -94,7 +192,263 @@ fn nas_error(e: tuneforge_nas::Error) -> Error {
 pub fn run(cmd: NasCmd, storage_flag: Option<&str>) -> Result<u8> {
     match cmd {
         NasCmd::Search(args) => search(args, storage_flag),
+        NasCmd::Latency(args) => latency(args, storage_flag),
+        NasCmd::Scale(args) => scale(args, storage_flag),
     }
+}
+
+fn open_study(
+    name: &str,
+    direction: Direction,
+    storage_flag: Option<&str>,
+    attrs: &[(&str, &str)],
+) -> Result<(Study, String)> {
+    let url = storage_flag
+        .map(str::to_string)
+        .unwrap_or_else(resolve::default_url);
+    let storage = resolve::open(&url, false)?;
+    let mut b = Study::builder(name)
+        .storage(storage)
+        .direction(direction)
+        .attr("kind", "nas")
+        .record_environment()
+        .load_if_exists(true);
+    for (k, v) in attrs {
+        b = b.attr(k, *v);
+    }
+    Ok((b.build()?, url))
+}
+
+fn latency(args: LatencyArgs, storage_flag: Option<&str>) -> Result<u8> {
+    use rand::SeedableRng;
+    use tuneforge::nas::ArchitectureSpace;
+    use tuneforge_nas::latency::{LookupTable, PredictorError, measure_network};
+    let space = CellSpace::nas_bench_201();
+    let config = NetConfig {
+        channels: args.channels,
+        cells_per_stage: args.cells,
+        in_channels: args.in_channels,
+        ..NetConfig::default()
+    };
+    config.validate().map_err(nas_error)?;
+    if args.resolution < 2 || args.batch == 0 || args.repeats == 0 {
+        return Err(Error::invalid(
+            "--resolution must be at least 2, --batch and --repeats positive",
+        ));
+    }
+    let (study, url) = open_study(
+        &args.study,
+        Direction::Minimize,
+        storage_flag,
+        &[("metric", "latency_ms")],
+    )?;
+    let (warmup, repeats) = (3, args.repeats);
+    if let Some(cell) = &args.cell {
+        let arch = space.parse(cell)?;
+        for batch in [1, args.batch] {
+            let l = measure_network(
+                &space,
+                &arch,
+                &config,
+                args.resolution,
+                batch,
+                warmup,
+                repeats,
+            )
+            .map_err(nas_error)?;
+            println!(
+                "{cell} batch {batch}: median {:.3} ms (min {:.3}, p90 {:.3})",
+                l.median_ms, l.min_ms, l.p90_ms
+            );
+        }
+    }
+    for batch in [1, args.batch] {
+        let table = LookupTable::measure(&space, &config, args.resolution, batch, warmup, repeats)
+            .map_err(nas_error)?;
+        if let Some(path) = &args.table {
+            let path = if batch == 1 {
+                path.clone()
+            } else {
+                path.with_extension(format!("b{batch}.json"))
+            };
+            let text =
+                serde_json::to_string_pretty(&table).map_err(|e| Error::invalid(e.to_string()))?;
+            std::fs::write(&path, text)
+                .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+        let mut samples = Vec::new();
+        for _ in 0..args.samples {
+            let arch = space.random(&mut rng);
+            let measured = measure_network(
+                &space,
+                &arch,
+                &config,
+                args.resolution,
+                batch,
+                warmup,
+                repeats,
+            )
+            .map_err(nas_error)?;
+            let predicted = table.predict(&space, &arch).map_err(nas_error)?;
+            study.enqueue(space.params_of(&arch))?;
+            let mut trial = study.ask()?;
+            space.suggest(&mut trial)?;
+            trial.set_user_attr("batch", batch)?;
+            trial.set_user_attr("predicted_ms", predicted)?;
+            trial.set_user_attr("cell", space.format(&arch))?;
+            study.tell(
+                trial,
+                tuneforge::Outcome::Complete(vec![measured.median_ms]),
+            )?;
+            samples.push((space.format(&arch), measured.median_ms, predicted));
+        }
+        let err = PredictorError { samples };
+        println!(
+            "batch {batch}: lookup table of {} blocks; over {} random cells, {:.0}% of predictions within +-10% of the measurement (mean error {:.1}%)",
+            table.entries.len(),
+            err.samples.len(),
+            100.0 * err.within(0.1),
+            100.0 * err.mean_relative_error()
+        );
+    }
+    println!(
+        "recorded in study '{}' of {}",
+        args.study,
+        tuneforge::storage::redact(&url)
+    );
+    Ok(0)
+}
+
+fn scale(args: ScaleArgs, storage_flag: Option<&str>) -> Result<u8> {
+    use tuneforge_nas::scaling::{Baseline, compound_study, grid};
+    let spec = SearchSpec {
+        dataset: args.dataset.clone(),
+        data_dir: args.data_dir.clone(),
+        limits: Some((args.train_images, args.valid_images, args.test_images)),
+        ..SearchSpec::default()
+    };
+    let splits = pipeline::load_data(&spec).map_err(nas_error)?;
+    let base = Baseline {
+        depth: args.depth,
+        width: args.width,
+        resolution: args.resolution,
+        ..Baseline::default()
+    };
+    if !(args.grid_step > 0.0 && args.grid_step <= 1.0) {
+        return Err(Error::invalid("--grid-step must be in (0, 1]"));
+    }
+    let points = grid(args.grid_step, args.tolerance);
+    if points.is_empty() {
+        return Err(Error::invalid(format!(
+            "no (alpha, beta, gamma) on a {} grid has alpha*beta^2*gamma^2 within {} of 2; widen --tolerance",
+            args.grid_step, args.tolerance
+        )));
+    }
+    let recipe = TrainConfig {
+        epochs: args.epochs,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    recipe.validate().map_err(nas_error)?;
+    let name = args
+        .study
+        .clone()
+        .unwrap_or_else(|| format!("nas-scale-{}", args.dataset));
+    let (study, url) = open_study(
+        &name,
+        Direction::Maximize,
+        storage_flag,
+        &[
+            ("metric", "valid_accuracy"),
+            ("dataset", args.dataset.as_str()),
+        ],
+    )?;
+    eprintln!("{} grid points at phi = 1", points.len());
+    let record = |row: &tuneforge_nas::scaling::ScaleRow| -> Result<()> {
+        let mut params = indexmap::IndexMap::new();
+        params.insert(
+            "family".to_string(),
+            tuneforge::ParamValue::Str(row.family.clone()),
+        );
+        params.insert("phi".to_string(), tuneforge::ParamValue::Float(row.phi));
+        params.insert(
+            "alpha".to_string(),
+            tuneforge::ParamValue::Float(row.coefficients.alpha),
+        );
+        params.insert(
+            "beta".to_string(),
+            tuneforge::ParamValue::Float(row.coefficients.beta),
+        );
+        params.insert(
+            "gamma".to_string(),
+            tuneforge::ParamValue::Float(row.coefficients.gamma),
+        );
+        study.enqueue(params)?;
+        let mut trial = study.ask()?;
+        trial.suggest_categorical(
+            "family",
+            &[
+                "grid",
+                "baseline",
+                "compound",
+                "depth",
+                "width",
+                "resolution",
+            ],
+        )?;
+        trial.suggest_float("phi", 0.0, 16.0).get()?;
+        for k in ["alpha", "beta", "gamma"] {
+            trial.suggest_float(k, 1.0, 2.0).get()?;
+        }
+        trial.set_user_attr("macs", row.macs)?;
+        trial.set_user_attr("params", row.params)?;
+        trial.set_user_attr("size", &row.size)?;
+        trial.set_user_attr("test_accuracy", row.test_accuracy)?;
+        trial.set_user_attr("train_seconds", row.train_seconds)?;
+        study.tell(
+            trial,
+            tuneforge::Outcome::Complete(vec![row.valid_accuracy]),
+        )?;
+        Ok(())
+    };
+    let mut failed: Option<Error> = None;
+    let (_grid_rows, rows) = compound_study(&base, &points, args.max_phi, &splits, &recipe, |row| {
+        eprintln!(
+            "{:>10} phi {:.0} (a {:.2}, b {:.2}, g {:.2}) depth {} width {} res {}: {:.2} MMACs, valid {:.4}, test {:.4}",
+            row.family, row.phi, row.coefficients.alpha, row.coefficients.beta, row.coefficients.gamma,
+            row.size.depth, row.size.width, row.size.resolution, row.macs as f64 / 1e6,
+            row.valid_accuracy, row.test_accuracy
+        );
+        if let Err(e) = record(row)
+            && failed.is_none()
+        {
+            failed = Some(e);
+        }
+    })
+    .map_err(nas_error)?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    println!("| family | phi | depth | width | resolution | MMACs | test accuracy |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {:.2} | {:.4} |",
+            r.family,
+            r.phi,
+            r.size.depth,
+            r.size.width,
+            r.size.resolution,
+            r.macs as f64 / 1e6,
+            r.test_accuracy
+        );
+    }
+    println!(
+        "recorded in study '{name}' of {}",
+        tuneforge::storage::redact(&url)
+    );
+    Ok(0)
 }
 
 fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
@@ -147,6 +501,7 @@ fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
         max_skips,
         budget: args.budget,
         candidate_epochs: args.candidate_epochs,
+        target_latency_ms: args.target_latency_ms,
         seed: args.seed,
     };
     spec.net.validate().map_err(nas_error)?;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tuneforge::nas::objectives::MnasNetReward;
 use tuneforge::nas::{ArchitectureSpace, CellSpace};
 use tuneforge::sampler::{EvolutionConfig, ReinforceConfig, ReinforceSampler};
 use tuneforge::{Outcome, RandomSampler, Sampler, Study};
@@ -23,6 +24,7 @@ use crate::darts::{self, DartsConfig, Order};
 use crate::data::{Dataset, Splits};
 use crate::enas::{self, EnasConfig};
 use crate::error::{Error, Result};
+use crate::latency::measure_network;
 use crate::spos::{self, EvolveConfig};
 use crate::supernet::{CellNet, EdgeMode, NetConfig};
 use crate::train::{TrainConfig, TrainReport, accuracy, train_device, train_standalone};
@@ -113,6 +115,9 @@ pub struct SearchSpec {
     pub budget: usize,
     /// Epochs each candidate of evolution, rl and random trains.
     pub candidate_epochs: usize,
+    /// Latency target (ms, batch 1, this machine) for evolution, rl and random: candidates are
+    /// then scored by MnasNet's soft-constrained reward instead of accuracy.
+    pub target_latency_ms: Option<f64>,
     /// Seed of everything.
     pub seed: u64,
 }
@@ -131,6 +136,7 @@ impl Default for SearchSpec {
             max_skips: Some(1),
             budget: 16,
             candidate_epochs: 1,
+            target_latency_ms: None,
             seed: 0,
         }
     }
@@ -330,11 +336,38 @@ pub fn run(
                     Ok((_, report)) => {
                         let acc = report.epoch_valid_accuracy.last().copied().unwrap_or(0.0);
                         done += 1;
-                        log(&format!(
-                            "candidate {done}: {} valid accuracy {acc:.4}",
-                            space.format(&arch)
-                        ));
-                        study.tell(trial, Outcome::Complete(vec![acc]))?;
+                        let value = match spec.target_latency_ms {
+                            Some(target) => {
+                                let (h, w) = (splits.train.height, splits.train.width);
+                                let lat = measure_network(
+                                    &space,
+                                    &arch,
+                                    &net_config,
+                                    h.max(w),
+                                    1,
+                                    3,
+                                    15,
+                                )?;
+                                trial.set_user_attr("latency_ms", lat.median_ms)?;
+                                trial.set_user_attr("accuracy", acc)?;
+                                let reward =
+                                    MnasNetReward::soft(target).reward(acc, lat.median_ms)?;
+                                log(&format!(
+                                    "candidate {done}: {} valid accuracy {acc:.4}, latency {:.3} ms, reward {reward:.4}",
+                                    space.format(&arch),
+                                    lat.median_ms
+                                ));
+                                reward
+                            }
+                            None => {
+                                log(&format!(
+                                    "candidate {done}: {} valid accuracy {acc:.4}",
+                                    space.format(&arch)
+                                ));
+                                acc
+                            }
+                        };
+                        study.tell(trial, Outcome::Complete(vec![value]))?;
                     }
                     Err(e) => {
                         log(&format!("candidate {}: failed: {e}", space.format(&arch)));
@@ -365,6 +398,13 @@ pub fn run(
     // Retrain the found cell from scratch, recorded as its own trial.
     study.enqueue(space.params_of(&arch))?;
     let mut trial = study.ask()?;
+    let recorded = space.suggest(&mut trial)?;
+    if recorded != arch {
+        return Err(Error::Training(format!(
+            "trial {} did not take the enqueued cell (another worker's entry?)",
+            trial.number()
+        )));
+    }
     trial.set_user_attr("role", "retrain")?;
     trial.set_user_attr("method", spec.method.name())?;
     trial.set_user_attr("cell", &cell)?;
@@ -398,6 +438,13 @@ pub fn run(
     let valid_accuracy = report.epoch_valid_accuracy.last().copied().unwrap_or(0.0);
     let test_accuracy = accuracy(&net, &splits.test, &EdgeMode::Path(vec![0; net.edges()]));
     trial.set_user_attr("test_accuracy", test_accuracy)?;
+    let (h, w) = (splits.train.height, splits.train.width);
+    let lat = measure_network(&space, &arch, &net_config, h.max(w), 1, 3, 15)?;
+    trial.set_user_attr("latency_ms", lat.median_ms)?;
+    log(&format!(
+        "latency (batch 1, this machine): {:.3} ms",
+        lat.median_ms
+    ));
     trial.set_user_attr("retrain_seconds", report.train_seconds)?;
     let number = trial.number();
     study.tell(trial, Outcome::Complete(vec![valid_accuracy]))?;

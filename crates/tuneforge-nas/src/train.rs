@@ -101,15 +101,38 @@ pub fn finite_scalar(t: Tensor<1>, what: &str) -> Result<f64> {
     }
 }
 
-/// Trains a stand-alone network (`net` on the training device) with the recipe, evaluating on
-/// `valid` after each epoch; `on_epoch(epoch, loss, accuracy)` sees each epoch's figures.
+/// A network that maps images to class scores: what the shared recipe trains.
+pub trait Classifier: Module {
+    /// Class scores `[batch, classes]` for images `[batch, channels, height, width]`.
+    fn classify(&self, x: Tensor<4>) -> Tensor<2>;
+}
+
+impl Classifier for CellNet {
+    fn classify(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_standalone(x)
+    }
+}
+
+/// Trains a stand-alone cell network; see [`train_classifier`].
 pub fn train_standalone(
-    mut net: CellNet,
+    net: CellNet,
+    train: &ImageSet,
+    valid: &ImageSet,
+    config: &TrainConfig,
+    on_epoch: impl FnMut(usize, f64, f64),
+) -> Result<(CellNet, TrainReport)> {
+    train_classifier(net, train, valid, config, on_epoch)
+}
+
+/// Trains `net` (on the training device) with the recipe, evaluating on `valid` after each
+/// epoch; `on_epoch(epoch, loss, accuracy)` sees each epoch's figures.
+pub fn train_classifier<M: Classifier>(
+    mut net: M,
     train: &ImageSet,
     valid: &ImageSet,
     config: &TrainConfig,
     mut on_epoch: impl FnMut(usize, f64, f64),
-) -> Result<(CellNet, TrainReport)> {
+) -> Result<(M, TrainReport)> {
     config.validate()?;
     let device = train_device();
     let mut optim = AdamWConfig::new()
@@ -126,7 +149,7 @@ pub fn train_standalone(
         let batches = train.batches(config.batch_size, Some(&mut rng));
         for idx in &batches {
             let (x, y) = train.batch(idx, &device);
-            let loss = cross_entropy(net.forward_standalone(x), y);
+            let loss = cross_entropy(net.classify(x), y);
             let grads = loss.backward();
             loss_sum += finite_scalar(loss, "the training loss")?;
             let grads = GradientsParams::from_grads(grads, &net);
@@ -135,7 +158,7 @@ pub fn train_standalone(
         }
         report.train_seconds += start.elapsed().as_secs_f64();
         let loss = loss_sum / batches.len().max(1) as f64;
-        let acc = accuracy(&net, valid, &EdgeMode::Path(vec![0; net.edges()]));
+        let acc = classifier_accuracy(&net, valid);
         report.epoch_loss.push(loss);
         report.epoch_valid_accuracy.push(acc);
         on_epoch(epoch, loss, acc);
@@ -151,6 +174,12 @@ pub fn accuracy(net: &CellNet, set: &ImageSet, mode: &EdgeMode) -> f64 {
     count_correct(set, 256, &device, |x| {
         model.forward(x, &inference_mode(mode))
     })
+}
+
+/// Accuracy of a classifier on `set` in inference mode.
+pub fn classifier_accuracy<M: Classifier>(net: &M, set: &ImageSet) -> f64 {
+    let model = net.valid();
+    count_correct(set, 256, &Device::default(), |x| model.classify(x))
 }
 
 /// Accuracy with batch statistics in every batch norm (the one-shot evaluation of a path of a

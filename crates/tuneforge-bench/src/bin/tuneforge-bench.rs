@@ -29,6 +29,52 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Architecture search with real training on Fashion-MNIST: every method's search cost and
+    /// retrained test accuracy, and one network's training step against PyTorch.
+    NasTrain {
+        /// Methods (comma-separated; default: all).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        /// Seeds per method.
+        #[arg(long, default_value_t = 1)]
+        seeds: u64,
+        /// Folder holding fashion-mnist/.
+        #[arg(long, default_value = "../shared/data")]
+        data_dir: PathBuf,
+        /// Training images (the first ones of the training split).
+        #[arg(long, default_value_t = 6000)]
+        train_images: usize,
+        /// Validation images.
+        #[arg(long, default_value_t = 2000)]
+        valid_images: usize,
+        /// Test images.
+        #[arg(long, default_value_t = 10000)]
+        test_images: usize,
+        /// Search epochs (DARTS, GDAS, SPOS supernet, ENAS).
+        #[arg(long, default_value_t = 3)]
+        search_epochs: usize,
+        /// Retraining epochs (same recipe for every method).
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// Candidates of evolution, rl and random (each trained --candidate-epochs).
+        #[arg(long, default_value_t = 8)]
+        budget: usize,
+        /// Epochs per candidate.
+        #[arg(long, default_value_t = 1)]
+        candidate_epochs: usize,
+        /// Python with torch for the throughput comparison (skipped if absent).
+        #[arg(long, default_value = "bench/.venv/bin/python")]
+        python: PathBuf,
+        /// Results file (JSON lines, appended).
+        #[arg(long, default_value = "bench/results/nas-train.jsonl")]
+        results: PathBuf,
+        /// Only rewrite the table from the results file.
+        #[arg(long)]
+        report_only: bool,
+        /// Output Markdown file.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+    },
     /// Storage throughput: completed trials/s for 1..N worker processes on SQLite and
     /// PostgreSQL (a throwaway server), with Optuna's RDB storage on the same server.
     Throughput {
@@ -302,6 +348,37 @@ fn main() {
             peers,
             out,
         } => mo_cmd(seeds, budget, samplers, peers, out),
+        Cmd::NasTrain {
+            methods,
+            seeds,
+            data_dir,
+            train_images,
+            valid_images,
+            test_images,
+            search_epochs,
+            epochs,
+            budget,
+            candidate_epochs,
+            python,
+            results,
+            report_only,
+            out,
+        } => {
+            let spec = tuneforge_nas::pipeline::SearchSpec {
+                dataset: "fashion-mnist".into(),
+                data_dir: Some(data_dir),
+                limits: Some((train_images, valid_images, test_images)),
+                search_epochs,
+                retrain: tuneforge_nas::train::TrainConfig {
+                    epochs,
+                    ..Default::default()
+                },
+                budget,
+                candidate_epochs,
+                ..Default::default()
+            };
+            nas_train_cmd(spec, methods, seeds, &python, &results, report_only, &out)
+        }
         Cmd::Nas {
             runs,
             gp_runs,
@@ -1147,4 +1224,114 @@ fn load_peers<T: serde::de::DeserializeOwned>(
         versions.trim().replace('\n', ", ")
     );
     (runs, note)
+}
+
+fn nas_train_cmd(
+    spec: tuneforge_nas::pipeline::SearchSpec,
+    methods: Vec<String>,
+    seeds: u64,
+    python: &std::path::Path,
+    results: &std::path::Path,
+    report_only: bool,
+    out: &std::path::Path,
+) {
+    use tuneforge_bench::nastrain::{self, NasRun};
+    use tuneforge_nas::pipeline::Method;
+    let fail = |e: &dyn std::fmt::Display| -> ! {
+        eprintln!("error: {e}");
+        std::process::exit(1)
+    };
+    let methods: Vec<Method> = if methods.is_empty() {
+        nastrain::all_methods()
+    } else {
+        methods
+            .iter()
+            .map(|m| Method::parse(m).unwrap_or_else(|e| fail(&e)))
+            .collect()
+    };
+    let splits = tuneforge_nas::pipeline::load_data(&spec).unwrap_or_else(|e| fail(&e));
+    let (tr, va, te) = (splits.train.len(), splits.valid.len(), splits.test.len());
+    let mut throughput = None;
+    if !report_only {
+        if let Some(dir) = results.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        for &method in &methods {
+            for seed in 0..seeds {
+                eprintln!("{} seed {seed}", method.name());
+                let spec = tuneforge_nas::pipeline::SearchSpec {
+                    method,
+                    seed,
+                    ..spec.clone()
+                };
+                let run = nastrain::run_one(&spec, &splits).unwrap_or_else(|e| fail(&e));
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(results)
+                    .unwrap_or_else(|e| fail(&e));
+                let line = serde_json::to_string(&run).unwrap_or_else(|e| fail(&e));
+                writeln!(f, "{line}").unwrap_or_else(|e| fail(&e));
+            }
+        }
+        // Throughput: one fixed cell, tuneforge and PyTorch in the same run.
+        let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|";
+        let ours = nastrain::step_seconds(cell, &spec.net, &splits, 64, 5, 30)
+            .unwrap_or_else(|e| fail(&e));
+        let space = tuneforge::nas::CellSpace::nas_bench_201();
+        let arch =
+            tuneforge::nas::ArchitectureSpace::parse(&space, cell).unwrap_or_else(|e| fail(&e));
+        let dir = std::env::temp_dir().join(format!("tuneforge-torch-{}", std::process::id()));
+        let net = tuneforge_nas::supernet::CellNet::standalone(
+            &space,
+            &arch,
+            &spec.net,
+            &tuneforge_nas::train::train_device(),
+        )
+        .unwrap_or_else(|e| fail(&e));
+        tuneforge_nas::export::export(&dir, &space, &arch, &net, serde_json::json!({}))
+            .unwrap_or_else(|e| fail(&e));
+        let torch = python
+            .exists()
+            .then(|| {
+                nastrain::torch_step_seconds(
+                    python,
+                    std::path::Path::new("bench/peers/torch_step.py"),
+                    &dir,
+                    30,
+                )
+            })
+            .flatten();
+        let _ = std::fs::remove_dir_all(&dir);
+        throughput = Some((cell, ours, torch));
+    }
+    let text = std::fs::read_to_string(results).unwrap_or_default();
+    let runs: Vec<NasRun> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let setup = format!(
+        "Fashion-MNIST, fixed splits cut to {tr} training, {va} validation and {te} test images; \
+         network: {} channels, {} cell per stage, {} stages; search {} epochs (DARTS and GDAS split \
+         the training images in halves for weights and α); evolution, rl and random train {} \
+         candidates for {} epoch each; every found cell is retrained from scratch for {} epochs \
+         (AdamW, lr {}, cosine, batch {}). Validation accuracy selects, test accuracy is reported \
+         once. This 2-core machine, burn's CPU backend.",
+        spec.net.channels,
+        spec.net.cells_per_stage,
+        spec.net.stages,
+        spec.search_epochs,
+        spec.budget,
+        spec.candidate_epochs,
+        spec.retrain.epochs,
+        spec.retrain.lr,
+        spec.retrain.batch_size,
+    );
+    let command = format!(
+        "tuneforge-bench nas-train --seeds {seeds} --train-images {tr} --valid-images {va} --test-images {te} --search-epochs {} --epochs {} --budget {}",
+        spec.search_epochs, spec.retrain.epochs, spec.budget
+    );
+    let body = nastrain::section(&command, &setup, &runs, throughput);
+    print!("{body}");
+    report::write_section(out, "nas-train", &body).unwrap_or_else(|e| fail(&e));
 }
