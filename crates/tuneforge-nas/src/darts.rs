@@ -684,3 +684,98 @@ mod tests {
         assert!(err.to_string().contains("sep_conv_7x7"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+
+    fn blobs(n: usize) -> ImageSet {
+        // three classes told apart by which third of an 8x8 image is bright
+        let mut pixels = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let label = i % 3;
+            for p in 0..64 {
+                let bright = (p / 8) * 3 / 8 == label;
+                pixels.push(if bright { 1.0 } else { -0.5 } + ((i * 31 + p * 7) % 11) as f32 * 0.02);
+            }
+            labels.push(label as u8);
+        }
+        ImageSet {
+            pixels,
+            labels,
+            channels: 1,
+            height: 8,
+            width: 8,
+            classes: 3,
+        }
+    }
+
+    #[test]
+    fn first_and_second_order_searches_run_and_return_cells_of_the_space() {
+        let space = CellSpace::nas_bench_201();
+        let net = NetConfig {
+            channels: 4,
+            cells_per_stage: 1,
+            stages: 2,
+            in_channels: 1,
+            classes: 3,
+        };
+        let data = blobs(96);
+        let mut outcomes = Vec::new();
+        for (order, relaxation) in [
+            (Order::First, Relaxation::Softmax),
+            (Order::Second, Relaxation::Softmax),
+            (Order::First, Relaxation::Gumbel),
+        ] {
+            let config = DartsConfig {
+                epochs: 2,
+                batch_size: 16,
+                order,
+                relaxation,
+                max_skips: None,
+                ..Default::default()
+            };
+            let mut seen = 0;
+            let out = search(&space, &net, &data, &config, |_| seen += 1).unwrap();
+            assert_eq!(seen, 2);
+            assert_eq!(out.arch.len(), 6);
+            assert!(out.arch.iter().all(|&a| a >= 1 && a < 5), "no zero op: {:?}", out.arch);
+            assert!(out.alpha.iter().flatten().all(|v| v.is_finite()));
+            assert!(out.alpha.iter().flatten().any(|v| v.abs() > 1e-2), "α moved: {:?}", out.alpha);
+            outcomes.push(out.alpha);
+        }
+        assert_ne!(outcomes[0], outcomes[1], "the second-order gradient differs from the first");
+    }
+
+    #[test]
+    fn the_skip_guard_stops_a_search_whose_cell_fills_with_skips() {
+        // the only non-zero operation is the skip, so every discretised cell is all skips
+        let space = CellSpace::new(3, &["none", "skip_connect"]).unwrap();
+        let net = NetConfig {
+            channels: 2,
+            cells_per_stage: 1,
+            stages: 1,
+            in_channels: 1,
+            classes: 3,
+        };
+        let guarded = DartsConfig {
+            epochs: 3,
+            batch_size: 16,
+            max_skips: Some(1),
+            ..Default::default()
+        };
+        let out = search(&space, &net, &blobs(64), &guarded, |_| {}).unwrap();
+        assert_eq!(out.epochs.len(), 1, "stopped after the first epoch");
+        let why = out.stopped_early.unwrap();
+        assert!(why.contains("3 skip connections (more than 1)"), "{why}");
+        let free = DartsConfig {
+            max_skips: None,
+            ..guarded
+        };
+        let out = search(&space, &net, &blobs(64), &free, |_| {}).unwrap();
+        assert_eq!(out.epochs.len(), 3);
+        assert!(out.stopped_early.is_none());
+        assert_eq!(out.arch, vec![1, 1, 1]);
+    }
+}

@@ -93,7 +93,7 @@ impl ReluConvBn {
 /// One candidate operation on an edge (its weights, if it has any).
 #[derive(Module, Debug)]
 pub struct Op {
-    conv: Option<ReluConvBn>,
+    pub(crate) conv: Option<ReluConvBn>,
     avg: Option<AvgPool2d>,
     max: Option<MaxPool2d>,
     #[module(skip)]

@@ -305,3 +305,94 @@ impl CellNet {
         self.cells[0].edges[e].ops[k].num_params()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::{ModuleVisitor, Param, ParamId};
+    use burn::optim::GradientsParams;
+    use burn::tensor::{Distribution, Int, TensorData};
+
+    use crate::train::{cross_entropy, train_device};
+
+    /// Every float parameter's id and number of elements, in visiting order.
+    fn params(net: &CellNet) -> Vec<(ParamId, usize, usize)> {
+        struct Ids(Vec<(ParamId, usize, usize)>);
+        impl ModuleVisitor for Ids {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.0.push((p.id, p.val().shape().num_elements(), D));
+            }
+        }
+        let mut v = Ids(Vec::new());
+        net.visit(&mut v);
+        v.0
+    }
+
+    fn tiny() -> (CellSpace, NetConfig) {
+        (
+            CellSpace::nas_bench_201(),
+            NetConfig {
+                channels: 4,
+                cells_per_stage: 2,
+                stages: 2,
+                in_channels: 1,
+                classes: 3,
+            },
+        )
+    }
+
+    #[test]
+    fn a_supernet_holds_one_parameter_tensor_per_operation_per_edge() {
+        let (space, config) = tiny();
+        let net = CellNet::supernet(&space, &config, &train_device()).unwrap();
+        let ps = params(&net);
+        let unique: std::collections::HashSet<ParamId> = ps.iter().map(|p| p.0).collect();
+        assert_eq!(unique.len(), ps.len(), "no parameter is visited twice");
+        // 4-D tensors: the stem, one per reduction, and one per convolution candidate per edge
+        // per cell (two of the five operations are convolutions; 6 edges; 4 cells)
+        let convs = ps.iter().filter(|p| p.2 == 4).count();
+        assert_eq!(convs, 1 + 1 + 2 * 6 * 4);
+        // a 3x3 convolution candidate on 4 channels: 4*4*9 weights and a batch norm's scale,
+        // shift and two running statistics of 4 each (burn counts the statistics too)
+        assert_eq!(net.op_param_count(0, 3), 4 * 4 * 9 + 4 * 4);
+        assert_eq!(net.op_param_count(0, 1), 0, "skip_connect has no weights");
+    }
+
+    #[test]
+    fn paths_that_share_an_operation_train_the_same_tensor() {
+        let (space, config) = tiny();
+        let device = train_device();
+        let net = CellNet::supernet(&space, &config, &device).unwrap();
+        let x = Tensor::<4>::random([4, 1, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0], [4]), &device);
+        let grads_of = |path: Vec<usize>| {
+            let loss = cross_entropy(net.forward(x.clone(), &EdgeMode::Path(path)), y.clone());
+            GradientsParams::from_grads(loss.backward(), &net)
+        };
+        // edge 0 uses nor_conv_3x3 (index 3) in both paths; the other edges differ
+        let a = grads_of(vec![3, 1, 2, 4, 1, 3]);
+        let b = grads_of(vec![3, 2, 4, 1, 3, 1]);
+        let c = grads_of(vec![2, 1, 2, 4, 1, 3]);
+        let conv3_edge0 = net.cells[0].edges[0].ops[3]
+            .conv
+            .as_ref()
+            .map(|c| c.conv.weight.id)
+            .unwrap();
+        assert!(a.get::<4>(conv3_edge0).is_some());
+        assert!(b.get::<4>(conv3_edge0).is_some(), "the same tensor serves both paths");
+        assert!(c.get::<4>(conv3_edge0).is_none(), "a path without the operation leaves it alone");
+    }
+
+    #[test]
+    fn a_standalone_network_refuses_a_malformed_architecture() {
+        let (space, config) = tiny();
+        let device = train_device();
+        assert!(CellNet::standalone(&space, &[1, 2, 3], &config, &device).is_err());
+        assert!(CellNet::standalone(&space, &[9; 6], &config, &device).is_err());
+        let bad = NetConfig {
+            channels: 0,
+            ..config
+        };
+        assert!(CellNet::supernet(&space, &bad, &device).is_err());
+    }
+}
