@@ -39,8 +39,13 @@ pub struct NasRun {
     pub stopped_early: Option<String>,
 }
 
-/// Runs `spec` (its method and seed) on `splits` with an in-memory study.
-pub fn run_one(spec: &SearchSpec, splits: &Splits) -> tuneforge_nas::Result<NasRun> {
+/// Runs `spec` (its method and seed) on `splits` with an in-memory study; `label` names the
+/// row (default: the method).
+pub fn run_one(
+    spec: &SearchSpec,
+    splits: &Splits,
+    label: Option<&str>,
+) -> tuneforge_nas::Result<NasRun> {
     let space = CellSpace::nas_bench_201();
     let study = Study::builder(&format!("nas-{}", spec.method.name()))
         .storage(std::sync::Arc::new(MemoryStorage::new()))
@@ -55,7 +60,7 @@ pub fn run_one(spec: &SearchSpec, splits: &Splits) -> tuneforge_nas::Result<NasR
         .filter(|&&a| space.ops()[a] == "skip_connect")
         .count();
     Ok(NasRun {
-        method: spec.method.name().into(),
+        method: label.unwrap_or(spec.method.name()).into(),
         seed: spec.seed,
         cell: r.cell,
         search_seconds: r.search_seconds,
@@ -206,4 +211,81 @@ pub fn all_methods() -> Vec<Method> {
         Method::Spos,
         Method::Enas,
     ]
+}
+
+/// Kendall's τ between one-shot (inherited-weight) and stand-alone validation accuracy over
+/// `k` random cells: the supernet is trained by uniform single paths for `spec.search_epochs`,
+/// each cell is then trained alone with `spec.retrain`. Returns τ and the pairs.
+pub fn one_shot_rank_correlation(
+    spec: &SearchSpec,
+    splits: &Splits,
+    k: usize,
+) -> tuneforge_nas::Result<(f64, Vec<(String, f64, f64)>)> {
+    use rand::SeedableRng;
+    use tuneforge_nas::spos;
+    let space = CellSpace::nas_bench_201();
+    let mut net_config = spec.net.clone();
+    net_config.in_channels = splits.train.channels;
+    net_config.classes = splits.train.classes;
+    let supernet_recipe = tuneforge_nas::train::TrainConfig {
+        epochs: spec.search_epochs,
+        ..spec.retrain.clone()
+    };
+    let supernet = spos::train_supernet(
+        &space,
+        &net_config,
+        &splits.train,
+        &supernet_recipe,
+        |e, l| eprintln!("  supernet epoch {}: loss {l:.4}", e + 1),
+    )?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed + 1000);
+    let mut seen = std::collections::HashSet::new();
+    let mut pairs = Vec::new();
+    while pairs.len() < k {
+        let arch = space.random(&mut rng);
+        if !seen.insert(space.identity(&arch)) {
+            continue;
+        }
+        let one_shot = spos::one_shot_accuracy(&supernet, &arch, &splits.valid);
+        let device = train_device();
+        device.seed(spec.seed);
+        let net = CellNet::standalone(&space, &arch, &net_config, &device)?;
+        let (_, report) = tuneforge_nas::train::train_standalone(
+            net,
+            &splits.train,
+            &splits.valid,
+            &spec.retrain,
+            |_, _, _| {},
+        )?;
+        let alone = report.epoch_valid_accuracy.last().copied().unwrap_or(0.0);
+        eprintln!(
+            "  {}: one-shot {one_shot:.4}, stand-alone {alone:.4}",
+            space.format(&arch)
+        );
+        pairs.push((space.format(&arch), one_shot, alone));
+    }
+    let a: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+    let b: Vec<f64> = pairs.iter().map(|p| p.2).collect();
+    Ok((spos::kendall_tau(&a, &b), pairs))
+}
+
+/// The rank-correlation paragraph from a stored `{"kind": "kendall"}` record.
+pub fn kendall_section(doc: &serde_json::Value) -> String {
+    let pairs = doc["pairs"].as_array().cloned().unwrap_or_default();
+    let mut s = format!(
+        "\nOne-shot ranking (SPOS supernet, inherited weights, batch statistics per batch) against \
+         stand-alone training (the retraining recipe) on {} random cells: Kendall's τ = {:.3}.\n\n\
+         | cell | one-shot valid acc | stand-alone valid acc |\n|---|---:|---:|\n",
+        pairs.len(),
+        doc["tau"].as_f64().unwrap_or(f64::NAN)
+    );
+    for p in pairs {
+        s.push_str(&format!(
+            "| `{}` | {:.4} | {:.4} |\n",
+            p[0].as_str().unwrap_or("").replace('|', "\\|"),
+            p[1].as_f64().unwrap_or(f64::NAN),
+            p[2].as_f64().unwrap_or(f64::NAN)
+        ));
+    }
+    s
 }

@@ -3,6 +3,7 @@
 
 mod asktell;
 mod manage;
+#[cfg(feature = "train")]
 mod nas;
 mod resolve;
 mod run;
@@ -154,6 +155,7 @@ enum Cmd {
         output: PathBuf,
     },
     /// Architecture search that trains real networks (DARTS, GDAS, SPOS, ENAS, evolution, RL).
+    #[cfg(feature = "train")]
     #[command(subcommand)]
     Nas(nas::NasCmd),
     /// Shows the captured output (stdout, stderr) of one trial.
@@ -215,6 +217,7 @@ fn main() -> ExitCode {
             marginals,
             json,
         ),
+        #[cfg(feature = "train")]
         Cmd::Nas(cmd) => nas::run(cmd, storage),
         Cmd::Logs { study, trial } => manage::logs(&study, trial, storage),
         Cmd::Env { study } => manage::env(&study, storage),

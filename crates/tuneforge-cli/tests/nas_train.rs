@@ -1,6 +1,7 @@
 //! `tuneforge nas search`: architecture search that trains real networks, end to end on the
 //! digits dataset (the real file from ../shared/data when present, else a generated stand-in of
 //! the same format), recorded in storage and exported.
+#![cfg(feature = "train")]
 
 use std::path::{Path, PathBuf};
 

@@ -697,7 +697,8 @@ mod search_tests {
             let label = i % 3;
             for p in 0..64 {
                 let bright = (p / 8) * 3 / 8 == label;
-                pixels.push(if bright { 1.0 } else { -0.5 } + ((i * 31 + p * 7) % 11) as f32 * 0.02);
+                pixels
+                    .push(if bright { 1.0 } else { -0.5 } + ((i * 31 + p * 7) % 11) as f32 * 0.02);
             }
             labels.push(label as u8);
         }
@@ -740,12 +741,23 @@ mod search_tests {
             let out = search(&space, &net, &data, &config, |_| seen += 1).unwrap();
             assert_eq!(seen, 2);
             assert_eq!(out.arch.len(), 6);
-            assert!(out.arch.iter().all(|&a| a >= 1 && a < 5), "no zero op: {:?}", out.arch);
+            assert!(
+                out.arch.iter().all(|&a| a >= 1 && a < 5),
+                "no zero op: {:?}",
+                out.arch
+            );
             assert!(out.alpha.iter().flatten().all(|v| v.is_finite()));
-            assert!(out.alpha.iter().flatten().any(|v| v.abs() > 1e-2), "α moved: {:?}", out.alpha);
+            assert!(
+                out.alpha.iter().flatten().any(|v| v.abs() > 1e-2),
+                "α moved: {:?}",
+                out.alpha
+            );
             outcomes.push(out.alpha);
         }
-        assert_ne!(outcomes[0], outcomes[1], "the second-order gradient differs from the first");
+        assert_ne!(
+            outcomes[0], outcomes[1],
+            "the second-order gradient differs from the first"
+        );
     }
 
     #[test]

@@ -379,8 +379,14 @@ mod tests {
             .map(|c| c.conv.weight.id)
             .unwrap();
         assert!(a.get::<4>(conv3_edge0).is_some());
-        assert!(b.get::<4>(conv3_edge0).is_some(), "the same tensor serves both paths");
-        assert!(c.get::<4>(conv3_edge0).is_none(), "a path without the operation leaves it alone");
+        assert!(
+            b.get::<4>(conv3_edge0).is_some(),
+            "the same tensor serves both paths"
+        );
+        assert!(
+            c.get::<4>(conv3_edge0).is_none(),
+            "a path without the operation leaves it alone"
+        );
     }
 
     #[test]

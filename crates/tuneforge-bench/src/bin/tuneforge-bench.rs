@@ -29,6 +29,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// EfficientNet compound scaling against depth, width or resolution alone on Fashion-MNIST,
+    /// and the latency lookup table's prediction error on this machine.
+    NasScale {
+        /// Folder holding fashion-mnist/.
+        #[arg(long, default_value = "../shared/data")]
+        data_dir: PathBuf,
+        /// Training images.
+        #[arg(long, default_value_t = 6000)]
+        train_images: usize,
+        /// Validation images.
+        #[arg(long, default_value_t = 2000)]
+        valid_images: usize,
+        /// Test images.
+        #[arg(long, default_value_t = 10000)]
+        test_images: usize,
+        /// Largest phi.
+        #[arg(long, default_value_t = 3)]
+        max_phi: usize,
+        /// Training epochs per network.
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// Random cells on which latency predictions are checked.
+        #[arg(long, default_value_t = 30)]
+        latency_samples: usize,
+        /// Output Markdown file.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+    },
     /// Architecture search with real training on Fashion-MNIST: every method's search cost and
     /// retrained test accuracy, and one network's training step against PyTorch.
     NasTrain {
@@ -68,6 +96,9 @@ enum Cmd {
         /// Results file (JSON lines, appended).
         #[arg(long, default_value = "bench/results/nas-train.jsonl")]
         results: PathBuf,
+        /// Random cells on which one-shot and stand-alone accuracy are rank-correlated (0: skip).
+        #[arg(long, default_value_t = 8)]
+        kendall: usize,
         /// Only rewrite the table from the results file.
         #[arg(long)]
         report_only: bool,
@@ -361,6 +392,7 @@ fn main() {
             candidate_epochs,
             python,
             results,
+            kendall,
             report_only,
             out,
         } => {
@@ -377,8 +409,34 @@ fn main() {
                 candidate_epochs,
                 ..Default::default()
             };
-            nas_train_cmd(spec, methods, seeds, &python, &results, report_only, &out)
+            nas_train_cmd(
+                spec,
+                methods,
+                seeds,
+                &python,
+                &results,
+                kendall,
+                report_only,
+                &out,
+            )
         }
+        Cmd::NasScale {
+            data_dir,
+            train_images,
+            valid_images,
+            test_images,
+            max_phi,
+            epochs,
+            latency_samples,
+            out,
+        } => nas_scale_cmd(
+            &data_dir,
+            (train_images, valid_images, test_images),
+            max_phi,
+            epochs,
+            latency_samples,
+            &out,
+        ),
         Cmd::Nas {
             runs,
             gp_runs,
@@ -1232,6 +1290,7 @@ fn nas_train_cmd(
     seeds: u64,
     python: &std::path::Path,
     results: &std::path::Path,
+    kendall: usize,
     report_only: bool,
     out: &std::path::Path,
 ) {
@@ -1241,38 +1300,59 @@ fn nas_train_cmd(
         eprintln!("error: {e}");
         std::process::exit(1)
     };
-    let methods: Vec<Method> = if methods.is_empty() {
-        nastrain::all_methods()
+    // `darts-noguard`: DARTS without the DARTS+ skip guard, to show what the guard does.
+    let methods: Vec<(Method, Option<&str>)> = if methods.is_empty() {
+        let mut all: Vec<(Method, Option<&str>)> = nastrain::all_methods()
+            .into_iter()
+            .map(|m| (m, None))
+            .collect();
+        all.push((Method::Darts, Some("darts-noguard")));
+        all
     } else {
         methods
             .iter()
-            .map(|m| Method::parse(m).unwrap_or_else(|e| fail(&e)))
+            .map(|m| match m.as_str() {
+                "darts-noguard" => (Method::Darts, Some("darts-noguard")),
+                m => (Method::parse(m).unwrap_or_else(|e| fail(&e)), None),
+            })
             .collect()
+    };
+    let append = |value: &serde_json::Value| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(results)
+            .unwrap_or_else(|e| fail(&e));
+        writeln!(f, "{value}").unwrap_or_else(|e| fail(&e));
     };
     let splits = tuneforge_nas::pipeline::load_data(&spec).unwrap_or_else(|e| fail(&e));
     let (tr, va, te) = (splits.train.len(), splits.valid.len(), splits.test.len());
-    let mut throughput = None;
     if !report_only {
         if let Some(dir) = results.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        for &method in &methods {
+        for &(method, label) in &methods {
             for seed in 0..seeds {
-                eprintln!("{} seed {seed}", method.name());
+                eprintln!("{} seed {seed}", label.unwrap_or(method.name()));
                 let spec = tuneforge_nas::pipeline::SearchSpec {
                     method,
                     seed,
+                    max_skips: if label.is_some() {
+                        None
+                    } else {
+                        spec.max_skips
+                    },
                     ..spec.clone()
                 };
-                let run = nastrain::run_one(&spec, &splits).unwrap_or_else(|e| fail(&e));
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(results)
-                    .unwrap_or_else(|e| fail(&e));
-                let line = serde_json::to_string(&run).unwrap_or_else(|e| fail(&e));
-                writeln!(f, "{line}").unwrap_or_else(|e| fail(&e));
+                let run = nastrain::run_one(&spec, &splits, label).unwrap_or_else(|e| fail(&e));
+                append(&serde_json::to_value(&run).unwrap_or_else(|e| fail(&e)));
             }
+        }
+        if kendall > 1 {
+            eprintln!("one-shot rank correlation over {kendall} cells");
+            let (tau, pairs) = nastrain::one_shot_rank_correlation(&spec, &splits, kendall)
+                .unwrap_or_else(|e| fail(&e));
+            append(&serde_json::json!({"kind": "kendall", "tau": tau, "pairs": pairs}));
         }
         // Throughput: one fixed cell, tuneforge and PyTorch in the same run.
         let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|";
@@ -1303,13 +1383,30 @@ fn nas_train_cmd(
             })
             .flatten();
         let _ = std::fs::remove_dir_all(&dir);
-        throughput = Some((cell, ours, torch));
+        append(
+            &serde_json::json!({"kind": "throughput", "cell": cell, "ours": ours, "torch": torch}),
+        );
     }
     let text = std::fs::read_to_string(results).unwrap_or_default();
     let runs: Vec<NasRun> = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
+    let extras: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("kind").is_some())
+        .collect();
+    let last = |kind: &str| extras.iter().rev().find(|v| v["kind"] == kind).cloned();
+    let throughput_doc = last("throughput");
+    let throughput = throughput_doc.as_ref().and_then(|v| {
+        Some((
+            v["cell"].as_str()?,
+            v["ours"].as_f64()?,
+            v["torch"].as_f64(),
+        ))
+    });
+    let kendall_doc = last("kendall");
     let setup = format!(
         "Fashion-MNIST, fixed splits cut to {tr} training, {va} validation and {te} test images; \
          network: {} channels, {} cell per stage, {} stages; search {} epochs (DARTS and GDAS split \
@@ -1331,7 +1428,126 @@ fn nas_train_cmd(
         "tuneforge-bench nas-train --seeds {seeds} --train-images {tr} --valid-images {va} --test-images {te} --search-epochs {} --epochs {} --budget {}",
         spec.search_epochs, spec.retrain.epochs, spec.budget
     );
-    let body = nastrain::section(&command, &setup, &runs, throughput);
+    let mut body = nastrain::section(&command, &setup, &runs, throughput);
+    if let Some(k) = kendall_doc {
+        body.push_str(&nastrain::kendall_section(&k));
+    }
     print!("{body}");
     report::write_section(out, "nas-train", &body).unwrap_or_else(|e| fail(&e));
+}
+
+fn nas_scale_cmd(
+    data_dir: &std::path::Path,
+    limits: (usize, usize, usize),
+    max_phi: usize,
+    epochs: usize,
+    latency_samples: usize,
+    out: &std::path::Path,
+) {
+    use rand::SeedableRng;
+    use tuneforge::nas::ArchitectureSpace;
+    use tuneforge_nas::latency::{LookupTable, PredictorError, measure_network};
+    use tuneforge_nas::scaling::{Baseline, compound_study, grid};
+    let fail = |e: &dyn std::fmt::Display| -> ! {
+        eprintln!("error: {e}");
+        std::process::exit(1)
+    };
+    let spec = tuneforge_nas::pipeline::SearchSpec {
+        dataset: "fashion-mnist".into(),
+        data_dir: Some(data_dir.to_path_buf()),
+        limits: Some(limits),
+        ..Default::default()
+    };
+    let splits = tuneforge_nas::pipeline::load_data(&spec).unwrap_or_else(|e| fail(&e));
+    let base = Baseline::default();
+    let points = grid(0.1, 0.05);
+    let recipe = tuneforge_nas::train::TrainConfig {
+        epochs,
+        ..Default::default()
+    };
+    let (grid_rows, rows) = compound_study(&base, &points, max_phi, &splits, &recipe, |r| {
+        eprintln!(
+            "{} phi {} a {:.2} b {:.2} g {:.2}: {:.3} MMACs, valid {:.4}, test {:.4}",
+            r.family,
+            r.phi,
+            r.coefficients.alpha,
+            r.coefficients.beta,
+            r.coefficients.gamma,
+            r.macs as f64 / 1e6,
+            r.valid_accuracy,
+            r.test_accuracy
+        )
+    })
+    .unwrap_or_else(|e| fail(&e));
+    let best = grid_rows
+        .iter()
+        .max_by(|a, b| a.valid_accuracy.total_cmp(&b.valid_accuracy))
+        .unwrap_or_else(|| fail(&"empty grid"));
+    let (tr, va, te) = (splits.train.len(), splits.valid.len(), splits.test.len());
+    let mut s = format!(
+        "## Compound scaling and measured latency\n\n`tuneforge-bench nas-scale --train-images {tr} --valid-images {va} --test-images {te} --max-phi {max_phi} --epochs {epochs} --latency-samples {latency_samples}`\n\n\
+         Baseline ConvNet: {} block per stage, {} channels, {}x{} input (Fashion-MNIST resized), 3 stages; \
+         every network trained {epochs} epochs with the shared recipe on {tr} images, {va} for validation, \
+         test accuracy on {te}. Grid search at φ = 1 over α, β, γ in 1.0..2.0 by 0.1 with α·β²·γ² within 5 % of 2: \
+         {} points; best by validation accuracy α = {:.1}, β = {:.1}, γ = {:.1} (α·β²·γ² = {:.3}).\n\n\
+         | family | φ | depth | width | resolution | MMACs | MMACs / baseline | test accuracy |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        base.depth,
+        base.width,
+        base.resolution,
+        base.resolution,
+        grid_rows.len(),
+        best.coefficients.alpha,
+        best.coefficients.beta,
+        best.coefficients.gamma,
+        best.coefficients.flops_factor()
+    );
+    let base_macs = rows.first().map(|r| r.macs as f64).unwrap_or(1.0);
+    for r in &rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.4} |\n",
+            r.family,
+            r.phi,
+            r.size.depth,
+            r.size.width,
+            r.size.resolution,
+            r.macs as f64 / 1e6,
+            r.macs as f64 / base_macs,
+            r.test_accuracy
+        ));
+    }
+    // Latency: lookup table against measurement over random cells, batch 1 and 64.
+    let space = tuneforge::nas::CellSpace::nas_bench_201();
+    let config = tuneforge_nas::supernet::NetConfig::default();
+    s.push_str(&format!(
+        "\nLatency of cell networks ({} channels, 28x28 input) on this machine: the per-operator lookup \
+         table's prediction against measurement (3 warm-up runs, median of 15) over {latency_samples} random cells.\n\n\
+         | batch | table entries | within ±10 % | mean relative error | measured ms (min..max) |\n|---:|---:|---:|---:|---|\n",
+        config.channels
+    ));
+    for batch in [1usize, 64] {
+        let table =
+            LookupTable::measure(&space, &config, 28, batch, 3, 15).unwrap_or_else(|e| fail(&e));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let mut samples = Vec::new();
+        for _ in 0..latency_samples {
+            let arch = space.random(&mut rng);
+            let m = measure_network(&space, &arch, &config, 28, batch, 3, 15)
+                .unwrap_or_else(|e| fail(&e));
+            let p = table.predict(&space, &arch).unwrap_or_else(|e| fail(&e));
+            samples.push((space.format(&arch), m.median_ms, p));
+        }
+        let err = PredictorError { samples };
+        let (lo, hi) = err
+            .samples
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(x.1), hi.max(x.1)));
+        s.push_str(&format!(
+            "| {batch} | {} | {:.0} % | {:.1} % | {lo:.2}..{hi:.2} |\n",
+            table.entries.len(),
+            100.0 * err.within(0.1),
+            100.0 * err.mean_relative_error()
+        ));
+    }
+    print!("{s}");
+    report::write_section(out, "nas-scale", &s).unwrap_or_else(|e| fail(&e));
 }
