@@ -220,9 +220,8 @@ fn open_study(
 }
 
 fn latency(args: LatencyArgs, storage_flag: Option<&str>) -> Result<u8> {
-    use rand::SeedableRng;
     use tuneforge::nas::ArchitectureSpace;
-    use tuneforge_nas::latency::{LookupTable, PredictorError, measure_network};
+    use tuneforge_nas::latency::{LookupTable, evaluate_predictor, measure_network};
     let space = CellSpace::nas_bench_201();
     let config = NetConfig {
         channels: args.channels,
@@ -276,34 +275,28 @@ fn latency(args: LatencyArgs, storage_flag: Option<&str>) -> Result<u8> {
             std::fs::write(&path, text)
                 .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
         }
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
-        let mut samples = Vec::new();
-        for _ in 0..args.samples {
-            let arch = space.random(&mut rng);
-            let measured = measure_network(
-                &space,
-                &arch,
-                &config,
-                args.resolution,
-                batch,
-                warmup,
-                repeats,
-            )
-            .map_err(nas_error)?;
-            let predicted = table.predict(&space, &arch).map_err(nas_error)?;
-            study.enqueue(space.params_of(&arch))?;
-            let mut trial = study.ask()?;
-            space.suggest(&mut trial)?;
-            trial.set_user_attr("batch", batch)?;
-            trial.set_user_attr("predicted_ms", predicted)?;
-            trial.set_user_attr("cell", space.format(&arch))?;
-            study.tell(
-                trial,
-                tuneforge::Outcome::Complete(vec![measured.median_ms]),
-            )?;
-            samples.push((space.format(&arch), measured.median_ms, predicted));
-        }
-        let err = PredictorError { samples };
+        let err = evaluate_predictor(
+            &space,
+            &table,
+            args.samples,
+            args.seed,
+            warmup,
+            repeats,
+            |arch, measured, predicted| {
+                study.enqueue(space.params_of(arch))?;
+                let mut trial = study.ask()?;
+                space.suggest(&mut trial)?;
+                trial.set_user_attr("batch", batch)?;
+                trial.set_user_attr("predicted_ms", predicted)?;
+                trial.set_user_attr("cell", space.format(arch))?;
+                study.tell(
+                    trial,
+                    tuneforge::Outcome::Complete(vec![measured.median_ms]),
+                )?;
+                Ok(())
+            },
+        )
+        .map_err(nas_error)?;
         println!(
             "batch {batch}: lookup table of {} blocks; over {} random cells, {:.0}% of predictions within +-10% of the measurement (mean error {:.1}%)",
             table.entries.len(),
@@ -430,20 +423,7 @@ fn scale(args: ScaleArgs, storage_flag: Option<&str>) -> Result<u8> {
     if let Some(e) = failed {
         return Err(e);
     }
-    println!("| family | phi | depth | width | resolution | MMACs | test accuracy |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for r in &rows {
-        println!(
-            "| {} | {} | {} | {} | {} | {:.2} | {:.4} |",
-            r.family,
-            r.phi,
-            r.size.depth,
-            r.size.width,
-            r.size.resolution,
-            r.macs as f64 / 1e6,
-            r.test_accuracy
-        );
-    }
+    print!("{}", tuneforge_nas::scaling::markdown_table(&rows));
     println!(
         "recorded in study '{name}' of {}",
         tuneforge::storage::redact(&url)

@@ -259,6 +259,41 @@ impl PredictorError {
     }
 }
 
+/// Checks `table` against measurement on `samples` random cells of `space` (seeded), each
+/// measured with the table's size, resolution and batch; `on_sample(arch, measured, predicted)`
+/// sees each one (e.g. to record it).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_predictor(
+    space: &CellSpace,
+    table: &LookupTable,
+    samples: usize,
+    seed: u64,
+    warmup: usize,
+    repeats: usize,
+    mut on_sample: impl FnMut(&[usize], &Latency, f64) -> Result<()>,
+) -> Result<PredictorError> {
+    use rand::SeedableRng;
+    use tuneforge::nas::ArchitectureSpace;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for _ in 0..samples {
+        let arch = space.random(&mut rng);
+        let measured = measure_network(
+            space,
+            &arch,
+            &table.net,
+            table.resolution,
+            table.batch,
+            warmup,
+            repeats,
+        )?;
+        let predicted = table.predict(space, &arch)?;
+        on_sample(&arch, &measured, predicted)?;
+        out.push((space.format(&arch), measured.median_ms, predicted));
+    }
+    Ok(PredictorError { samples: out })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

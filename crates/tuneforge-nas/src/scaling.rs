@@ -361,6 +361,30 @@ pub fn compound_study(
     Ok((grid_rows, rows))
 }
 
+/// The scaling rows as a Markdown table (FLOPs in millions of multiply-accumulates and relative
+/// to the first row, the baseline).
+pub fn markdown_table(rows: &[ScaleRow]) -> String {
+    let base = rows.first().map(|r| r.macs as f64).unwrap_or(1.0).max(1.0);
+    let mut s = String::from(
+        "| family | φ | depth | width | resolution | MMACs | MMACs / baseline | test accuracy |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.4} |\n",
+            r.family,
+            r.phi,
+            r.size.depth,
+            r.size.width,
+            r.size.resolution,
+            r.macs as f64 / 1e6,
+            r.macs as f64 / base,
+            r.test_accuracy
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

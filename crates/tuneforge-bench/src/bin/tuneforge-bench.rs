@@ -27,23 +27,42 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The Fashion-MNIST slice the architecture benchmarks train on.
+#[derive(clap::Args)]
+struct FashionArgs {
+    /// Folder holding fashion-mnist/.
+    #[arg(long, default_value = "../shared/data")]
+    data_dir: PathBuf,
+    /// Training images (the first ones of the training split).
+    #[arg(long, default_value_t = 6000)]
+    train_images: usize,
+    /// Validation images.
+    #[arg(long, default_value_t = 2000)]
+    valid_images: usize,
+    /// Test images.
+    #[arg(long, default_value_t = 10000)]
+    test_images: usize,
+}
+
+impl FashionArgs {
+    /// A search spec reading this slice.
+    fn spec(&self) -> tuneforge_nas::pipeline::SearchSpec {
+        tuneforge_nas::pipeline::SearchSpec {
+            dataset: "fashion-mnist".into(),
+            data_dir: Some(self.data_dir.clone()),
+            limits: Some((self.train_images, self.valid_images, self.test_images)),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// EfficientNet compound scaling against depth, width or resolution alone on Fashion-MNIST,
     /// and the latency lookup table's prediction error on this machine.
     NasScale {
-        /// Folder holding fashion-mnist/.
-        #[arg(long, default_value = "../shared/data")]
-        data_dir: PathBuf,
-        /// Training images.
-        #[arg(long, default_value_t = 6000)]
-        train_images: usize,
-        /// Validation images.
-        #[arg(long, default_value_t = 2000)]
-        valid_images: usize,
-        /// Test images.
-        #[arg(long, default_value_t = 10000)]
-        test_images: usize,
+        #[command(flatten)]
+        data: FashionArgs,
         /// Largest phi.
         #[arg(long, default_value_t = 3)]
         max_phi: usize,
@@ -66,18 +85,8 @@ enum Cmd {
         /// Seeds per method.
         #[arg(long, default_value_t = 1)]
         seeds: u64,
-        /// Folder holding fashion-mnist/.
-        #[arg(long, default_value = "../shared/data")]
-        data_dir: PathBuf,
-        /// Training images (the first ones of the training split).
-        #[arg(long, default_value_t = 6000)]
-        train_images: usize,
-        /// Validation images.
-        #[arg(long, default_value_t = 2000)]
-        valid_images: usize,
-        /// Test images.
-        #[arg(long, default_value_t = 10000)]
-        test_images: usize,
+        #[command(flatten)]
+        data: FashionArgs,
         /// Search epochs (DARTS, GDAS, SPOS supernet, ENAS).
         #[arg(long, default_value_t = 3)]
         search_epochs: usize,
@@ -382,10 +391,7 @@ fn main() {
         Cmd::NasTrain {
             methods,
             seeds,
-            data_dir,
-            train_images,
-            valid_images,
-            test_images,
+            data,
             search_epochs,
             epochs,
             budget,
@@ -397,9 +403,6 @@ fn main() {
             out,
         } => {
             let spec = tuneforge_nas::pipeline::SearchSpec {
-                dataset: "fashion-mnist".into(),
-                data_dir: Some(data_dir),
-                limits: Some((train_images, valid_images, test_images)),
                 search_epochs,
                 retrain: tuneforge_nas::train::TrainConfig {
                     epochs,
@@ -407,7 +410,7 @@ fn main() {
                 },
                 budget,
                 candidate_epochs,
-                ..Default::default()
+                ..data.spec()
             };
             nas_train_cmd(
                 spec,
@@ -421,22 +424,12 @@ fn main() {
             )
         }
         Cmd::NasScale {
-            data_dir,
-            train_images,
-            valid_images,
-            test_images,
+            data,
             max_phi,
             epochs,
             latency_samples,
             out,
-        } => nas_scale_cmd(
-            &data_dir,
-            (train_images, valid_images, test_images),
-            max_phi,
-            epochs,
-            latency_samples,
-            &out,
-        ),
+        } => nas_scale_cmd(data.spec(), max_phi, epochs, latency_samples, &out),
         Cmd::Nas {
             runs,
             gp_runs,
@@ -1437,26 +1430,17 @@ fn nas_train_cmd(
 }
 
 fn nas_scale_cmd(
-    data_dir: &std::path::Path,
-    limits: (usize, usize, usize),
+    spec: tuneforge_nas::pipeline::SearchSpec,
     max_phi: usize,
     epochs: usize,
     latency_samples: usize,
     out: &std::path::Path,
 ) {
-    use rand::SeedableRng;
-    use tuneforge::nas::ArchitectureSpace;
-    use tuneforge_nas::latency::{LookupTable, PredictorError, measure_network};
+    use tuneforge_nas::latency::{LookupTable, evaluate_predictor};
     use tuneforge_nas::scaling::{Baseline, compound_study, grid};
     let fail = |e: &dyn std::fmt::Display| -> ! {
         eprintln!("error: {e}");
         std::process::exit(1)
-    };
-    let spec = tuneforge_nas::pipeline::SearchSpec {
-        dataset: "fashion-mnist".into(),
-        data_dir: Some(data_dir.to_path_buf()),
-        limits: Some(limits),
-        ..Default::default()
     };
     let splits = tuneforge_nas::pipeline::load_data(&spec).unwrap_or_else(|e| fail(&e));
     let base = Baseline::default();
@@ -1489,8 +1473,7 @@ fn nas_scale_cmd(
          Baseline ConvNet: {} block per stage, {} channels, {}x{} input (Fashion-MNIST resized), 3 stages; \
          every network trained {epochs} epochs with the shared recipe on {tr} images, {va} for validation, \
          test accuracy on {te}. Grid search at φ = 1 over α, β, γ in 1.0..2.0 by 0.1 with α·β²·γ² within 5 % of 2: \
-         {} points; best by validation accuracy α = {:.1}, β = {:.1}, γ = {:.1} (α·β²·γ² = {:.3}).\n\n\
-         | family | φ | depth | width | resolution | MMACs | MMACs / baseline | test accuracy |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+         {} points; best by validation accuracy α = {:.1}, β = {:.1}, γ = {:.1} (α·β²·γ² = {:.3}).\n\n",
         base.depth,
         base.width,
         base.resolution,
@@ -1501,20 +1484,7 @@ fn nas_scale_cmd(
         best.coefficients.gamma,
         best.coefficients.flops_factor()
     );
-    let base_macs = rows.first().map(|r| r.macs as f64).unwrap_or(1.0);
-    for r in &rows {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.4} |\n",
-            r.family,
-            r.phi,
-            r.size.depth,
-            r.size.width,
-            r.size.resolution,
-            r.macs as f64 / 1e6,
-            r.macs as f64 / base_macs,
-            r.test_accuracy
-        ));
-    }
+    s.push_str(&tuneforge_nas::scaling::markdown_table(&rows));
     // Latency: lookup table against measurement over random cells, batch 1 and 64.
     let space = tuneforge::nas::CellSpace::nas_bench_201();
     let config = tuneforge_nas::supernet::NetConfig::default();
@@ -1527,16 +1497,8 @@ fn nas_scale_cmd(
     for batch in [1usize, 64] {
         let table =
             LookupTable::measure(&space, &config, 28, batch, 3, 15).unwrap_or_else(|e| fail(&e));
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        let mut samples = Vec::new();
-        for _ in 0..latency_samples {
-            let arch = space.random(&mut rng);
-            let m = measure_network(&space, &arch, &config, 28, batch, 3, 15)
-                .unwrap_or_else(|e| fail(&e));
-            let p = table.predict(&space, &arch).unwrap_or_else(|e| fail(&e));
-            samples.push((space.format(&arch), m.median_ms, p));
-        }
-        let err = PredictorError { samples };
+        let err = evaluate_predictor(&space, &table, latency_samples, 0, 3, 15, |_, _, _| Ok(()))
+            .unwrap_or_else(|e| fail(&e));
         let (lo, hi) = err
             .samples
             .iter()
