@@ -200,6 +200,34 @@ pub fn discretise(alpha: &[Vec<f32>], ops: &[OpKind]) -> Vec<usize> {
         .collect()
 }
 
+/// Each edge's argmax over its non-zero operations, allowing at most `max_skips` skip
+/// connections: the edges whose skip weight is highest keep their skip, the others take their
+/// best operation that is neither zero nor a skip.
+pub fn discretise_with_skip_budget(
+    alpha: &[Vec<f32>],
+    ops: &[OpKind],
+    max_skips: usize,
+) -> Vec<usize> {
+    let mut arch = discretise(alpha, ops);
+    let mut skips: Vec<(usize, f32)> = arch
+        .iter()
+        .enumerate()
+        .filter(|&(_, &a)| ops.get(a) == Some(&OpKind::Identity))
+        .map(|(e, &a)| (e, alpha[e][a]))
+        .collect();
+    skips.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for &(e, _) in skips.iter().skip(max_skips) {
+        let row = &alpha[e];
+        let best = (0..row.len())
+            .filter(|&k| !matches!(ops.get(k), Some(OpKind::Zero | OpKind::Identity)))
+            .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)));
+        if let Some(k) = best {
+            arch[e] = k;
+        }
+    }
+    arch
+}
+
 /// Number of skip connections in `arch`.
 pub fn skip_count(arch: &[usize], ops: &[OpKind]) -> usize {
     arch.iter()
@@ -398,8 +426,9 @@ pub fn search(
         last_ok = Some(current);
     }
     let alpha = arch.rows();
-    let arch_out = match (&stopped_early, last_ok) {
-        (Some(_), Some(prev)) => prev,
+    let arch_out = match (&stopped_early, last_ok, config.max_skips) {
+        (Some(_), Some(prev), _) => prev,
+        (Some(_), None, Some(max)) => discretise_with_skip_budget(&alpha, &ops, max),
         _ => discretise(&alpha, &ops),
     };
     Ok(SearchOutcome {
@@ -635,6 +664,33 @@ mod tests {
         let arch = discretise(&alpha, &ops);
         assert_eq!(arch, vec![4, 1, 3, 2, 4, 1]);
         assert_eq!(skip_count(&arch, &ops), 2);
+    }
+
+    #[test]
+    fn a_skip_budget_keeps_the_strongest_skips_and_replaces_the_rest() {
+        let ops: Vec<OpKind> = tuneforge::nas::cell::NAS_BENCH_201_OPS
+            .iter()
+            .map(|o| OpKind::parse(o).unwrap())
+            .collect();
+        let alpha = vec![
+            vec![0.0, 0.9, 0.2, 0.3, 0.1], // skip 0.9: kept
+            vec![0.0, 0.5, 0.2, 0.1, 0.4], // skip 0.5: replaced by avg_pool (0.4)
+            vec![0.0, 0.7, 0.2, 0.6, 0.4], // skip 0.7: kept
+            vec![0.0, 0.1, 0.8, 0.3, 0.4],
+        ];
+        assert_eq!(discretise(&alpha, &ops), vec![1, 1, 1, 2]);
+        assert_eq!(
+            discretise_with_skip_budget(&alpha, &ops, 2),
+            vec![1, 4, 1, 2]
+        );
+        assert_eq!(
+            discretise_with_skip_budget(&alpha, &ops, 0),
+            vec![3, 4, 3, 2]
+        );
+        assert_eq!(
+            discretise_with_skip_budget(&alpha, &ops, 5),
+            discretise(&alpha, &ops)
+        );
     }
 
     #[test]
