@@ -252,7 +252,7 @@ pub fn one_shot_rank_correlation(
         let device = train_device();
         device.seed(spec.seed);
         let net = CellNet::standalone(&space, &arch, &net_config, &device)?;
-        let (_, report) = tuneforge_nas::train::train_standalone(
+        let (trained, report) = tuneforge_nas::train::train_standalone(
             net,
             &splits.train,
             &splits.valid,
@@ -260,11 +260,12 @@ pub fn one_shot_rank_correlation(
             |_, _, _| {},
         )?;
         let alone = report.epoch_valid_accuracy.last().copied().unwrap_or(0.0);
+        let test = tuneforge_nas::train::classifier_accuracy(&trained, &splits.test);
         eprintln!(
-            "  {}: one-shot {one_shot:.4}, stand-alone {alone:.4}",
+            "  {}: one-shot {one_shot:.4}, stand-alone {alone:.4} (test {test:.4})",
             space.format(&arch)
         );
-        pairs.push((space.format(&arch), one_shot, alone));
+        pairs.push((space.format(&arch), one_shot, alone, test));
     }
     let a: Vec<f64> = pairs.iter().map(|p| p.1).collect();
     let b: Vec<f64> = pairs.iter().map(|p| p.2).collect();
