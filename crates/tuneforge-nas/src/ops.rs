@@ -86,8 +86,34 @@ impl ReluConvBn {
 
     /// Applies ReLU, the convolution and the batch norm.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(relu(x)))
+        self.forward_stats(x, false)
     }
+
+    /// [`ReluConvBn::forward`], normalising with this batch's statistics when `batch_stats`.
+    pub fn forward_stats(&self, x: Tensor<4>, batch_stats: bool) -> Tensor<4> {
+        norm(&self.bn, self.conv.forward(relu(x)), batch_stats)
+    }
+}
+
+/// Batch norm with its running statistics (or, on an autodiff device in training, the batch's),
+/// or — when `batch_stats` — always with the batch's own mean and variance and without
+/// touching the running statistics: the one-shot evaluation of a supernet path (whose running
+/// statistics mix every path), done without an autodiff graph.
+pub fn norm(bn: &BatchNorm, x: Tensor<4>, batch_stats: bool) -> Tensor<4> {
+    if !batch_stats {
+        return bn.forward(x);
+    }
+    let [_, c, _, _] = x.dims();
+    let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
+    let centred = x - mean;
+    let var = centred
+        .clone()
+        .powi_scalar(2)
+        .mean_dim(0)
+        .mean_dim(2)
+        .mean_dim(3);
+    let normed = centred / (var + bn.epsilon).sqrt();
+    normed * bn.gamma.val().reshape([1, c, 1, 1]) + bn.beta.val().reshape([1, c, 1, 1])
 }
 
 /// One candidate operation on an edge (its weights, if it has any).
@@ -133,12 +159,54 @@ impl Op {
 
     /// Applies the operation; `None` for the zero operation (the caller adds nothing).
     pub fn forward(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        self.forward_stats(x, false)
+    }
+
+    /// [`Op::forward`], with batch statistics in its batch norm when `batch_stats`.
+    pub fn forward_stats(&self, x: Tensor<4>, batch_stats: bool) -> Option<Tensor<4>> {
         match (&self.conv, &self.avg, &self.max) {
-            (Some(c), _, _) => Some(c.forward(x)),
+            (Some(c), _, _) => Some(c.forward_stats(x, batch_stats)),
             (_, Some(p), _) => Some(p.forward(x)),
             (_, _, Some(p)) => Some(p.forward(x)),
             _ if self.kind == OpKind::Identity => Some(x),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn batch_statistics_without_autodiff_match_training_mode_batch_norm() {
+        let device = Device::default().autodiff();
+        let block = ReluConvBn::new(3, 4, 3, 1, &device);
+        let x = Tensor::<4>::random([5, 3, 6, 6], Distribution::Normal(0.5, 2.0), &device);
+        let training: Vec<f32> = block.forward(x.clone()).into_data().try_to_vec().unwrap();
+        let plain = block.valid();
+        let ours: Vec<f32> = plain
+            .forward_stats(x.clone().inner(), true)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let running: Vec<f32> = plain.forward(x.inner()).into_data().try_to_vec().unwrap();
+        let max_diff = training
+            .iter()
+            .zip(&ours)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(max_diff < 1e-4, "batch statistics differ by {max_diff}");
+        let off = training
+            .iter()
+            .zip(&running)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            off > 1e-2,
+            "running statistics are a different normalisation"
+        );
     }
 }

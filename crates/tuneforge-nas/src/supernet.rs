@@ -122,7 +122,7 @@ impl Cell {
         }
     }
 
-    fn forward(&self, x: Tensor<4>, mode: &EdgeMode) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, mode: &EdgeMode, batch_stats: bool) -> Tensor<4> {
         let mut states: Vec<Option<Tensor<4>>> = vec![Some(x.clone())];
         for node in 1..self.nodes {
             let mut sum: Option<Tensor<4>> = None;
@@ -131,7 +131,7 @@ impl Cell {
                     continue;
                 }
                 let Some(input) = &states[from] else { continue };
-                let out = edge_forward(&self.edges[e], e, input, mode);
+                let out = edge_forward(&self.edges[e], e, input, mode, batch_stats);
                 if let Some(out) = out {
                     sum = Some(match sum {
                         Some(s) => s + out,
@@ -146,21 +146,29 @@ impl Cell {
     }
 }
 
-fn edge_forward(edge: &Edge, e: usize, input: &Tensor<4>, mode: &EdgeMode) -> Option<Tensor<4>> {
+fn edge_forward(
+    edge: &Edge,
+    e: usize,
+    input: &Tensor<4>,
+    mode: &EdgeMode,
+    bs: bool,
+) -> Option<Tensor<4>> {
     match mode {
-        EdgeMode::Path(path) => edge.ops[path[e]].forward(input.clone()),
+        EdgeMode::Path(path) => edge.ops[path[e]].forward_stats(input.clone(), bs),
         EdgeMode::Hard { weights, chosen } => {
             let k = chosen[e];
             let w = weights
                 .clone()
                 .slice([e..e + 1, k..k + 1])
                 .reshape([1, 1, 1, 1]);
-            edge.ops[k].forward(input.clone()).map(|out| out * w)
+            edge.ops[k]
+                .forward_stats(input.clone(), bs)
+                .map(|out| out * w)
         }
         EdgeMode::Mixed(weights) => {
             let mut sum: Option<Tensor<4>> = None;
             for (k, op) in edge.ops.iter().enumerate() {
-                if let Some(out) = op.forward(input.clone()) {
+                if let Some(out) = op.forward_stats(input.clone(), bs) {
                     let w = weights
                         .clone()
                         .slice([e..e + 1, k..k + 1])
@@ -282,13 +290,23 @@ impl CellNet {
 
     /// Class scores `[batch, classes]` for images `[batch, channels, height, width]`.
     pub fn forward(&self, x: Tensor<4>, mode: &EdgeMode) -> Tensor<2> {
-        let mut h = self.stem_bn.forward(self.stem.forward(x));
+        self.forward_with(x, mode, false)
+    }
+
+    /// [`CellNet::forward`] normalising every batch norm with the batch's own statistics
+    /// (see [`crate::ops::norm`]): the one-shot evaluation of a supernet path.
+    pub fn forward_batch_stats(&self, x: Tensor<4>, mode: &EdgeMode) -> Tensor<2> {
+        self.forward_with(x, mode, true)
+    }
+
+    fn forward_with(&self, x: Tensor<4>, mode: &EdgeMode, bs: bool) -> Tensor<2> {
+        let mut h = crate::ops::norm(&self.stem_bn, self.stem.forward(x), bs);
         let per_stage = self.config.cells_per_stage;
         for (i, cell) in self.cells.iter().enumerate() {
             if i > 0 && i % per_stage == 0 {
-                h = self.reductions[i / per_stage - 1].forward(h);
+                h = self.reductions[i / per_stage - 1].forward_stats(h, bs);
             }
-            h = cell.forward(h, mode);
+            h = cell.forward(h, mode, bs);
         }
         let [b, ch, _, _] = h.dims();
         let pooled = relu(h).mean_dim(3).mean_dim(2).reshape([b, ch]);

@@ -183,11 +183,14 @@ pub fn classifier_accuracy<M: Classifier>(net: &M, set: &ImageSet) -> f64 {
 }
 
 /// Accuracy with batch statistics in every batch norm (the one-shot evaluation of a path of a
-/// supernet, whose running statistics mix all paths): the forward pass runs on the training
-/// device without a backward pass.
+/// supernet, whose running statistics mix all paths), on an inference copy: no autodiff graph
+/// is built (one would be kept, unused, for every batch).
 pub fn accuracy_batch_stats(net: &CellNet, set: &ImageSet, mode: &EdgeMode, batch: usize) -> f64 {
-    let device = train_device();
-    count_correct(set, batch, &device, |x| net.forward(x, mode).detach())
+    let model = net.valid();
+    let mode = inference_mode(mode);
+    count_correct(set, batch, &Device::default(), |x| {
+        model.forward_batch_stats(x, &mode)
+    })
 }
 
 fn inference_mode(mode: &EdgeMode) -> EdgeMode {
