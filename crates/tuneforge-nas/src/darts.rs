@@ -413,12 +413,18 @@ pub fn search(
         };
         on_epoch(&summary);
         epochs.push(summary);
-        if let Some(max) = config.max_skips {
+        // The guard watches from the second epoch on: after one epoch α is mostly its
+        // initial noise (and GDAS's temperature is still high).
+        if let Some(max) = config.max_skips.filter(|_| epoch > 0 || config.epochs == 1) {
             let skips = skip_count(&current, &ops);
             if skips > max {
                 stopped_early = Some(format!(
-                    "epoch {epoch}: the cell had {skips} skip connections (more than {max}); \
-                     kept the last cell within the bound"
+                    "epoch {epoch}: the cell had {skips} skip connections (more than {max}); {}",
+                    if last_ok.is_some() {
+                        "kept the previous epoch's cell"
+                    } else {
+                        "kept α's cell with at most that many skips"
+                    }
                 ));
                 break;
             }
@@ -834,9 +840,17 @@ mod search_tests {
             ..Default::default()
         };
         let out = search(&space, &net, &blobs(64), &guarded, |_| {}).unwrap();
-        assert_eq!(out.epochs.len(), 1, "stopped after the first epoch");
+        assert_eq!(
+            out.epochs.len(),
+            2,
+            "stopped at the first check, after the second epoch"
+        );
         let why = out.stopped_early.unwrap();
-        assert!(why.contains("3 skip connections (more than 1)"), "{why}");
+        assert!(
+            why.contains("epoch 1: the cell had 3 skip connections (more than 1)"),
+            "{why}"
+        );
+        assert!(why.contains("kept the previous epoch's cell"), "{why}");
         let free = DartsConfig {
             max_skips: None,
             ..guarded

@@ -1372,8 +1372,6 @@ fn nas_train_cmd(
         }
         // Throughput: one fixed cell, tuneforge and PyTorch in the same run.
         let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|";
-        let ours = nastrain::step_seconds(cell, &spec.net, &splits, 64, 5, 30)
-            .unwrap_or_else(|e| fail(&e));
         let space = tuneforge::nas::CellSpace::nas_bench_201();
         let arch =
             tuneforge::nas::ArchitectureSpace::parse(&space, cell).unwrap_or_else(|e| fail(&e));
@@ -1387,17 +1385,31 @@ fn nas_train_cmd(
         .unwrap_or_else(|e| fail(&e));
         tuneforge_nas::export::export(&dir, &space, &arch, &net, serde_json::json!({}))
             .unwrap_or_else(|e| fail(&e));
-        let torch = python
-            .exists()
-            .then(|| {
-                nastrain::torch_step_seconds(
+        // The two are timed alternately, three rounds each, and the medians compared: this
+        // machine's speed drifts over minutes.
+        let (mut ours_all, mut torch_all) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            ours_all.push(
+                nastrain::step_seconds(cell, &spec.net, &splits, 64, 5, 30)
+                    .unwrap_or_else(|e| fail(&e)),
+            );
+            if python.exists()
+                && let Some(t) = nastrain::torch_step_seconds(
                     python,
                     std::path::Path::new("bench/peers/torch_step.py"),
                     &dir,
                     30,
                 )
-            })
-            .flatten();
+            {
+                torch_all.push(t);
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (!v.is_empty()).then(|| v[v.len() / 2])
+        };
+        let ours = median(&mut ours_all).unwrap_or(f64::NAN);
+        let torch = median(&mut torch_all);
         let _ = std::fs::remove_dir_all(&dir);
         append(
             &serde_json::json!({"kind": "throughput", "cell": cell, "ours": ours, "torch": torch}),
