@@ -213,6 +213,9 @@ pub fn all_methods() -> Vec<Method> {
     ]
 }
 
+/// A cell with its one-shot and stand-alone validation accuracy and stand-alone test accuracy.
+pub type RankedCell = (String, f64, f64, f64);
+
 /// Kendall's τ between one-shot (inherited-weight) and stand-alone validation accuracy over
 /// `k` random cells: the supernet is trained by uniform single paths for `spec.search_epochs`,
 /// each cell is then trained alone with `spec.retrain` (the recipe every found cell gets, so
@@ -222,7 +225,7 @@ pub fn one_shot_rank_correlation(
     spec: &SearchSpec,
     splits: &Splits,
     k: usize,
-) -> tuneforge_nas::Result<(f64, Vec<(String, f64, f64, f64)>)> {
+) -> tuneforge_nas::Result<(f64, Vec<RankedCell>)> {
     use rand::SeedableRng;
     use tuneforge_nas::spos;
     let space = CellSpace::nas_bench_201();

@@ -804,7 +804,7 @@ mod search_tests {
             assert_eq!(seen, 2);
             assert_eq!(out.arch.len(), 6);
             assert!(
-                out.arch.iter().all(|&a| a >= 1 && a < 5),
+                out.arch.iter().all(|a| (1..5).contains(a)),
                 "no zero op: {:?}",
                 out.arch
             );

@@ -100,6 +100,9 @@ pub fn one_shot_accuracy(net: &CellNet, arch: &[usize], valid: &ImageSet) -> f64
     accuracy_batch_stats(net, valid, &EdgeMode::Path(arch.to_vec()), 256)
 }
 
+/// The best architecture and every scored one, with its score.
+pub type Evolved = (Vec<usize>, Vec<(Vec<usize>, f64)>);
+
 /// Evolutionary search maximising `score` over `space`: a random first generation, then
 /// children of the best `parents` by mutation or uniform crossover. Every distinct cell (by the
 /// space's identity) is scored once. Returns the best architecture and every scored one.
@@ -107,7 +110,7 @@ pub fn evolve(
     space: &CellSpace,
     config: &EvolveConfig,
     mut score: impl FnMut(&[usize]) -> Result<f64>,
-) -> Result<(Vec<usize>, Vec<(Vec<usize>, f64)>)> {
+) -> Result<Evolved> {
     if config.population < 2 || config.parents == 0 || config.parents > config.population {
         return Err(Error::Config(
             "evolution needs a population of at least 2 and between 1 and population parents"

@@ -52,7 +52,8 @@ impl TrainConfig {
                 "epochs and batch size must be positive".into(),
             ));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) || !(self.weight_decay >= 0.0) {
+        let decay_ok = self.weight_decay.is_finite() && self.weight_decay >= 0.0;
+        if !(self.lr.is_finite() && self.lr > 0.0 && decay_ok) {
             return Err(Error::Config(format!(
                 "learning rate must be positive and weight decay non-negative (got {} and {})",
                 self.lr, self.weight_decay

@@ -1282,6 +1282,7 @@ fn load_peers<T: serde::de::DeserializeOwned>(
     (runs, note)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn nas_train_cmd(
     spec: tuneforge_nas::pipeline::SearchSpec,
     methods: Vec<String>,
