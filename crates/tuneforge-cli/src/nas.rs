@@ -202,6 +202,7 @@ fn open_study(
     direction: Direction,
     storage_flag: Option<&str>,
     attrs: &[(&str, &str)],
+    configure: impl FnOnce(tuneforge::study::StudyBuilder) -> tuneforge::study::StudyBuilder,
 ) -> Result<(Study, String)> {
     let url = storage_flag
         .map(str::to_string)
@@ -216,7 +217,7 @@ fn open_study(
     for (k, v) in attrs {
         b = b.attr(k, *v);
     }
-    Ok((b.build()?, url))
+    Ok((configure(b).build()?, url))
 }
 
 fn latency(args: LatencyArgs, storage_flag: Option<&str>) -> Result<u8> {
@@ -240,6 +241,7 @@ fn latency(args: LatencyArgs, storage_flag: Option<&str>) -> Result<u8> {
         Direction::Minimize,
         storage_flag,
         &[("metric", "latency_ms")],
+        |b| b,
     )?;
     let (warmup, repeats) = (3, args.repeats);
     if let Some(cell) = &args.cell {
@@ -356,6 +358,7 @@ fn scale(args: ScaleArgs, storage_flag: Option<&str>) -> Result<u8> {
             ("metric", "valid_accuracy"),
             ("dataset", args.dataset.as_str()),
         ],
+        |b| b,
     )?;
     eprintln!("{} grid points at phi = 1", points.len());
     let record = |row: &tuneforge_nas::scaling::ScaleRow| -> Result<()> {
@@ -501,23 +504,21 @@ fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
         .study
         .clone()
         .unwrap_or_else(|| format!("nas-{}-{}", method.name(), args.dataset));
-    let url = storage_flag
-        .map(str::to_string)
-        .unwrap_or_else(resolve::default_url);
-    let storage = resolve::open(&url, false)?;
-    let study = Study::builder(&name)
-        .storage(storage)
-        .direction(Direction::Maximize)
-        .sampler_arc(pipeline::sampler_for(method, &space, args.seed))
-        .seed(args.seed)
-        .attr("kind", "nas")
-        .attr("method", method.name())
-        .attr("dataset", args.dataset.as_str())
-        .attr("space", "nas-bench-201")
-        .attr("metric", "valid_accuracy")
-        .record_environment()
-        .load_if_exists(true)
-        .build()?;
+    let (study, url) = open_study(
+        &name,
+        Direction::Maximize,
+        storage_flag,
+        &[
+            ("method", method.name()),
+            ("dataset", args.dataset.as_str()),
+            ("space", "nas-bench-201"),
+            ("metric", "valid_accuracy"),
+        ],
+        |b| {
+            b.sampler_arc(pipeline::sampler_for(method, &space, args.seed))
+                .seed(args.seed)
+        },
+    )?;
     let result =
         pipeline::run(&spec, &splits, &study, |line| eprintln!("{line}")).map_err(nas_error)?;
     println!("method: {}", method.name());

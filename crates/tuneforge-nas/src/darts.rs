@@ -43,7 +43,7 @@ use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::ops::OpKind;
 use crate::supernet::{CellNet, EdgeMode, NetConfig};
-use crate::train::{cross_entropy, finite_scalar, train_device};
+use crate::train::{cosine_lr, cross_entropy, finite_scalar, train_device};
 
 /// How α is turned into edge weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -354,9 +354,7 @@ pub fn search(
         let (mut w_loss, mut a_loss) = (0.0, 0.0);
         for w_idx in &w_batches {
             let temp = config.temperature_at(step, total);
-            let lr = 0.5
-                * config.weight_lr
-                * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
+            let lr = cosine_lr(config.weight_lr, step, total);
             let a_idx = match a_batches.next() {
                 Some(idx) => idx,
                 None => {
@@ -488,14 +486,7 @@ fn edge_mode(
 }
 
 fn detached(mode: EdgeMode) -> EdgeMode {
-    match mode {
-        EdgeMode::Mixed(w) => EdgeMode::Mixed(w.detach()),
-        EdgeMode::Hard { weights, chosen } => EdgeMode::Hard {
-            weights: weights.detach(),
-            chosen,
-        },
-        p => p,
-    }
+    mode.map_weights(|w| w.detach())
 }
 
 /// α's second-order gradient (Liu et al. 2019, eq. 7-8): ∇α L_a(w', α) − ξ (∇α L_w(w⁺, α) −

@@ -50,15 +50,6 @@ impl OpKind {
             }
         })
     }
-
-    /// Multiply-accumulate operations per output pixel for `channels` in and out.
-    pub fn macs_per_pixel(self, channels: usize) -> usize {
-        match self {
-            OpKind::Conv(k) => k * k * channels * channels,
-            OpKind::AvgPool | OpKind::MaxPool => 9 * channels,
-            OpKind::Zero | OpKind::Identity => 0,
-        }
-    }
 }
 
 /// A ReLU-Conv-BN block.

@@ -90,6 +90,21 @@ pub enum EdgeMode {
     },
 }
 
+impl EdgeMode {
+    /// The same choices with `f` applied to the weights (e.g. to detach them from the graph, or
+    /// to move them off the autodiff device).
+    pub fn map_weights(self, f: impl FnOnce(Tensor<2>) -> Tensor<2>) -> EdgeMode {
+        match self {
+            EdgeMode::Path(p) => EdgeMode::Path(p),
+            EdgeMode::Mixed(w) => EdgeMode::Mixed(f(w)),
+            EdgeMode::Hard { weights, chosen } => EdgeMode::Hard {
+                weights: f(weights),
+                chosen,
+            },
+        }
+    }
+}
+
 /// The candidate operations of one edge.
 #[derive(Module, Debug)]
 pub struct Edge {

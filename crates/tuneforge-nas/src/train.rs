@@ -64,9 +64,14 @@ impl TrainConfig {
 
     /// The learning rate at `step` of `total` (cosine decay from `lr` to zero).
     pub fn lr_at(&self, step: usize, total: usize) -> f64 {
-        let t = step as f64 / total.max(1) as f64;
-        0.5 * self.lr * (1.0 + (std::f64::consts::PI * t).cos())
+        cosine_lr(self.lr, step, total)
     }
+}
+
+/// Cosine decay from `peak` at step 0 to zero at step `total`.
+pub fn cosine_lr(peak: f64, step: usize, total: usize) -> f64 {
+    let t = step as f64 / total.max(1) as f64;
+    0.5 * peak * (1.0 + (std::f64::consts::PI * t).cos())
 }
 
 /// What a training run measured.
@@ -171,10 +176,8 @@ pub fn train_classifier<M: Classifier>(
 /// its running statistics).
 pub fn accuracy(net: &CellNet, set: &ImageSet, mode: &EdgeMode) -> f64 {
     let model = net.valid();
-    let device = Device::default();
-    count_correct(set, 256, &device, |x| {
-        model.forward(x, &inference_mode(mode))
-    })
+    let mode = mode.clone().map_weights(|w| w.inner());
+    count_correct(set, 256, &Device::default(), |x| model.forward(x, &mode))
 }
 
 /// Accuracy of a classifier on `set` in inference mode.
@@ -188,21 +191,10 @@ pub fn classifier_accuracy<M: Classifier>(net: &M, set: &ImageSet) -> f64 {
 /// is built (one would be kept, unused, for every batch).
 pub fn accuracy_batch_stats(net: &CellNet, set: &ImageSet, mode: &EdgeMode, batch: usize) -> f64 {
     let model = net.valid();
-    let mode = inference_mode(mode);
+    let mode = mode.clone().map_weights(|w| w.inner());
     count_correct(set, batch, &Device::default(), |x| {
         model.forward_batch_stats(x, &mode)
     })
-}
-
-fn inference_mode(mode: &EdgeMode) -> EdgeMode {
-    match mode {
-        EdgeMode::Path(p) => EdgeMode::Path(p.clone()),
-        EdgeMode::Mixed(w) => EdgeMode::Mixed(w.clone().inner()),
-        EdgeMode::Hard { weights, chosen } => EdgeMode::Hard {
-            weights: weights.clone().inner(),
-            chosen: chosen.clone(),
-        },
-    }
 }
 
 fn count_correct(
