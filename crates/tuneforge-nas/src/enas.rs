@@ -19,7 +19,6 @@
 
 use std::time::Instant;
 
-use burn::optim::{AdamWConfig, GradientsParams};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -30,7 +29,7 @@ use tuneforge::nas::{ArchitectureSpace, CellSpace};
 use crate::data::ImageSet;
 use crate::error::Result;
 use crate::supernet::{CellNet, EdgeMode, NetConfig};
-use crate::train::{TrainConfig, accuracy_batch_stats, cross_entropy, finite_scalar, train_device};
+use crate::train::{Steps, TrainConfig, accuracy_batch_stats, train_device};
 
 /// Settings of an ENAS search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,12 +91,8 @@ pub fn search(
     let sizes: Vec<usize> = space.decisions().iter().map(|d| d.choices.len()).collect();
     let mut controller = Controller::new(&sizes, config.hidden, &mut rng);
     let mut net = CellNet::supernet(space, net_config, &device)?;
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(config.train.weight_decay as f32)
-        .init();
     let tc = &config.train;
-    let total = train.len().div_ceil(tc.batch_size) * tc.epochs;
-    let mut step = 0;
+    let mut steps = Steps::new(tc, train.len());
     let mut baseline: Option<f64> = None;
     let mut epoch_reward = Vec::new();
     let reward_batch = |rng: &mut ChaCha8Rng| {
@@ -107,18 +102,15 @@ pub fn search(
         valid.subset(&idx)
     };
     for epoch in 0..tc.epochs {
-        let mut loss_sum = 0.0;
-        let batches = train.batches(tc.batch_size, Some(&mut rng));
-        for idx in &batches {
-            let child = controller.sample(&mut rng);
-            let (x, y) = train.batch(idx, &device);
-            let loss = cross_entropy(net.forward(x, &EdgeMode::Path(child)), y);
-            let grads = loss.backward();
-            loss_sum += finite_scalar(loss, "the shared-weight loss")?;
-            let grads = GradientsParams::from_grads(grads, &net);
-            net = optim.step(tc.lr_at(step, total), net, grads);
-            step += 1;
-        }
+        let (trained, loss) = steps.epoch(
+            net,
+            train,
+            &device,
+            &mut rng,
+            "the shared-weight loss",
+            |n, x, rng| n.forward(x, &EdgeMode::Path(controller.sample(rng))),
+        )?;
+        net = trained;
         let mut reward_sum = 0.0;
         for _ in 0..config.controller_steps {
             let child = controller.sample(&mut rng);
@@ -131,7 +123,7 @@ pub fn search(
         }
         let mean_reward = reward_sum / config.controller_steps.max(1) as f64;
         epoch_reward.push(mean_reward);
-        on_epoch(epoch, loss_sum / batches.len().max(1) as f64, mean_reward);
+        on_epoch(epoch, loss, mean_reward);
     }
     let mut finalists: Vec<(Vec<usize>, f64)> = Vec::new();
     let mut seen = std::collections::HashSet::new();

@@ -20,7 +20,6 @@
 
 use std::collections::HashSet;
 
-use burn::optim::{AdamWConfig, GradientsParams};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -29,7 +28,7 @@ use tuneforge::nas::{ArchitectureSpace, CellSpace};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::supernet::{CellNet, EdgeMode, NetConfig};
-use crate::train::{TrainConfig, accuracy_batch_stats, cross_entropy, finite_scalar, train_device};
+use crate::train::{Steps, TrainConfig, accuracy_batch_stats, train_device};
 
 /// Settings of the evolutionary search over the one-shot ranking.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,26 +70,19 @@ pub fn train_supernet(
     let device = train_device();
     device.seed(config.seed);
     let mut net = CellNet::supernet(space, net_config, &device)?;
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(config.weight_decay as f32)
-        .init();
+    let mut steps = Steps::new(config, train.len());
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let total = train.len().div_ceil(config.batch_size) * config.epochs;
-    let mut step = 0;
     for epoch in 0..config.epochs {
-        let batches = train.batches(config.batch_size, Some(&mut rng));
-        let mut loss_sum = 0.0;
-        for idx in &batches {
-            let path = space.random(&mut rng);
-            let (x, y) = train.batch(idx, &device);
-            let loss = cross_entropy(net.forward(x, &EdgeMode::Path(path)), y);
-            let grads = loss.backward();
-            loss_sum += finite_scalar(loss, "the supernet loss")?;
-            let grads = GradientsParams::from_grads(grads, &net);
-            net = optim.step(config.lr_at(step, total), net, grads);
-            step += 1;
-        }
-        on_epoch(epoch, loss_sum / batches.len().max(1) as f64);
+        let (trained, loss) = steps.epoch(
+            net,
+            train,
+            &device,
+            &mut rng,
+            "the supernet loss",
+            |n, x, rng| n.forward(x, &EdgeMode::Path(space.random(rng))),
+        )?;
+        net = trained;
+        on_epoch(epoch, loss);
     }
     Ok(net)
 }

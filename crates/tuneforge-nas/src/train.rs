@@ -130,6 +130,58 @@ pub fn train_standalone(
     train_classifier(net, train, valid, config, on_epoch)
 }
 
+/// The recipe's mini-batch steps, shared by every training loop: AdamW with decoupled weight
+/// decay at the cosine learning rate of the step, over `epochs` passes of shuffled batches.
+pub struct Steps {
+    optim: burn::optim::ModuleOptimizer,
+    config: TrainConfig,
+    total: usize,
+    step: usize,
+}
+
+impl Steps {
+    /// Steps for `config` over a training split of `train_len` images.
+    pub fn new(config: &TrainConfig, train_len: usize) -> Steps {
+        Steps {
+            optim: AdamWConfig::new()
+                .with_weight_decay(config.weight_decay as f32)
+                .init(),
+            config: config.clone(),
+            total: train_len.div_ceil(config.batch_size) * config.epochs,
+            step: 0,
+        }
+    }
+
+    /// One pass over `train` in batches shuffled by `rng`: `forward(net, images, rng)` scores
+    /// each batch (drawing from `rng` as it needs, e.g. a path), then cross-entropy, backward
+    /// and one optimiser step. Returns the network and the pass's mean loss; a NaN or infinite
+    /// loss (`what` names it) is an error.
+    pub fn epoch<M: Module>(
+        &mut self,
+        mut net: M,
+        train: &ImageSet,
+        device: &Device,
+        rng: &mut ChaCha8Rng,
+        what: &str,
+        mut forward: impl FnMut(&M, Tensor<4>, &mut ChaCha8Rng) -> Tensor<2>,
+    ) -> Result<(M, f64)> {
+        let batches = train.batches(self.config.batch_size, Some(&mut *rng));
+        let mut loss_sum = 0.0;
+        for idx in &batches {
+            let (x, y) = train.batch(idx, device);
+            let loss = cross_entropy(forward(&net, x, rng), y);
+            let grads = loss.backward();
+            loss_sum += finite_scalar(loss, what)?;
+            let grads = GradientsParams::from_grads(grads, &net);
+            net = self
+                .optim
+                .step(self.config.lr_at(self.step, self.total), net, grads);
+            self.step += 1;
+        }
+        Ok((net, loss_sum / batches.len().max(1) as f64))
+    }
+}
+
 /// Trains `net` (on the training device) with the recipe, evaluating on `valid` after each
 /// epoch; `on_epoch(epoch, loss, accuracy)` sees each epoch's figures.
 pub fn train_classifier<M: Classifier>(
@@ -141,29 +193,21 @@ pub fn train_classifier<M: Classifier>(
 ) -> Result<(M, TrainReport)> {
     config.validate()?;
     let device = train_device();
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(config.weight_decay as f32)
-        .init();
+    let mut steps = Steps::new(config, train.len());
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let per_epoch = train.len().div_ceil(config.batch_size);
-    let total = per_epoch * config.epochs;
     let mut report = TrainReport::default();
-    let mut step = 0;
     for epoch in 0..config.epochs {
         let start = Instant::now();
-        let mut loss_sum = 0.0;
-        let batches = train.batches(config.batch_size, Some(&mut rng));
-        for idx in &batches {
-            let (x, y) = train.batch(idx, &device);
-            let loss = cross_entropy(net.classify(x), y);
-            let grads = loss.backward();
-            loss_sum += finite_scalar(loss, "the training loss")?;
-            let grads = GradientsParams::from_grads(grads, &net);
-            net = optim.step(config.lr_at(step, total), net, grads);
-            step += 1;
-        }
+        let (trained, loss) = steps.epoch(
+            net,
+            train,
+            &device,
+            &mut rng,
+            "the training loss",
+            |n, x, _| n.classify(x),
+        )?;
+        net = trained;
         report.train_seconds += start.elapsed().as_secs_f64();
-        let loss = loss_sum / batches.len().max(1) as f64;
         let acc = classifier_accuracy(&net, valid);
         report.epoch_loss.push(loss);
         report.epoch_valid_accuracy.push(acc);
