@@ -111,6 +111,50 @@ impl Surrogate {
     }
 }
 
+/// The surrogate as the multi-fidelity harness's curve source: LCBench's 7-parameter space
+/// (the ranges of its configuration space), whole curves computed at once.
+pub struct Curves<'a>(pub &'a Surrogate);
+
+struct CurveLearner(Vec<Point>);
+
+impl crate::multifidelity::Learner for CurveLearner {
+    fn accuracy_after(&mut self, epoch: usize) -> tuneforge::Result<f64> {
+        self.0
+            .get(epoch.wrapping_sub(1))
+            .map(|p| p.val_accuracy)
+            .ok_or_else(|| tuneforge::Error::invalid(format!("epoch {epoch} outside 1..={EPOCHS}")))
+    }
+}
+
+impl crate::multifidelity::CurveSource for Curves<'_> {
+    fn max_epochs(&self) -> usize {
+        EPOCHS
+    }
+
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    fn learner<'a>(
+        &'a self,
+        task: &str,
+        t: &mut tuneforge::Trial,
+        _seed: u64,
+    ) -> tuneforge::Result<Box<dyn crate::multifidelity::Learner + 'a>> {
+        let c = Config {
+            batch_size: t.suggest_int("batch_size", 16, 512).log().get()? as f64,
+            learning_rate: t.suggest_float("learning_rate", 1e-4, 1e-1).log().get()?,
+            momentum: t.suggest_float("momentum", 0.1, 0.99).get()?,
+            weight_decay: t.suggest_float("weight_decay", 1e-5, 1e-1).log().get()?,
+            num_layers: t.suggest_int("num_layers", 1, 5).get()? as f64,
+            max_units: t.suggest_int("max_units", 64, 1024).log().get()? as f64,
+            max_dropout: t.suggest_float("max_dropout", 0.0, 1.0).get()?,
+        };
+        let curve = self.0.curve(task, &c).map_err(tuneforge::Error::invalid)?;
+        Ok(Box::new(CurveLearner(curve)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

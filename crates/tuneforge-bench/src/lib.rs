@@ -10,7 +10,7 @@ pub mod harness;
 pub mod importance;
 #[cfg(feature = "lcbench")]
 pub mod lcbench;
-#[cfg(feature = "lcbench")]
+pub mod mftrain;
 pub mod multifidelity;
 pub mod multiobjective;
 pub mod nasbench;

@@ -1,35 +1,38 @@
-//! The multi-fidelity benchmark on LCBench: each method tunes the 7 hyperparameters of an MLP
-//! on one task, trials run epoch by epoch (reporting validation accuracy) and may be stopped
-//! early; the cost is the total number of epochs trained. The anytime curve records, after
-//! every trial, the best validation accuracy at the full 52 epochs among the trials that ran
-//! to the end (what the method would return), against the epochs spent so far.
+//! The multi-fidelity benchmark harness: each method tunes a learner's hyperparameters, trials
+//! run epoch by epoch (reporting validation accuracy) and may be stopped early; the cost is the
+//! total number of epochs trained. The anytime curve records, after every trial, the best
+//! validation accuracy at the full budget (R epochs) among the trials that ran to the end (what
+//! the method would return), against the epochs spent so far.
+//!
+//! The learning curves come from a [`CurveSource`]: the LCBench surrogate (`lcbench`, 52 epochs)
+//! or real networks trained here, epoch by epoch (`mftrain`).
 
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::lcbench::{Config, EPOCHS, Surrogate};
 use tuneforge::pruner::{
     AshaPruner, CurveExtrapolationPruner, HyperbandPruner, NopPruner, PercentilePruner, Pruner,
     Target,
 };
 use tuneforge::sampler::asha_scheduler::budget_of;
 use tuneforge::sampler::{AshaScheduler, BohbSampler, TpeConfig};
-use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study};
+use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study, Trial};
 
-/// The methods this benchmark knows: (name, what it is).
+/// The methods this benchmark knows: (name, what it is). r = 1 epoch, R = the source's full
+/// budget, η = 3 throughout.
 pub const METHODS: [(&str, &str); 10] = [
-    ("random", "random search, every trial to 52 epochs"),
-    ("tpe", "TPE, every trial to 52 epochs"),
+    ("random", "random search, every trial to R epochs"),
+    ("tpe", "TPE, every trial to R epochs"),
     ("median", "TPE + median stopping"),
     ("curve", "TPE + learning-curve extrapolation"),
-    ("asha", "random + ASHA (r=1, R=52, eta=3)"),
-    ("hyperband", "random + Hyperband (r=1, R=52, eta=3)"),
+    ("asha", "random + ASHA (r=1, eta=3)"),
+    ("hyperband", "random + Hyperband (r=1, eta=3)"),
     ("tpe-hyperband", "TPE + Hyperband"),
     ("bohb", "BOHB: TPE per budget + Hyperband"),
     (
         "asha-promote",
-        "promotion-based ASHA (r=1, R=52, eta=3): trials run to rung budgets, promotions resume from the checkpoint",
+        "promotion-based ASHA (r=1, eta=3): trials run to rung budgets, promotions resume from the checkpoint",
     ),
     (
         "bohb-promote",
@@ -37,10 +40,36 @@ pub const METHODS: [(&str, &str); 10] = [
     ),
 ];
 
+/// Where learning curves come from.
+pub trait CurveSource: Sync {
+    /// Epochs of a full training (R).
+    fn max_epochs(&self) -> usize;
+
+    /// Whether a trial can continue another trial's training from its checkpoint (what the
+    /// promotion schedules need).
+    fn resumable(&self) -> bool;
+
+    /// Suggests a configuration in `trial` for `task` and returns its learner; `seed` seeds the
+    /// training (weights, batch order).
+    fn learner<'a>(
+        &'a self,
+        task: &str,
+        trial: &mut Trial,
+        seed: u64,
+    ) -> tuneforge::Result<Box<dyn Learner + 'a>>;
+}
+
+/// One configuration being trained.
+pub trait Learner {
+    /// Trains through epoch `epoch` (1-based; called with increasing epochs) and returns the
+    /// validation accuracy in percent.
+    fn accuracy_after(&mut self, epoch: usize) -> tuneforge::Result<f64>;
+}
+
 /// One run's anytime curve.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Run {
-    /// The LCBench task.
+    /// The task (LCBench task id or dataset).
     pub task: String,
     /// The method.
     pub method: String,
@@ -51,6 +80,9 @@ pub struct Run {
     pub trace: Vec<(u64, f64)>,
     /// Trials started.
     pub trials: u64,
+    /// Wall-clock seconds of the run (absent in older records).
+    #[serde(default)]
+    pub seconds: Option<f64>,
 }
 
 impl Run {
@@ -73,12 +105,12 @@ impl Run {
     }
 }
 
-fn parts(method: &str, seed: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)> {
+fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)> {
     let target = Target::new("acc", Direction::Maximize);
     let tpe = || -> Arc<dyn Sampler> { Arc::new(TpeConfig::default().build(seed)) };
     let random = || -> Arc<dyn Sampler> { Arc::new(RandomSampler::new(seed)) };
     let hb = || {
-        HyperbandPruner::new(1, EPOCHS as u64, 3)
+        HyperbandPruner::new(1, r, 3)
             .target(target.clone())
             .seed(seed)
     };
@@ -88,28 +120,25 @@ fn parts(method: &str, seed: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)>
         "median" => (tpe(), Arc::new(PercentilePruner::median().target(target))),
         "curve" => (
             tpe(),
-            Arc::new(CurveExtrapolationPruner::new(EPOCHS as u64).target(target)),
+            Arc::new(CurveExtrapolationPruner::new(r).target(target)),
         ),
-        "asha" => (
-            random(),
-            Arc::new(AshaPruner::new(1, EPOCHS as u64, 3).target(target)),
-        ),
+        "asha" => (random(), Arc::new(AshaPruner::new(1, r, 3).target(target))),
         "hyperband" => (random(), Arc::new(hb())),
         "tpe-hyperband" => (tpe(), Arc::new(hb())),
         "bohb" => (
-            Arc::new(BohbSampler::new(1, EPOCHS as u64, 3, seed).target(target.clone())),
+            Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
             Arc::new(hb()),
         ),
         "asha-promote" => (
-            Arc::new(AshaScheduler::new(random(), 1, EPOCHS as u64, 3).target(target.clone())),
+            Arc::new(AshaScheduler::new(random(), 1, r, 3).target(target.clone())),
             Arc::new(NopPruner),
         ),
         "bohb-promote" => (
             Arc::new(
                 AshaScheduler::new(
-                    Arc::new(BohbSampler::new(1, EPOCHS as u64, 3, seed).target(target.clone())),
+                    Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
                     1,
-                    EPOCHS as u64,
+                    r,
                     3,
                 )
                 .target(target.clone()),
@@ -120,21 +149,43 @@ fn parts(method: &str, seed: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)>
     })
 }
 
-/// The budget of the rung below `budget` (1, 3, 9, 27, 52 with η = 3): where a promoted trial
+/// Whether `method` runs trials that continue other trials (a promotion schedule).
+pub fn promotes(method: &str) -> bool {
+    method.ends_with("-promote")
+}
+
+/// The budget of the rung below `budget` (with R = 52: 1, 3, 9, 27, 52): where a promoted trial
 /// resumes.
-fn resumed_budget(budget: usize) -> usize {
-    let rungs = tuneforge::pruner::rung_resources(1, EPOCHS as u64, 3, 0);
+fn resumed_budget(budget: usize, r: usize) -> usize {
+    let rungs = tuneforge::pruner::rung_resources(1, r as u64, 3, 0);
     rungs
         .iter()
         .rev()
-        .find(|&&r| (r as usize) < budget)
-        .map_or(0, |&r| r as usize)
+        .find(|&&x| (x as usize) < budget)
+        .map_or(0, |&x| x as usize)
+}
+
+/// The seed of a trial's training: distinct per (run seed, trial number).
+pub fn training_seed(run_seed: u64, trial: u64) -> u64 {
+    run_seed.wrapping_mul(1_000_003).wrapping_add(trial)
 }
 
 /// Runs `method` on `task` until `budget` epochs are spent.
-pub fn run(s: &Surrogate, task: &str, method: &str, seed: u64, budget: u64) -> Result<Run, String> {
+pub fn run(
+    source: &dyn CurveSource,
+    task: &str,
+    method: &str,
+    seed: u64,
+    budget: u64,
+) -> Result<Run, String> {
+    let r = source.max_epochs();
     let (sampler, pruner) =
-        parts(method, seed).ok_or_else(|| format!("unknown method '{method}'"))?;
+        parts(method, seed, r as u64).ok_or_else(|| format!("unknown method '{method}'"))?;
+    if promotes(method) && !source.resumable() {
+        return Err(format!(
+            "method '{method}' resumes trials from checkpoints, which this benchmark does not keep"
+        ));
+    }
     let study = Study::builder(&format!("{task}-{method}-{seed}"))
         .direction(Direction::Maximize)
         .sampler_arc(sampler)
@@ -142,46 +193,39 @@ pub fn run(s: &Surrogate, task: &str, method: &str, seed: u64, budget: u64) -> R
         .seed(seed)
         .build()
         .map_err(|e| e.to_string())?;
+    let clock = std::time::Instant::now();
     let spent = AtomicU64::new(0);
     let stop = Arc::new(AtomicBool::new(false));
     let trace: Mutex<Vec<(u64, f64)>> = Mutex::new(Vec::new());
     let trials = AtomicU64::new(0);
-    let objective = |t: &mut tuneforge::Trial| -> tuneforge::Result<f64> {
+    let objective = |t: &mut Trial| -> tuneforge::Result<f64> {
         trials.fetch_add(1, Ordering::SeqCst);
-        let c = Config {
-            batch_size: t.suggest_int("batch_size", 16, 512).log().get()? as f64,
-            learning_rate: t.suggest_float("learning_rate", 1e-4, 1e-1).log().get()?,
-            momentum: t.suggest_float("momentum", 0.1, 0.99).get()?,
-            weight_decay: t.suggest_float("weight_decay", 1e-5, 1e-1).log().get()?,
-            num_layers: t.suggest_int("num_layers", 1, 5).get()? as f64,
-            max_units: t.suggest_int("max_units", 64, 1024).log().get()? as f64,
-            max_dropout: t.suggest_float("max_dropout", 0.0, 1.0).get()?,
-        };
-        let curve = s.curve(task, &c).map_err(Error::invalid)?;
+        let mut learner = source.learner(task, t, training_seed(seed, t.number()))?;
         // Under a promotion schedule the trial runs from where the trial it continues stopped
         // (its checkpoint) to its own budget; otherwise from scratch to the end.
-        let end = budget_of(t.frozen()).map_or(EPOCHS, |b| b as usize);
+        let end = budget_of(t.frozen()).map_or(r, |b| b as usize);
         let start = match t
             .frozen()
             .system_attrs
             .get(tuneforge::attrs::RESUME_FROM)
             .and_then(|v| v.as_u64())
         {
-            Some(_) => resumed_budget(end),
+            Some(_) => resumed_budget(end, r),
             None => 0,
         };
-        for (e, p) in curve.iter().enumerate().take(end).skip(start) {
+        let mut acc = f64::NAN;
+        for e in start + 1..=end {
+            acc = learner.accuracy_after(e)?;
             let used = spent.fetch_add(1, Ordering::SeqCst) + 1;
             if used >= budget {
                 stop.store(true, Ordering::SeqCst);
             }
-            t.report(e as u64 + 1, [("acc", p.val_accuracy)])?;
-            if e + 1 < EPOCHS && t.should_prune()? {
+            t.report(e as u64, [("acc", acc)])?;
+            if e < r && t.should_prune()? {
                 return Err(Error::Pruned);
             }
         }
-        let acc = curve[end - 1].val_accuracy;
-        if end == EPOCHS {
+        if end == r {
             let mut tr = trace.lock().unwrap_or_else(|p| p.into_inner());
             if tr.last().is_none_or(|(_, b)| acc > *b) {
                 tr.push((spent.load(Ordering::SeqCst), acc));
@@ -198,6 +242,7 @@ pub fn run(s: &Surrogate, task: &str, method: &str, seed: u64, budget: u64) -> R
         seed,
         trace: trace.into_inner().unwrap_or_else(|p| p.into_inner()),
         trials: trials.load(Ordering::SeqCst),
+        seconds: Some(clock.elapsed().as_secs_f64()),
     })
 }
 
@@ -217,8 +262,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// The tables of the `multifidelity` section of docs/BENCHMARKS.md.
-pub fn section(runs: &[Run], budget: u64, ours: &[&str], header: &str) -> String {
+/// The tables of a multi-fidelity section of docs/BENCHMARKS.md: `runs` at `budget` epochs
+/// (`budget / r` full trainings of `r` epochs); `ours` names tuneforge's methods (the rest are
+/// peers).
+pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -> String {
     use std::collections::{BTreeMap, BTreeSet};
     let tasks: BTreeSet<&str> = runs.iter().map(|r| r.task.as_str()).collect();
     let mut methods: Vec<&str> = Vec::new();
@@ -257,7 +304,7 @@ pub fn section(runs: &[Run], budget: u64, ours: &[&str], header: &str) -> String
     // Mean ranks.
     s.push_str(&format!(
         "\n### Anytime quality: mean rank over {} tasks (lower is better)\n\nEach method's median \
-         over seeds of the best validation accuracy at 52 epochs found within the budget \
+         over seeds of the best validation accuracy at {r} epochs found within the budget \
          fraction, ranked per task among the methods run on it.\n\n| method | runs |",
         tasks.len()
     ));
@@ -300,15 +347,16 @@ pub fn section(runs: &[Run], budget: u64, ours: &[&str], header: &str) -> String
     }
 
     // Target 1: budget needed to match random search's final quality.
-    s.push_str(
+    s.push_str(&format!(
         "\n### Budget to reach random search's final quality\n\nPer task, the level is random \
-         search's median (over seeds) best accuracy after its whole budget (100 configurations \
-         trained for 52 epochs); for each method, the median over seeds of the epochs it needed \
+         search's median (over seeds) best accuracy after its whole budget ({} configurations \
+         trained for {r} epochs); for each method, the median over seeds of the epochs it needed \
          to reach that level, as a fraction of that budget (a run that never reached it counts \
          as never). Target for Hyperband or BOHB: at most 0.10 (median over tasks).\n\n\
          | method | median fraction over tasks | tasks within 0.10 | tasks never reached (median) |\n\
          |---|---:|---:|---:|\n",
-    );
+        budget / r.max(1)
+    ));
     let mut fractions: BTreeMap<&str, f64> = BTreeMap::new();
     for m in &methods {
         let mut per_task = Vec::new();
@@ -439,9 +487,10 @@ pub fn section(runs: &[Run], budget: u64, ours: &[&str], header: &str) -> String
     s
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "lcbench"))]
 mod tests {
     use super::*;
+    use crate::lcbench::{EPOCHS, Surrogate};
 
     #[test]
     fn runs_spend_their_budget_and_pruning_methods_try_more_configurations() {
@@ -452,6 +501,7 @@ mod tests {
             return;
         }
         let s = Surrogate::load(&dir).unwrap();
+        let s = crate::lcbench::Curves(&s);
         let budget = 20 * EPOCHS as u64;
         let t0 = std::time::Instant::now();
         let random = run(&s, "3945", "random", 1, budget).unwrap();

@@ -56,6 +56,47 @@ impl FashionArgs {
     }
 }
 
+/// The real-training multi-fidelity benchmark's data and recipe (the same for tuneforge's runs
+/// and the server the peers train through).
+#[derive(clap::Args)]
+struct MfTrainArgs {
+    /// Folder holding fashion-mnist/ and mnist/.
+    #[arg(long, default_value = "../shared/data")]
+    data_dir: PathBuf,
+    /// Datasets (the benchmark's tasks).
+    #[arg(long, value_delimiter = ',', default_value = "fashion-mnist,mnist")]
+    datasets: Vec<String>,
+    /// Training images (the first ones of the training split).
+    #[arg(long, default_value_t = 2000)]
+    train_images: usize,
+    /// Validation images.
+    #[arg(long, default_value_t = 2000)]
+    valid_images: usize,
+    /// Epochs of a full training (R).
+    #[arg(long, default_value_t = 27)]
+    epochs: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+}
+
+impl MfTrainArgs {
+    fn load(&self) -> tuneforge_bench::mftrain::RealCurves {
+        tuneforge_bench::mftrain::RealCurves::load(
+            &self.data_dir,
+            &self.datasets,
+            self.train_images,
+            self.valid_images,
+            self.epochs,
+            self.batch_size,
+        )
+        .unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// EfficientNet compound scaling against depth, width or resolution alone on Fashion-MNIST,
@@ -137,6 +178,44 @@ enum Cmd {
         /// The Markdown file to update.
         #[arg(long, default_value = "docs/BENCHMARKS.md")]
         out: PathBuf,
+    },
+    /// Multi-fidelity methods on real networks trained here (an MLP on Fashion-MNIST or MNIST,
+    /// epochs as budget), with the peers' runs from bench/peers/mf_train.py.
+    MfTrain {
+        #[command(flatten)]
+        train: MfTrainArgs,
+        /// Seeds per (dataset, method).
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// Budget in full-length trainings (x --epochs).
+        #[arg(long, default_value_t = 30)]
+        budget_configs: u64,
+        /// Methods (comma-separated; default: random, tpe, median, asha, hyperband, bohb).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        /// Peer runs (JSON lines from bench/peers/mf_train.py).
+        #[arg(long)]
+        peers: Option<PathBuf>,
+        /// Where to write tuneforge's runs (JSON lines).
+        #[arg(long, default_value = "bench/results/tuneforge-mf-train.jsonl")]
+        results: PathBuf,
+        /// The Markdown file to update.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+        /// Runs in parallel, as threads of this process. A diverging training (NaN) was seen to
+        /// change the numbers of a training running beside it in burn's CPU backend, so the
+        /// published runs use 1 (and separate processes).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Read tuneforge's runs from --results instead of running them again.
+        #[arg(long)]
+        reuse_results: bool,
+    },
+    /// Serves the real-training learners of `mf-train` to the Python peers: JSON lines on
+    /// stdin/stdout (see the `mftrain` module).
+    MfTrainServe {
+        #[command(flatten)]
+        train: MfTrainArgs,
     },
     /// Multi-fidelity methods on LCBench learning curves (needs the `lcbench` feature).
     #[cfg(feature = "lcbench")]
@@ -385,6 +464,39 @@ fn main() {
             threads,
             reuse_results,
         ),
+        Cmd::MfTrain {
+            train,
+            seeds,
+            budget_configs,
+            methods,
+            peers,
+            results,
+            out,
+            threads,
+            reuse_results,
+        } => mf_train_cmd(
+            &train,
+            MfPlan {
+                tasks: train.datasets.clone(),
+                seeds,
+                budget_configs,
+                methods,
+                threads,
+                reuse_results,
+            },
+            peers,
+            results,
+            out,
+        ),
+        Cmd::MfTrainServe { train } => {
+            let source = train.load();
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::stdout().lock();
+            if let Err(e) = tuneforge_bench::mftrain::serve(&source, stdin, stdout) {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
         Cmd::Multiobjective {
             seeds,
             budget,
@@ -837,51 +949,37 @@ fn throughput_cmd(
     eprintln!("wrote {}", out.display());
 }
 
-#[cfg(feature = "lcbench")]
-#[allow(clippy::too_many_arguments)]
-fn mf_cmd(
+/// What a multi-fidelity benchmark command runs: tasks x methods x seeds at a budget.
+struct MfPlan {
     tasks: Vec<String>,
     seeds: u64,
     budget_configs: u64,
     methods: Vec<String>,
-    data: PathBuf,
-    peers: Option<PathBuf>,
-    results: PathBuf,
-    out: PathBuf,
     threads: usize,
     reuse_results: bool,
-) {
-    use tuneforge_bench::lcbench::{EPOCHS, Surrogate, TASKS};
-    use tuneforge_bench::multifidelity::{self, METHODS, Run};
-    let surrogate = match Surrogate::load(&data) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    };
-    let tasks: Vec<String> = if tasks.is_empty() {
-        TASKS.iter().map(|t| t.to_string()).collect()
-    } else {
-        tasks
-    };
-    let methods: Vec<String> = if methods.is_empty() {
-        METHODS.iter().map(|(m, _)| m.to_string()).collect()
-    } else {
-        methods
-    };
-    let budget = budget_configs * EPOCHS as u64;
+}
+
+/// Runs the plan's (task, method, seed) jobs on `source` (reusing stored runs when asked), saves
+/// them to `results`, adds the peers' runs, and returns them with the peers' description.
+fn mf_runs(
+    source: &dyn tuneforge_bench::multifidelity::CurveSource,
+    plan: &MfPlan,
+    peers: Option<&std::path::Path>,
+    results: &std::path::Path,
+) -> (Vec<tuneforge_bench::multifidelity::Run>, String) {
+    use tuneforge_bench::multifidelity::{self, Run};
+    let budget = plan.budget_configs * source.max_epochs() as u64;
     let mut jobs = Vec::new();
-    for t in &tasks {
-        for m in &methods {
-            for seed in 0..seeds {
+    for t in &plan.tasks {
+        for m in &plan.methods {
+            for seed in 0..plan.seeds {
                 jobs.push((t.clone(), m.clone(), seed));
             }
         }
     }
     let mut reused = Vec::new();
-    if reuse_results {
-        let text = std::fs::read_to_string(&results).unwrap_or_default();
+    if plan.reuse_results {
+        let text = std::fs::read_to_string(results).unwrap_or_default();
         reused = text
             .lines()
             .filter_map(|l| serde_json::from_str::<Run>(l).ok())
@@ -897,24 +995,27 @@ fn mf_cmd(
         });
         eprintln!("reusing {} runs from {}", reused.len(), results.display());
     }
+    // Cheapest last: the queue pops from the end, so the long full-budget runs start first.
+    jobs.sort_by_key(|(_, m, _)| !["random", "tpe"].contains(&m.as_str()));
+    jobs.reverse();
     let total = jobs.len();
     let queue = Mutex::new(jobs);
     let done: Mutex<Vec<Run>> = Mutex::new(reused);
     let failed: Mutex<Vec<String>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
+        for _ in 0..plan.threads.max(1) {
             s.spawn(|| {
                 loop {
                     let Some((t, m, seed)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
                     else {
                         return;
                     };
-                    match multifidelity::run(&surrogate, &t, &m, seed, budget) {
+                    match multifidelity::run(source, &t, &m, seed, budget) {
                         Ok(r) => {
                             let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
                             d.push(r);
-                            if d.len().is_multiple_of(100) || d.len() == total {
-                                eprintln!("{}/{} runs", d.len(), total);
+                            if d.len().is_multiple_of(100) || d.len() == total || total < 200 {
+                                eprintln!("{}/{} runs ({t} {m} {seed})", d.len(), total);
                             }
                         }
                         Err(e) => failed
@@ -940,35 +1041,146 @@ fn mf_cmd(
         .iter()
         .map(|r| serde_json::to_string(r).unwrap_or_default())
         .collect();
-    if let Err(e) = std::fs::write(&results, lines.join("\n") + "\n") {
+    if let Err(e) = std::fs::write(results, lines.join("\n") + "\n") {
         eprintln!("warning: cannot write {}: {e}", results.display());
     }
     let mut peer_note = "none".to_string();
-    if let Some(p) = &peers {
-        let (peer_runs, note) = load_peers::<Run>(p, |r| tasks.contains(&r.task));
+    if let Some(p) = peers {
+        let (peer_runs, note) = load_peers::<Run>(p, |r| plan.tasks.contains(&r.task));
         runs.extend(peer_runs);
         peer_note = note;
     }
-    let ours: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
-    let described: Vec<String> = METHODS
+    (runs, peer_note)
+}
+
+/// The `methods` with their descriptions, as the section header lists them.
+fn mf_described(methods: &[String]) -> String {
+    use tuneforge_bench::multifidelity::METHODS;
+    METHODS
         .iter()
         .filter(|(m, _)| methods.iter().any(|x| x == m))
         .map(|(m, d)| format!("`{m}` {d}"))
-        .collect();
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(feature = "lcbench")]
+#[allow(clippy::too_many_arguments)]
+fn mf_cmd(
+    tasks: Vec<String>,
+    seeds: u64,
+    budget_configs: u64,
+    methods: Vec<String>,
+    data: PathBuf,
+    peers: Option<PathBuf>,
+    results: PathBuf,
+    out: PathBuf,
+    threads: usize,
+    reuse_results: bool,
+) {
+    use tuneforge_bench::lcbench::{Curves, EPOCHS, Surrogate, TASKS};
+    use tuneforge_bench::multifidelity::{self, METHODS};
+    let surrogate = match Surrogate::load(&data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    let plan = MfPlan {
+        tasks: if tasks.is_empty() {
+            TASKS.iter().map(|t| t.to_string()).collect()
+        } else {
+            tasks
+        },
+        seeds,
+        budget_configs,
+        methods: if methods.is_empty() {
+            METHODS.iter().map(|(m, _)| m.to_string()).collect()
+        } else {
+            methods
+        },
+        threads,
+        reuse_results,
+    };
+    let budget = budget_configs * EPOCHS as u64;
+    let (runs, peer_note) = mf_runs(&Curves(&surrogate), &plan, peers.as_deref(), &results);
+    let ours: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
     let header = format!(
         "## Multi-fidelity on LCBench\n\nCommand: `{}`  \nMachine: {}. Tasks: {}, seeds: {seeds}, \
          budget per run: {budget} epochs ({budget_configs} full trainings of 52 epochs). Learning \
          curves: the YAHPO Gym LCBench surrogate (validation accuracy per epoch). The cost of a \
          run is the epochs it trained; a promoted trial continues its own curve. Peers: \
          {peer_note} (DEHB trains each fidelity from scratch, so a promotion costs its whole \
-         fidelity). tuneforge methods: {}.\n",
+         fidelity). tuneforge methods (R = 52): {}.\n",
         command_line(),
         machine(),
-        tasks.len(),
-        described.join("; ")
+        plan.tasks.len(),
+        mf_described(&plan.methods)
     );
-    let section = multifidelity::section(&runs, budget, &ours, &header);
+    let section = multifidelity::section(&runs, budget, EPOCHS as u64, &ours, &header);
     write_section_or_exit(&out, "multifidelity", &section);
+    eprintln!("wrote {}", out.display());
+}
+
+fn mf_train_cmd(
+    train: &MfTrainArgs,
+    mut plan: MfPlan,
+    peers: Option<PathBuf>,
+    results: PathBuf,
+    out: PathBuf,
+) {
+    use tuneforge_bench::multifidelity::{self, METHODS, promotes};
+    if plan.methods.is_empty() {
+        plan.methods = ["random", "tpe", "median", "asha", "hyperband", "bohb"]
+            .map(String::from)
+            .to_vec();
+    }
+    if let Some(m) = plan.methods.iter().find(|m| promotes(m)) {
+        eprintln!("error: '{m}' resumes trials from checkpoints, which mf-train does not keep");
+        std::process::exit(1);
+    }
+    let source = train.load();
+    let r = train.epochs as u64;
+    let budget = plan.budget_configs * r;
+    let (runs, peer_note) = mf_runs(&source, &plan, peers.as_deref(), &results);
+    let ours: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
+    let seconds: Vec<String> = plan
+        .methods
+        .iter()
+        .filter_map(|m| {
+            let mut t: Vec<f64> = runs
+                .iter()
+                .filter(|x| x.method == *m)
+                .filter_map(|x| x.seconds)
+                .collect();
+            t.sort_by(f64::total_cmp);
+            t.get(t.len() / 2).map(|s| format!("{m} {s:.0} s"))
+        })
+        .collect();
+    let header = format!(
+        "## Multi-fidelity with real training\n\nCommand: `{}`  \n\
+         Machine: {}. Tasks: {} (an MLP trained here with burn on the first {} training images, \
+         validated on {} images; SGD with momentum, cosine schedule over R = {r} epochs, batch \
+         {}; 6 hyperparameters: learning rate, momentum, weight decay, units, layers, dropout). \
+         Seeds: {}, budget per run: {budget} epochs ({} full trainings). The cost of a run is the \
+         epochs it trained; every method, the peers included, trains the same networks (the \
+         peers through `tuneforge-bench mf-train-serve`). Peers: {peer_note} (DEHB and SMAC \
+         train each fidelity from scratch, so a promotion costs its whole fidelity). tuneforge \
+         methods: {}. Median wall time per run here: {}.\n",
+        command_line(),
+        machine(),
+        plan.tasks.join(", "),
+        train.train_images,
+        train.valid_images,
+        train.batch_size,
+        plan.seeds,
+        plan.budget_configs,
+        mf_described(&plan.methods),
+        seconds.join(", ")
+    );
+    let section = multifidelity::section(&runs, budget, r, &ours, &header);
+    write_section_or_exit(&out, "multifidelity-train", &section);
     eprintln!("wrote {}", out.display());
 }
 
