@@ -317,6 +317,9 @@ fn latency(args: LatencyArgs, storage_flag: Option<&str>) -> Result<u8> {
 
 fn scale(args: ScaleArgs, storage_flag: Option<&str>) -> Result<u8> {
     use tuneforge_nas::scaling::{Baseline, compound_study, grid};
+    if !(args.grid_step > 0.0 && args.grid_step <= 1.0) {
+        return Err(Error::invalid("--grid-step must be in (0, 1]"));
+    }
     let spec = SearchSpec {
         dataset: args.dataset.clone(),
         data_dir: args.data_dir.clone(),
@@ -330,9 +333,6 @@ fn scale(args: ScaleArgs, storage_flag: Option<&str>) -> Result<u8> {
         resolution: args.resolution,
         ..Baseline::default()
     };
-    if !(args.grid_step > 0.0 && args.grid_step <= 1.0) {
-        return Err(Error::invalid("--grid-step must be in (0, 1]"));
-    }
     let points = grid(args.grid_step, args.tolerance);
     if points.is_empty() {
         return Err(Error::invalid(format!(

@@ -173,6 +173,33 @@ fn bad_options_and_missing_data_are_clear_errors() {
         &["--channels", "0"],
     ));
     assert!(err.contains("at least one channel"), "{err}");
+    for bad in [["--resolution", "1"], ["--batch", "0"]] {
+        let err = run_err(
+            tuneforge()
+                .current_dir(tmp.path())
+                .args(["nas", "latency"])
+                .args(bad)
+                .args(["--storage", "sqlite://nas.db"]),
+        );
+        assert!(
+            err.contains("--resolution must be at least 2, --batch"),
+            "{bad:?}: {err}"
+        );
+    }
+    for step in ["0", "1.5", "NaN"] {
+        let err = run_err(tuneforge().current_dir(tmp.path()).args([
+            "nas",
+            "scale",
+            "--grid-step",
+            step,
+            "--storage",
+            "sqlite://nas.db",
+        ]));
+        assert!(
+            err.contains("--grid-step must be in (0, 1]"),
+            "{step}: {err}"
+        );
+    }
     assert!(
         !tmp.path().join("nas.db").exists() || {
             let list = stdout(tuneforge().current_dir(tmp.path()).args([
