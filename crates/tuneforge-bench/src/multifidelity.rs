@@ -21,7 +21,7 @@ use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study, Trial
 
 /// The methods this benchmark knows: (name, what it is). r = 1 epoch, R = the source's full
 /// budget, η = 3 throughout.
-pub const METHODS: [(&str, &str); 10] = [
+pub const METHODS: [(&str, &str); 11] = [
     ("random", "random search, every trial to R epochs"),
     ("tpe", "TPE, every trial to R epochs"),
     ("median", "TPE + median stopping"),
@@ -30,6 +30,10 @@ pub const METHODS: [(&str, &str); 10] = [
     ("hyperband", "random + Hyperband (r=1, eta=3)"),
     ("tpe-hyperband", "TPE + Hyperband"),
     ("bohb", "BOHB: TPE per budget + Hyperband"),
+    (
+        "bohb-asha",
+        "BOHB's TPE per budget + ASHA (Hyperband's most aggressive bracket only)",
+    ),
     (
         "asha-promote",
         "promotion-based ASHA (r=1, eta=3): trials run to rung budgets, promotions resume from the checkpoint",
@@ -128,6 +132,10 @@ fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn P
         "bohb" => (
             Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
             Arc::new(hb()),
+        ),
+        "bohb-asha" => (
+            Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
+            Arc::new(AshaPruner::new(1, r, 3).target(target.clone())),
         ),
         "asha-promote" => (
             Arc::new(AshaScheduler::new(random(), 1, r, 3).target(target.clone())),

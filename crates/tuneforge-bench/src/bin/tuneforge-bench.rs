@@ -190,7 +190,8 @@ enum Cmd {
         /// Budget in full-length trainings (x --epochs).
         #[arg(long, default_value_t = 30)]
         budget_configs: u64,
-        /// Methods (comma-separated; default: random, tpe, median, asha, hyperband, bohb).
+        /// Methods (comma-separated; default: random, tpe, median, asha, hyperband, bohb,
+        /// bohb-asha).
         #[arg(long, value_delimiter = ',')]
         methods: Vec<String>,
         /// Peer runs (JSON lines from bench/peers/mf_train.py).
@@ -999,6 +1000,7 @@ fn mf_runs(
     jobs.sort_by_key(|(_, m, _)| !["random", "tpe"].contains(&m.as_str()));
     jobs.reverse();
     let total = jobs.len();
+    let already = reused.len();
     let queue = Mutex::new(jobs);
     let done: Mutex<Vec<Run>> = Mutex::new(reused);
     let failed: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -1014,8 +1016,9 @@ fn mf_runs(
                         Ok(r) => {
                             let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
                             d.push(r);
-                            if d.len().is_multiple_of(100) || d.len() == total || total < 200 {
-                                eprintln!("{}/{} runs ({t} {m} {seed})", d.len(), total);
+                            let n = d.len() - already;
+                            if n.is_multiple_of(100) || n == total || total < 200 {
+                                eprintln!("{n}/{total} runs ({t} {m} {seed})");
                             }
                         }
                         Err(e) => failed
@@ -1132,9 +1135,17 @@ fn mf_train_cmd(
 ) {
     use tuneforge_bench::multifidelity::{self, METHODS, promotes};
     if plan.methods.is_empty() {
-        plan.methods = ["random", "tpe", "median", "asha", "hyperband", "bohb"]
-            .map(String::from)
-            .to_vec();
+        plan.methods = [
+            "random",
+            "tpe",
+            "median",
+            "asha",
+            "hyperband",
+            "bohb",
+            "bohb-asha",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     if let Some(m) = plan.methods.iter().find(|m| promotes(m)) {
         eprintln!("error: '{m}' resumes trials from checkpoints, which mf-train does not keep");
