@@ -134,7 +134,8 @@ impl Mlp {
                         }
                     })
                     .collect();
-                x = x.clone() * Tensor::<2>::from_data(TensorData::new(mask, [n, u]), &x.device());
+                let device = x.device();
+                x = x * Tensor::<2>::from_data(TensorData::new(mask, [n, u]), &device);
             }
         }
         self.head.forward(x)
@@ -215,8 +216,13 @@ impl RealCurves {
             .get(task)
             .ok_or_else(|| format!("unknown task '{task}' (loaded: {:?})", self.tasks.keys()))?;
         let device = train_device();
-        let image = task.train.channels * task.train.height * task.train.width;
-        let net = Mlp::new(&config, image, task.train.classes, &device, seed);
+        let net = Mlp::new(
+            &config,
+            task.train.image_size(),
+            task.train.classes,
+            &device,
+            seed,
+        );
         let mut sgd = SgdConfig::new().with_momentum(Some(MomentumConfig {
             momentum: config.momentum,
             dampening: 0.0,
@@ -238,7 +244,6 @@ impl RealCurves {
             epochs_done: 0,
             total_epochs: self.epochs,
             batch_size: self.batch_size,
-            diverged: false,
         })
     }
 }
@@ -247,6 +252,7 @@ impl RealCurves {
 pub struct MlpLearner<'a> {
     task: &'a Task,
     config: MlpConfig,
+    /// The network; `None` once its training diverged.
     net: Option<Mlp>,
     optim: ModuleOptimizer,
     rng: ChaCha8Rng,
@@ -255,7 +261,6 @@ pub struct MlpLearner<'a> {
     epochs_done: usize,
     total_epochs: usize,
     batch_size: usize,
-    diverged: bool,
 }
 
 impl MlpLearner<'_> {
@@ -271,9 +276,6 @@ impl MlpLearner<'_> {
         let total = per_epoch * self.total_epochs;
         let first = per_epoch * self.epochs_done;
         self.epochs_done += 1;
-        if self.diverged {
-            return;
-        }
         let Some(mut net) = self.net.take() else {
             return;
         };
@@ -285,8 +287,7 @@ impl MlpLearner<'_> {
             let grads = loss.backward();
             let value: f64 = loss.into_scalar::<f64>();
             if !value.is_finite() {
-                self.diverged = true;
-                return;
+                return; // diverged: the network stays taken
             }
             let grads = GradientsParams::from_grads(grads, &net);
             let lr = cosine_lr(self.config.learning_rate, step.min(total), total);
@@ -297,9 +298,9 @@ impl MlpLearner<'_> {
 
     /// Validation accuracy in percent ([`DIVERGED_ACCURACY`] once diverged).
     pub fn accuracy(&self) -> f64 {
-        match (&self.net, self.diverged) {
-            (Some(net), false) => 100.0 * classifier_accuracy(net, &self.task.valid),
-            _ => DIVERGED_ACCURACY,
+        match &self.net {
+            Some(net) => 100.0 * classifier_accuracy(net, &self.task.valid),
+            None => DIVERGED_ACCURACY,
         }
     }
 }

@@ -644,12 +644,16 @@ mod tests {
         assert!((c.temperature_at(100, 100) - 0.1).abs() < 1e-12);
     }
 
-    #[test]
-    fn the_discretised_cell_is_the_argmax_over_non_zero_operations() {
-        let ops: Vec<OpKind> = tuneforge::nas::cell::NAS_BENCH_201_OPS
+    fn nas_bench_201_ops() -> Vec<OpKind> {
+        tuneforge::nas::cell::NAS_BENCH_201_OPS
             .iter()
             .map(|o| OpKind::parse(o).unwrap())
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_discretised_cell_is_the_argmax_over_non_zero_operations() {
+        let ops = nas_bench_201_ops();
         let alpha = vec![
             vec![0.9, 0.1, 0.2, 0.3, 0.4], // zero is largest: the best non-zero wins
             vec![0.0, 0.5, 0.2, 0.1, 0.4],
@@ -665,10 +669,7 @@ mod tests {
 
     #[test]
     fn a_skip_budget_keeps_the_strongest_skips_and_replaces_the_rest() {
-        let ops: Vec<OpKind> = tuneforge::nas::cell::NAS_BENCH_201_OPS
-            .iter()
-            .map(|o| OpKind::parse(o).unwrap())
-            .collect();
+        let ops = nas_bench_201_ops();
         let alpha = vec![
             vec![0.0, 0.9, 0.2, 0.3, 0.1], // skip 0.9: kept
             vec![0.0, 0.5, 0.2, 0.1, 0.4], // skip 0.5: replaced by avg_pool (0.4)

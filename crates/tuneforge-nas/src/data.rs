@@ -47,7 +47,8 @@ impl ImageSet {
         self.labels.is_empty()
     }
 
-    fn image_size(&self) -> usize {
+    /// Values per image: channels x height x width.
+    pub fn image_size(&self) -> usize {
         self.channels * self.height * self.width
     }
 

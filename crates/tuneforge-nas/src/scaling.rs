@@ -237,7 +237,7 @@ pub fn resize(set: &ImageSet, resolution: usize) -> ImageSet {
         return set.clone();
     }
     let device = Device::default();
-    let size = set.channels * set.height * set.width;
+    let size = set.image_size();
     let mut pixels = Vec::with_capacity(set.len() * set.channels * resolution * resolution);
     for chunk in (0..set.len()).collect::<Vec<_>>().chunks(512) {
         let data = set.pixels[chunk[0] * size..(chunk[chunk.len() - 1] + 1) * size].to_vec();

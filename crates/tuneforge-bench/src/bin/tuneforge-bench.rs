@@ -996,9 +996,6 @@ fn mf_runs(
         });
         eprintln!("reusing {} runs from {}", reused.len(), results.display());
     }
-    // Cheapest last: the queue pops from the end, so the long full-budget runs start first.
-    jobs.sort_by_key(|(_, m, _)| !["random", "tpe"].contains(&m.as_str()));
-    jobs.reverse();
     let total = jobs.len();
     let already = reused.len();
     let queue = Mutex::new(jobs);
