@@ -1,12 +1,24 @@
-//! CMA-ES: the covariance matrix adaptation evolution strategy, with IPOP restarts.
+//! CMA-ES: the covariance matrix adaptation evolution strategy, with IPOP restarts, quasi-random
+//! mutations and categorical parameters (CatCMA).
 //!
 //! Each generation samples λ points from N(m, σ²C) on the unit cube of the numeric parameters,
 //! moves the mean towards the best μ, and adapts the covariance C (rank-one and rank-μ updates
 //! from the evolution path) and the step size σ (cumulative step-size adaptation). When the
 //! search stagnates it restarts with a doubled population (IPOP), which makes it robust on
-//! multimodal functions. Integer and stepped parameters keep a minimum spread along their axis
-//! (a simplified margin) so the search never freezes on one discrete value. Categorical
-//! parameters are not modelled: they are drawn by the independent sampler (random).
+//! multimodal functions.
+//!
+//! What suits it to hyperparameter budgets of a few hundred trials:
+//! - **Quasi-random mutations**: a generation's standard normal vectors come from one scrambled
+//!   Sobol sequence (Box-Muller on coordinate pairs, fresh scrambling per generation), so the λ
+//!   points of a generation cover the mutation distribution more evenly than independent draws.
+//! - **Categorical parameters** get one categorical distribution each, adapted with the same
+//!   ranking weights by the adaptive stochastic natural gradient ([`super::asng`]), as in
+//!   CatCMA. In a conditional space (a trial lacks a modelled parameter) the categoricals fall
+//!   back to random draws, since the unused coordinates of a point would mislead them.
+//! - **Discrete parameters**: integer and stepped parameters keep a minimum spread along their
+//!   axis (a simplified margin) so the search never freezes on one value; the point told to
+//!   CMA-ES is the value the trial really used (its bin's centre); and when every modelled
+//!   parameter is discrete a proposal that repeats a configuration already tried is redrawn.
 //!
 //! Trials are tied to the generation that proposed them; a generation is complete when λ of its
 //! trials have completed (failed or pruned ones are replaced by new samples). State lives in the
@@ -15,6 +27,12 @@
 //! # References
 //! - N. Hansen, "The CMA Evolution Strategy: A Tutorial", arXiv:1604.00772, 2016 (defaults and
 //!   update equations used here).
+//! - A. Auger, M. Jebalia, O. Teytaud, "Algorithms (X, sigma, eta): Quasi-random Mutations for
+//!   Evolution Strategies", Artificial Evolution 2005 (quasi-random mutations);
+//!   O. Teytaud, S. Gelly, "DCMA: yet another derandomization in covariance-matrix-adaptation",
+//!   GECCO 2007 (the same inside CMA-ES).
+//! - R. Hamano, S. Saito, M. Nomura, K. Uchida, S. Shirakawa, "CatCMA: Stochastic Optimization
+//!   for Mixed-Category Problems", GECCO 2024.
 //! - N. Hansen and A. Ostermeier, "Completely Derandomized Self-Adaptation in Evolution
 //!   Strategies", Evolutionary Computation 9(2), 2001.
 //! - A. Auger and N. Hansen, "A Restart CMA Evolution Strategy With Increasing Population
@@ -42,7 +60,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{RandomSampler, Sampler, StudyView};
+use super::asng::Asng;
+use super::{RandomSampler, Sampler, SobolSampler, StudyView};
 use crate::distribution::Distribution;
 use crate::error::Result;
 use crate::record::{FrozenTrial, TrialState};
@@ -60,6 +79,12 @@ pub struct CmaEsConfig {
     pub ipop: bool,
     /// Population growth factor at each restart. Default 2.
     pub popsize_factor: usize,
+    /// Learn categorical parameters too, with one adaptive categorical distribution each
+    /// (CatCMA); when false they are drawn at random. Default true.
+    pub categorical: bool,
+    /// Draw each generation's mutations from a scrambled Sobol sequence instead of independent
+    /// normal draws (quasi-random mutations: more even coverage at small budgets). Default true.
+    pub quasi_random: bool,
 }
 
 impl Default for CmaEsConfig {
@@ -69,6 +94,8 @@ impl Default for CmaEsConfig {
             popsize: None,
             ipop: true,
             popsize_factor: 2,
+            categorical: true,
+            quasi_random: true,
         }
     }
 }
@@ -94,15 +121,27 @@ pub struct CmaEsSampler {
     state: Mutex<State>,
 }
 
+/// One proposal: a point of the numeric unit cube and a choice per modelled categorical.
+#[derive(Clone, Debug)]
+struct Point {
+    x: DVector<f64>,
+    c: Vec<usize>,
+}
+
 #[derive(Debug)]
 struct State {
     /// The numeric parameters CMA-ES models, fixed by the first complete trial.
     space: Option<Vec<(String, Distribution)>>,
+    /// The categorical parameters modelled beside them (empty unless `categorical`).
+    cats: Vec<(String, Distribution)>,
     cma: Option<Cma>,
-    /// Generation id (restart, generation) and unit point of each trial proposed here.
-    issued: HashMap<u64, ((u32, u32), DVector<f64>)>,
+    asng: Option<Asng>,
+    /// Generation id (restart, generation) and point of each trial proposed here.
+    issued: HashMap<u64, ((u32, u32), Point)>,
     /// Results of the current generation.
-    results: Vec<(f64, DVector<f64>)>,
+    results: Vec<(f64, Point)>,
+    /// The first trial number proposed in the current generation (quasi-random index base).
+    gen_first: Option<u64>,
     restarts: u32,
     /// Best loss of the current run, and generations since it last improved (stagnation).
     best: f64,
@@ -113,9 +152,12 @@ impl Default for State {
     fn default() -> Self {
         State {
             space: None,
+            cats: Vec::new(),
             cma: None,
+            asng: None,
             issued: HashMap::new(),
             results: Vec::new(),
+            gen_first: None,
             restarts: 0,
             best: f64::INFINITY,
             since_improvement: 0,
@@ -239,6 +281,44 @@ impl Cma {
         &self.mean + y * self.sigma
     }
 
+    /// The point m + σ B D z for a standard normal vector z.
+    pub fn sample_from(&self, z: &DVector<f64>) -> DVector<f64> {
+        let y = &self.b * z.component_mul(&self.d);
+        &self.mean + y * self.sigma
+    }
+
+    /// Point `index` of a quasi-random generation inside the unit cube: z comes from the
+    /// scrambled Sobol point through the Box-Muller transform (coordinates in pairs). A point
+    /// outside the cube is replaced by a later point of the sequence (stepping by `stride`, so
+    /// replacements do not collide with other members of the generation); after 100 tries a
+    /// pseudo-random sample is clipped.
+    pub fn sample_quasi_random_in_unit_cube(
+        &self,
+        stream: &SobolSampler,
+        index: u64,
+        stride: u64,
+        rng: &mut impl Rng,
+    ) -> DVector<f64> {
+        for attempt in 0..100u64 {
+            let i = index + attempt * stride.max(1);
+            let z = DVector::from_fn(self.n, |d, _| {
+                let pair = 2 * (d / 2);
+                let r = (-2.0 * stream.point(i, pair).max(1e-300).ln()).sqrt();
+                let angle = 2.0 * std::f64::consts::PI * stream.point(i, pair + 1);
+                if d % 2 == 0 {
+                    r * angle.cos()
+                } else {
+                    r * angle.sin()
+                }
+            });
+            let x = self.sample_from(&z);
+            if x.iter().all(|v| (0.0..=1.0).contains(v)) {
+                return x;
+            }
+        }
+        self.sample_in_unit_cube(rng)
+    }
+
     /// One sample inside the unit cube: resampled while outside, then clipped.
     pub fn sample_in_unit_cube(&self, rng: &mut impl Rng) -> DVector<f64> {
         let mut x = self.sample(rng);
@@ -277,9 +357,10 @@ impl Cma {
         self.pc = &self.pc * (1.0 - self.cc)
             + &yw * (h * (self.cc * (2.0 - self.cc) * self.mu_eff).sqrt());
         // Rank-μ update over all ranks; negative weights are rescaled by n / |C^(-1/2) y|^2 so
-        // that C stays positive definite (tutorial eq. 46).
+        // that C stays positive definite (tutorial eq. 46). The decay of the old C uses the sum of
+        // the weights before that rescaling (eq. 47).
         let mut rank_mu = DMatrix::zeros(self.n, self.n);
-        let mut wsum = 0.0;
+        let wsum: f64 = self.weights.iter().sum();
         for (w, y) in self.weights.iter().zip(&ys) {
             let w = if *w >= 0.0 {
                 *w
@@ -287,7 +368,6 @@ impl Cma {
                 let z = (self.b.transpose() * y).component_div(&self.d);
                 *w * n / z.norm_squared().max(1e-300)
             };
-            wsum += w;
             rank_mu += y * y.transpose() * w;
         }
         let delta = (1.0 - h) * self.cc * (2.0 - self.cc);
@@ -380,7 +460,8 @@ impl CmaEsSampler {
         };
         let current = (state.restarts, cma.generation);
         let mut finished = Vec::new();
-        for (&number, (gen_id, x)) in &state.issued {
+        let mut dynamic = false;
+        for (&number, (gen_id, point)) in &state.issued {
             let Some(t) = study.trials.get(number as usize) else {
                 continue;
             };
@@ -388,17 +469,32 @@ impl CmaEsSampler {
                 continue;
             }
             finished.push(number);
+            // A conditional space: a modelled categorical may switch off parameters, and a
+            // point whose coordinates went unused would mislead the categorical model.
+            if !state.cats.is_empty()
+                && let Some(space) = &state.space
+                && space
+                    .iter()
+                    .chain(&state.cats)
+                    .any(|(n, _)| !t.params.contains_key(n))
+            {
+                dynamic = true;
+            }
             if t.state == TrialState::Complete
                 && *gen_id == current
                 && let Some(v) = t.value()
             {
                 state
                     .results
-                    .push((study.directions[0].to_loss(v), x.clone()));
+                    .push((study.directions[0].to_loss(v), point.clone()));
             }
         }
         for n in finished {
             state.issued.remove(&n);
+        }
+        if dynamic {
+            state.cats.clear();
+            state.asng = None;
         }
         let Some(cma) = state.cma.as_mut() else {
             return;
@@ -406,10 +502,16 @@ impl CmaEsSampler {
         if state.results.len() < cma.lambda {
             return;
         }
-        let mut batch: Vec<(f64, DVector<f64>)> = state.results.drain(..).collect();
+        let mut batch: Vec<(f64, Point)> = state.results.drain(..).collect();
         batch.truncate(cma.lambda);
-        let best = batch.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
-        cma.tell(batch);
+        batch.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let best = batch.first().map_or(f64::INFINITY, |r| r.0);
+        if let Some(asng) = state.asng.as_mut() {
+            let ranked: Vec<Vec<usize>> = batch.iter().map(|(_, p)| p.c.clone()).collect();
+            asng.tell(&ranked, cma.weights().0);
+        }
+        cma.tell(batch.into_iter().map(|(v, p)| (v, p.x)).collect());
+        state.gen_first = None;
         let improved =
             !state.best.is_finite() || best < state.best - 1e-12 * state.best.abs().max(1.0);
         if improved {
@@ -433,8 +535,64 @@ impl CmaEsSampler {
             state.issued.clear();
             if let Some(space) = state.space.clone() {
                 state.cma = Some(self.fresh(state, &space, Some(lambda)));
+                state.asng = self.fresh_categorical(state);
             }
         }
+    }
+
+    fn fresh_categorical(&self, state: &State) -> Option<Asng> {
+        let choices: Vec<usize> = state
+            .cats
+            .iter()
+            .map(|(_, d)| d.cardinality().unwrap_or(1) as usize)
+            .collect();
+        (!choices.is_empty()).then(|| Asng::new(&choices))
+    }
+
+    /// The grid cell of each coordinate of a point when every modelled parameter is discrete
+    /// (its bin on the unit cube, then its categories); `None` when one is continuous.
+    fn cell(state: &State, space: &[(String, Distribution)], p: &Point) -> Option<Vec<u64>> {
+        let mut key = Vec::with_capacity(p.x.len() + p.c.len());
+        for ((_, d), u) in space.iter().zip(p.x.iter()) {
+            let n = d.cardinality()?;
+            key.push(((u * n as f64).floor().max(0.0) as u64).min(n.saturating_sub(1)));
+        }
+        key.extend(p.c.iter().map(|&c| c as u64));
+        debug_assert_eq!(p.c.len(), state.cats.len());
+        Some(key)
+    }
+
+    /// The cells of the configurations already tried (any state), for a discrete space.
+    fn tried_cells(
+        state: &State,
+        space: &[(String, Distribution)],
+        study: &StudyView,
+    ) -> std::collections::HashSet<Vec<u64>> {
+        study
+            .trials
+            .iter()
+            .filter_map(|t| {
+                let x: Option<Vec<f64>> = space
+                    .iter()
+                    .map(|(n, d)| t.params.get(n).and_then(|v| d.to_unit(v).ok()))
+                    .collect();
+                let c: Option<Vec<usize>> = state
+                    .cats
+                    .iter()
+                    .map(|(n, d)| {
+                        t.params
+                            .get(n)
+                            .and_then(|v| d.to_internal(v).ok())
+                            .map(|i| i as usize)
+                    })
+                    .collect();
+                let p = Point {
+                    x: DVector::from_vec(x?),
+                    c: c?,
+                };
+                Self::cell(state, space, &p)
+            })
+            .collect()
     }
 }
 
@@ -451,17 +609,24 @@ impl Sampler for CmaEsSampler {
         if st.space.is_none()
             && let Some(first) = study.complete().next()
         {
-            let space: Vec<(String, Distribution)> = first
+            let (cats, space): (Vec<_>, Vec<_>) = first
                 .distributions
                 .iter()
-                .filter(|(_, d)| !matches!(d, Distribution::Categorical { .. }) && !d.is_single())
+                .filter(|(_, d)| !d.is_single())
                 .map(|(n, d)| (n.clone(), d.clone()))
-                .collect();
+                .partition(|(_, d)| matches!(d, Distribution::Categorical { .. }));
+            // Categoricals ride along with a Gaussian part; alone they are drawn at random.
             if !space.is_empty() {
                 st.space = Some(space);
+                if self.cfg.categorical {
+                    st.cats = cats;
+                }
             }
         }
-        st.space.clone().unwrap_or_default().into_iter().collect()
+        let mut out: IndexMap<String, Distribution> =
+            st.space.clone().unwrap_or_default().into_iter().collect();
+        out.extend(st.cats.iter().cloned());
+        out
     }
 
     fn sample_relative(
@@ -477,21 +642,64 @@ impl Sampler for CmaEsSampler {
         if st.cma.is_none() {
             let cma = self.fresh(&st, &own, self.cfg.popsize);
             st.cma = Some(cma);
+            st.asng = self.fresh_categorical(&st);
         }
         self.absorb(&mut st, study);
+        // The generation's mutations come from one scrambled Sobol sequence (fresh scrambling
+        // per generation), indexed by the trial's place in the generation.
+        let first = *st.gen_first.get_or_insert(trial.number);
         let Some(cma) = st.cma.as_ref() else {
             return Ok(IndexMap::new());
         };
         let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, trial.number.wrapping_add(7)));
-        let x = cma.sample_in_unit_cube(&mut rng);
+        let stream = SobolSampler::new(mix(
+            self.seed,
+            (u64::from(st.restarts) << 32) | u64::from(cma.generation),
+        ));
+        let mut index = trial.number.saturating_sub(first);
+        let lambda = cma.lambda as u64;
+        let mut draw = |rng: &mut ChaCha8Rng| Point {
+            x: if self.cfg.quasi_random {
+                let x = cma.sample_quasi_random_in_unit_cube(&stream, index, lambda, rng);
+                index += lambda.max(1) * 101;
+                x
+            } else {
+                cma.sample_in_unit_cube(rng)
+            },
+            c: st.asng.as_ref().map(|a| a.sample(rng)).unwrap_or_default(),
+        };
+        // On an all-discrete space a configuration already tried would teach nothing new:
+        // redraw (a bounded number of times) until the proposal is a new one.
+        let mut point = draw(&mut rng);
+        if Self::cell(&st, &own, &point).is_some() {
+            let tried = Self::tried_cells(&st, &own, study);
+            for _ in 0..100 {
+                if Self::cell(&st, &own, &point).is_none_or(|k| !tried.contains(&k)) {
+                    break;
+                }
+                point = draw(&mut rng);
+            }
+        }
+        // Discrete coordinates are told to CMA-ES at the value the trial really used (the centre
+        // of its bin), so the mean moves between the values that were evaluated.
+        for ((_, dist), u) in own.iter().zip(point.x.iter_mut()) {
+            if dist.cardinality().is_some() {
+                *u = dist.to_unit(&dist.from_unit(*u))?;
+            }
+        }
         let gen_id = (st.restarts, cma.generation);
-        st.issued.insert(trial.number, (gen_id, x.clone()));
         let mut out = IndexMap::new();
-        for ((name, dist), u) in own.iter().zip(x.iter()) {
+        for ((name, dist), u) in own.iter().zip(point.x.iter()) {
             if space.get(name) == Some(dist) {
                 out.insert(name.clone(), dist.to_internal(&dist.from_unit(*u))?);
             }
         }
+        for ((name, dist), &c) in st.cats.iter().zip(&point.c) {
+            if space.get(name) == Some(dist) {
+                out.insert(name.clone(), c as f64);
+            }
+        }
+        st.issued.insert(trial.number, (gen_id, point));
         Ok(out)
     }
 
@@ -629,5 +837,131 @@ mod tests {
         };
         assert_eq!(run(1), run(1));
         assert_ne!(run(1), run(2));
+    }
+
+    fn study_with(cfg: CmaEsConfig, seed: u64) -> Study {
+        Study::builder("cma-x")
+            .sampler(cfg.build(seed))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn categorical_parameters_are_learned_with_the_numeric_ones() {
+        // CatCMA's property: the categorical distribution concentrates on the choice that ranks
+        // best, while the Gaussian part optimises the numeric parameters.
+        let share_of_best = |categorical: bool| {
+            let study = study_with(
+                CmaEsConfig {
+                    categorical,
+                    ..CmaEsConfig::default()
+                },
+                3,
+            );
+            study
+                .optimize(
+                    |t| -> crate::Result<f64> {
+                        let x = t.suggest_float("x", -2.0, 2.0).get()?;
+                        let y = t.suggest_float("y", -2.0, 2.0).get()?;
+                        let c = t.suggest_categorical("act", &["a", "b", "c", "d"])?;
+                        Ok(x * x + y * y + if c == "c" { 0.0 } else { 1.0 })
+                    },
+                    Optimize::trials(150),
+                )
+                .unwrap();
+            let trials = study.trials().unwrap();
+            let last = &trials[100..];
+            let hits = last
+                .iter()
+                .filter(|t| t.params["act"].as_str() == Some("c"))
+                .count();
+            (
+                hits as f64 / last.len() as f64,
+                study.best_value().unwrap().unwrap(),
+            )
+        };
+        let (learned, best) = share_of_best(true);
+        let (random, _) = share_of_best(false);
+        assert!(
+            learned > 0.6,
+            "best choice in {learned} of the last 50 trials"
+        );
+        assert!(random < 0.45, "random draws pick it {random} of the time");
+        assert!(best < 0.01, "best {best}");
+    }
+
+    #[test]
+    fn a_conditional_space_falls_back_to_random_categoricals_and_still_converges() {
+        let study = study_with(CmaEsConfig::default(), 4);
+        study
+            .optimize(
+                |t| -> crate::Result<f64> {
+                    let kind = t.suggest_categorical("kind", &["quad", "abs"])?;
+                    if kind == "quad" {
+                        let x = t.suggest_float("x", -3.0, 3.0).get()?;
+                        let y = t.suggest_float("y", -3.0, 3.0).get()?;
+                        Ok((x - 1.0).powi(2) + (y + 0.5).powi(2))
+                    } else {
+                        let z = t.suggest_int("z", 0, 10).get()?;
+                        Ok(0.5 + 0.2 * (z - 7).abs() as f64)
+                    }
+                },
+                Optimize::trials(300),
+            )
+            .unwrap();
+        let best = study.best_value().unwrap().unwrap();
+        assert!(best < 0.05, "best {best}");
+    }
+
+    #[test]
+    fn an_all_discrete_space_is_not_sampled_twice_at_the_same_configuration() {
+        // 4 x 4 x 2 = 32 configurations; the first 16 proposals must all differ. (Once the search
+        // has narrowed, the untried cells lie far out and a bounded number of redraws may not
+        // reach them; then a repeat is accepted.)
+        let study = study_with(CmaEsConfig::default(), 6);
+        study
+            .optimize(
+                |t| -> crate::Result<f64> {
+                    let a = t.suggest_int("a", 0, 3).get()?;
+                    let b = t.suggest_int("b", 0, 3).get()?;
+                    let c = t.suggest_categorical("c", &[false, true])?;
+                    Ok(((a - 1) * (a - 1) + (b - 2) * (b - 2)) as f64 + f64::from(u8::from(c)))
+                },
+                Optimize::trials(16),
+            )
+            .unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for t in study.trials().unwrap() {
+            let key = format!("{:?}", t.params);
+            assert!(seen.insert(key.clone()), "trial {} repeats {key}", t.number);
+        }
+    }
+
+    #[test]
+    fn quasi_random_mutations_balance_a_generation_better_than_random_ones() {
+        // The property quasi-random mutations are used for: the mean of a generation's
+        // mutation vectors stays closer to zero (lower discrepancy) than with independent draws,
+        // so the recombined mean is not pushed around by sampling noise.
+        let n = 6;
+        let c = Cma::new(DVector::from_element(n, 0.5), 0.01, Some(16), vec![]);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (mut quasi, mut pseudo) = (0.0, 0.0);
+        for g in 0..200u64 {
+            let stream = SobolSampler::new(mix(11, g));
+            let mean_of = |xs: Vec<DVector<f64>>| {
+                let sum = xs.iter().fold(DVector::zeros(n), |a, x| a + x);
+                ((sum / xs.len() as f64) - &c.mean).norm()
+            };
+            quasi += mean_of(
+                (0..16u64)
+                    .map(|i| c.sample_quasi_random_in_unit_cube(&stream, i, 16, &mut rng))
+                    .collect(),
+            );
+            pseudo += mean_of((0..16).map(|_| c.sample_in_unit_cube(&mut rng)).collect());
+        }
+        assert!(
+            quasi < 0.7 * pseudo,
+            "quasi {quasi} vs pseudo-random {pseudo}"
+        );
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod annealing;
 pub mod asha_scheduler;
+pub mod asng;
 pub mod auto;
 pub mod bohb;
 pub mod cmaes;
