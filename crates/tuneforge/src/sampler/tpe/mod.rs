@@ -13,6 +13,10 @@
 //! - a **constant liar** for parallel workers: running trials count as bad, so simultaneous
 //!   proposals spread out instead of piling onto one point.
 //!
+//! And one thing Optuna's lacks: on a finite space (every parameter integer, stepped or
+//! categorical, no conditional groups) a candidate that repeats a configuration already tried is
+//! passed over for the best new one, since a repeat teaches a deterministic objective nothing.
+//!
 //! Densities live on the unit cube: log ranges in log space, discrete values with the probability
 //! mass of their cell, categoricals with smoothed one-hot kernels. Several objectives are ranked
 //! by non-dominated sorting.
@@ -212,6 +216,7 @@ impl TpeSampler {
         names: &[String],
         dists: &[Distribution],
         salt: u64,
+        avoid_repeats: bool,
     ) -> Option<Vec<ParamValue>> {
         let SplitRows {
             mut below,
@@ -244,8 +249,37 @@ impl TpeSampler {
         let l = fit(below, &[]);
         let g = fit(above, &above_order);
         let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(self.seed, number), salt));
+        // On a finite space a configuration already tried teaches nothing new: such candidates
+        // are skipped, and more are drawn (up to ten rounds) while every one was a repeat.
+        let key = |values: &[ParamValue]| -> Option<Vec<u64>> {
+            values
+                .iter()
+                .zip(dists)
+                .map(|(v, d)| d.to_internal(v).ok().map(f64::to_bits))
+                .collect()
+        };
+        let tried: std::collections::HashSet<Vec<u64>> =
+            if avoid_repeats && dists.iter().all(|d| d.cardinality().is_some()) {
+                study
+                    .trials
+                    .iter()
+                    .filter(|t| t.number != number)
+                    .filter_map(|t| {
+                        let v: Option<Vec<ParamValue>> =
+                            names.iter().map(|n| t.params.get(n).cloned()).collect();
+                        key(&v?)
+                    })
+                    .collect()
+            } else {
+                Default::default()
+            };
         let mut best: Option<(f64, Vec<ParamValue>)> = None;
-        for _ in 0..self.cfg.n_ei_candidates.max(1) {
+        let mut best_repeat: Option<(f64, Vec<ParamValue>)> = None;
+        let rounds = if tried.is_empty() { 1 } else { 10 };
+        for i in 0..self.cfg.n_ei_candidates.max(1) * rounds {
+            if i >= self.cfg.n_ei_candidates.max(1) && best.is_some() {
+                break;
+            }
             let raw = l.sample(&mut rng);
             let values: Vec<ParamValue> = raw
                 .iter()
@@ -260,11 +294,16 @@ impl TpeSampler {
                 .collect();
             let point: Vec<Coord> = values.iter().zip(dists).map(|(v, d)| coord(d, v)).collect();
             let score = l.log_pdf(&point) - g.log_pdf(&point);
-            if best.as_ref().is_none_or(|(s, _)| score > *s) {
-                best = Some((score, values));
+            let slot = if key(&values).is_some_and(|k| tried.contains(&k)) {
+                &mut best_repeat
+            } else {
+                &mut best
+            };
+            if slot.as_ref().is_none_or(|(s, _)| score > *s) {
+                *slot = Some((score, values));
             }
         }
-        best.map(|b| b.1)
+        best.or(best_repeat).map(|b| b.1)
     }
 
     fn n_complete(&self, study: &StudyView) -> usize {
@@ -342,10 +381,11 @@ impl Sampler for TpeSampler {
             vec![space.keys().cloned().collect()]
         };
         let mut out = IndexMap::new();
+        let whole = groups.len() == 1;
         for names in groups {
             let dists: Vec<Distribution> = names.iter().map(|n| space[n].clone()).collect();
             let salt = names.iter().fold(0, |h, n| mix(h, name_hash(n)));
-            if let Some(values) = self.propose(study, trial.number, &names, &dists, salt) {
+            if let Some(values) = self.propose(study, trial.number, &names, &dists, salt, whole) {
                 for ((n, d), v) in names.iter().zip(&dists).zip(values) {
                     out.insert(n.clone(), d.to_internal(&v)?);
                 }
@@ -364,7 +404,9 @@ impl Sampler for TpeSampler {
         if self.n_complete(study) >= self.cfg.n_startup_trials {
             let names = [name.to_string()];
             let dists = [dist.clone()];
-            if let Some(v) = self.propose(study, trial.number, &names, &dists, name_hash(name)) {
+            if let Some(v) =
+                self.propose(study, trial.number, &names, &dists, name_hash(name), false)
+            {
                 return dist.to_internal(&v[0]);
             }
         }
@@ -601,6 +643,38 @@ mod tests {
             "after the startup, most trials pick the good branch: {late_a}/30"
         );
         assert!(s.best_value().unwrap().unwrap() < 0.01);
+    }
+
+    #[test]
+    fn on_a_finite_space_the_model_does_not_propose_a_configuration_already_tried() {
+        // 4 x 4 x 3 = 48 configurations; after 10 startup trials, the next 20 proposals are new.
+        let s = Study::builder("finite")
+            .sampler(TpeConfig::default().build(2))
+            .build()
+            .unwrap();
+        s.optimize(
+            |t| -> crate::Result<f64> {
+                let a = t.suggest_int("a", 0, 3).get()?;
+                let b = t.suggest_float("b", 0.0, 0.75).step(0.25).get()?;
+                let c = t.suggest_categorical("c", &["x", "y", "z"])?;
+                Ok((a - 2).abs() as f64 + (b - 0.5).abs() + f64::from(u8::from(c != "y")))
+            },
+            Optimize::trials(30),
+        )
+        .unwrap();
+        let trials = s.trials().unwrap();
+        for t in &trials[10..] {
+            let repeat = trials[..t.number as usize]
+                .iter()
+                .find(|u| u.params == t.params);
+            assert!(
+                repeat.is_none(),
+                "trial {} repeats trial {:?}: {:?}",
+                t.number,
+                repeat.map(|u| u.number),
+                t.params
+            );
+        }
     }
 
     #[test]
