@@ -95,6 +95,44 @@ pub fn mean_ranks(
     out
 }
 
+/// tuneforge samplers and their Optuna counterparts, compared head to head.
+pub const COUNTERPARTS: [(&str, &str); 3] = [
+    ("tpe", "optuna-tpe"),
+    ("gp", "optuna-gp"),
+    ("cmaes", "optuna-cmaes"),
+];
+
+/// For each (ours, peer) pair that both ran: the problems (run by both) where our median regret
+/// at `budget` is at most the peer's, and the ones where it is worse.
+pub fn head_to_head(
+    results: &[RunResult],
+    f_star: &BTreeMap<String, f64>,
+    budget: usize,
+    pairs: &[(&str, &str)],
+) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    let med = median_regret(results, f_star, budget);
+    let mut out = Vec::new();
+    for (ours, peer) in pairs {
+        let (mut wins, mut losses) = (Vec::new(), Vec::new());
+        for ((p, s), v) in &med {
+            if s != ours {
+                continue;
+            }
+            if let Some(w) = med.get(&(p.clone(), peer.to_string())) {
+                if v <= w {
+                    wins.push(p.clone());
+                } else {
+                    losses.push(p.clone());
+                }
+            }
+        }
+        if !wins.is_empty() || !losses.is_empty() {
+            out.push((ours.to_string(), peer.to_string(), wins, losses));
+        }
+    }
+    out
+}
+
 /// What each sampler of `runs` covered, for the ones that did not run every problem with the
 /// longest budget: "smac: 75 runs, 15 of 15 problems, 100 evaluations", joined by "; ".
 pub fn coverage(runs: &[RunResult], n_problems: usize) -> String {
@@ -180,6 +218,25 @@ pub fn samplers_section(
             .cloned()
             .collect();
         rank_table(&mut s, &rs);
+    }
+    let h2h = head_to_head(results, f_star, at, &COUNTERPARTS);
+    if !h2h.is_empty() {
+        s.push_str(&format!(
+            "\n### Against the Optuna counterpart at {at} evaluations\n\nProblems (run by both) where tuneforge's median regret is at most the peer's.\n\n| tuneforge | peer | at least as good | share | worse on |\n|---|---|---|---|---|\n"
+        ));
+        for (ours, peer, wins, losses) in h2h {
+            let n = wins.len() + losses.len();
+            s.push_str(&format!(
+                "| {ours} | {peer} | {} of {n} | {:.0} % | {} |\n",
+                wins.len(),
+                100.0 * wins.len() as f64 / n as f64,
+                if losses.is_empty() {
+                    "-".to_string()
+                } else {
+                    losses.join(", ")
+                }
+            ));
+        }
     }
     let problems: BTreeSet<&String> = results.iter().map(|r| &r.problem).collect();
     for p in problems {
@@ -289,6 +346,30 @@ mod tests {
             "only problem p counts: {ranks:?}"
         );
         assert_eq!(ranks[0].0, "d");
+    }
+
+    #[test]
+    fn head_to_head_counts_ties_as_at_least_as_good_and_skips_problems_one_side_lacks() {
+        let f_star: BTreeMap<String, f64> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|p| (p.to_string(), 0.0))
+            .collect();
+        let runs = vec![
+            r("a", "tpe", 1.0),
+            r("a", "optuna-tpe", 2.0),
+            r("b", "tpe", 2.0),
+            r("b", "optuna-tpe", 2.0),
+            r("c", "tpe", 3.0),
+            r("c", "optuna-tpe", 1.0),
+            r("d", "tpe", 0.0),
+            r("a", "cmaes", 1.0),
+        ];
+        let h = head_to_head(&runs, &f_star, 1, &COUNTERPARTS);
+        assert_eq!(h.len(), 1, "cmaes has no counterpart runs: {h:?}");
+        let (ours, peer, wins, losses) = &h[0];
+        assert_eq!((ours.as_str(), peer.as_str()), ("tpe", "optuna-tpe"));
+        assert_eq!(wins, &["a".to_string(), "b".to_string()]);
+        assert_eq!(losses, &["c".to_string()]);
     }
 
     #[test]
