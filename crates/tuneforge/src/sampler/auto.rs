@@ -3,6 +3,12 @@
 //! - Several objectives → TPE (its split ranks trials by non-dominated sorting).
 //! - A conditional space (complete trials with different parameter sets) → TPE, whose group
 //!   decomposition models each branch on the trials that have it.
+//! - A finite space (every parameter integer, stepped or categorical: a grid) → TPE, which
+//!   models each cell directly and passes over configurations already tried, where the GP
+//!   optimises a continuous relaxation and snaps it back onto the grid. On the six tabular
+//!   problems of the sampler benchmark, over 40 seeds at 100 evaluations (`tuneforge-bench
+//!   samplers --samplers gp,tpe --seeds 40 --budget 100 --problems fcnet,mlp`), TPE's median
+//!   regret was at most the GP's on five and clearly lower on four.
 //! - Otherwise, while the history is small (under `gp_max_trials` complete trials) → GP-BO,
 //!   the most sample-efficient at small budgets; beyond that → TPE, whose cost grows linearly
 //!   where the GP's grows cubically.
@@ -69,7 +75,14 @@ impl AutoSampler {
             n += 1;
             let keys: Vec<&String> = t.params.keys().collect();
             match &first {
-                None => first = Some(keys),
+                None => {
+                    if !t.distributions.is_empty()
+                        && t.distributions.values().all(|d| d.cardinality().is_some())
+                    {
+                        return Choice::Tpe;
+                    }
+                    first = Some(keys)
+                }
                 Some(f)
                     if f.len() != keys.len() || f.iter().any(|k| !t.params.contains_key(*k)) =>
                 {
@@ -132,7 +145,8 @@ mod tests {
     use crate::{Direction, Optimize, Outcome, Study};
 
     #[test]
-    fn picks_gp_for_plain_spaces_and_tpe_for_conditional_ones_many_objectives_or_long_histories() {
+    fn picks_gp_for_plain_spaces_and_tpe_for_conditional_or_finite_ones_many_objectives_or_long_histories()
+     {
         let plain = Study::builder("p").build().unwrap();
         plain
             .optimize(
@@ -160,6 +174,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(auto.choose(&cond.view().unwrap()), Choice::Tpe);
+
+        let grid = Study::builder("g").build().unwrap();
+        grid.optimize(
+            |t| -> crate::Result<f64> {
+                let a = t.suggest_int("a", 0, 5).get()?;
+                let b = t.suggest_float("b", 0.0, 1.0).step(0.1).get()?;
+                t.suggest_categorical("c", &["x", "y"])?;
+                Ok(a as f64 + b)
+            },
+            Optimize::trials(3),
+        )
+        .unwrap();
+        assert_eq!(auto.choose(&grid.view().unwrap()), Choice::Tpe);
 
         let mo = Study::builder("m")
             .directions([Direction::Minimize, Direction::Maximize])
