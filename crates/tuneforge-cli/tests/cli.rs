@@ -36,7 +36,11 @@ fn the_digits_example_beats_its_baseline() {
         digits_mlp.display()
     );
     let dir = tempfile::tempdir().unwrap();
-    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/digits");
+    let ex = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../../examples/digits");
     std::fs::create_dir(dir.path().join("data")).unwrap();
     std::fs::copy(ex.join("study.toml"), dir.path().join("study.toml")).unwrap();
     std::fs::copy(
@@ -93,7 +97,11 @@ fn the_digits_example_beats_its_baseline() {
 #[test]
 fn the_digits_hyperband_example_stops_poor_trials_early() {
     let dir = tempfile::tempdir().unwrap();
-    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/digits");
+    let ex = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../../examples/digits");
     std::fs::create_dir(dir.path().join("data")).unwrap();
     std::fs::copy(
         ex.join("study-hyperband.toml"),
@@ -472,7 +480,11 @@ fn trials_of_a_killed_run_are_recovered_on_resume() {
 #[test]
 fn ask_and_tell_drive_a_study_from_a_script() {
     let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed_space.toml");
+    let src = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../../examples/seed_space.toml");
     std::fs::copy(src, dir.path().join("space.toml")).unwrap();
     let ask = || -> serde_json::Value {
         let out = run_ok(

@@ -1,13 +1,16 @@
 //! Architecture search from study files: `[architecture]`, `{arch}`, the NAS samplers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 mod common;
 use common::{run_ok, trials, tuneforge};
 
 fn table() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/nas-bench-201/cifar10.csv.gz");
+    let p = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../../../shared/data/nas-bench-201/cifar10.csv.gz");
     p.exists().then(|| p.canonicalize().unwrap())
 }
 
@@ -17,7 +20,11 @@ fn the_nas_bench_201_example_climbs_from_its_random_start_and_never_repeats_a_ce
         eprintln!("skipped: the NAS-Bench-201 table is not present");
         return;
     };
-    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/nas");
+    let ex = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../../examples/nas");
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         ex.join("nas_bench_201.py"),

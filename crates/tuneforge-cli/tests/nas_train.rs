@@ -11,7 +11,11 @@ use common::{run_err, run_ok, stdout, tuneforge};
 /// A folder with `digits/digits.csv`: the real one, or 400 generated rows whose label is
 /// readable from the pixels (so a network can learn it).
 fn digits_dir(tmp: &Path) -> PathBuf {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let real = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../../../shared/data");
     if real.join("digits/digits.csv.gz").exists() {
         return real.canonicalize().unwrap();
     }

@@ -317,7 +317,11 @@ fn a_worker_for_a_missing_study_says_so() {
 #[test]
 fn the_slurm_array_script_runs_workers_that_share_one_study() {
     let dir = tempfile::tempdir().unwrap();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cluster");
+    let example = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../../examples/cluster");
     let text = std::fs::read_to_string(example.join("study.toml"))
         .unwrap()
         .replace("trials = 200", "trials = 9")

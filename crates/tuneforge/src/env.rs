@@ -257,8 +257,11 @@ mod tests {
 
     #[test]
     fn the_environment_describes_this_machine() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let e = capture(&["python3".into(), "x.py".into()], dir);
+        let dir = std::path::PathBuf::from(
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+        );
+        let e = capture(&["python3".into(), "x.py".into()], &dir);
         assert_eq!(e["tuneforge_version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(e["hostname"], hostname());
         assert_eq!(e["arch"], std::env::consts::ARCH);
@@ -269,11 +272,11 @@ mod tests {
             assert!(!e["cpu_model"].as_str().unwrap().is_empty());
         }
         // This source tree is a git checkout when tests run from the repository.
-        if let Some(head) = run_capture("git", &["rev-parse", "HEAD"], dir) {
+        if let Some(head) = run_capture("git", &["rev-parse", "HEAD"], &dir) {
             assert_eq!(e["git_commit"], head.trim());
             assert!(e["git_dirty"].is_boolean());
         }
-        if let Some(v) = run_capture("python3", &["--version"], dir) {
+        if let Some(v) = run_capture("python3", &["--version"], &dir) {
             assert_eq!(e["python_version"], v.trim());
         }
         assert_eq!(env_id(&e), env_id(&e.clone()));

@@ -6,7 +6,11 @@ use tuneforge::studyfile::{SamplerKind, StudyFile};
 use tuneforge::{Direction, Distribution, ParamValue};
 
 fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+    std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../../examples")
 }
 
 fn parse(text: &str) -> Result<StudyFile, String> {

@@ -1,7 +1,6 @@
 //! The example trainer prints tuneforge metric lines and rejects bad data with a clear error.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::Command;
 
 fn trainer() -> Command {
@@ -9,10 +8,13 @@ fn trainer() -> Command {
 }
 
 fn data() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/digits.csv.gz")
-        .display()
-        .to_string()
+    std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("data/digits.csv.gz")
+    .display()
+    .to_string()
 }
 
 #[test]
