@@ -379,6 +379,12 @@ enum Cmd {
         /// same seeds and budget) and add these samplers' runs to them.
         #[arg(long)]
         add: bool,
+        /// The marked section of --out to write (another name keeps the main tables).
+        #[arg(long, default_value = "samplers")]
+        section: String,
+        /// The section's heading.
+        #[arg(long, default_value = "Sampler quality and speed")]
+        title: String,
     },
     /// Time per suggestion with a long history (N completed trials in a D-dimensional space).
     Speed {
@@ -601,8 +607,11 @@ fn main() {
             out,
             threads,
             add,
+            section,
+            title,
         } => samplers_cmd(
-            seeds, budget, samplers, problems, data, peers, results, out, threads, add,
+            seeds, budget, samplers, problems, data, peers, results, out, threads, add, &section,
+            &title,
         ),
         Cmd::Speed {
             history,
@@ -768,6 +777,8 @@ fn samplers_cmd(
     out: PathBuf,
     threads: usize,
     add: bool,
+    section_name: &str,
+    title: &str,
 ) {
     let mut problems: Vec<Box<dyn Problem>> = Vec::new();
     for f in problems::functions() {
@@ -876,7 +887,7 @@ fn samplers_cmd(
         String::new()
     };
     let header = format!(
-        "## Sampler quality and speed\n\nCommand: `{}`  \nMachine: {}. Seeds: {seeds}, budget: {budget} evaluations per run. \
+        "## {title}\n\nCommand: `{}`  \nMachine: {}. Seeds: {seeds}, budget: {budget} evaluations per run. \
          Peers: {peer_note}.{added}\n\nSimple regret = best value found minus the known optimum f* (0 is perfect). \
          ms/trial is the time spent outside the objective per trial (for tuneforge: sampling plus in-memory storage; \
          for peers: their own ask/tell overhead).\n",
@@ -884,7 +895,7 @@ fn samplers_cmd(
         machine()
     );
     let section = report::samplers_section(&all, &f_star, &budgets, &header);
-    write_section_or_exit(&out, "samplers", &section);
+    write_section_or_exit(&out, section_name, &section);
     eprintln!("wrote {} ({} runs)", out.display(), all.len());
 }
 
@@ -1461,7 +1472,17 @@ fn nas_cmd(
 }
 
 fn command_line() -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments with spaces or quotes are single-quoted, so the line can be pasted back.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            if a.contains([' ', '\'', '"']) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect();
     format!("tuneforge-bench {}", args.join(" "))
 }
 
