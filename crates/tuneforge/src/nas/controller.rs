@@ -16,6 +16,8 @@
 
 use rand::{Rng, RngCore};
 
+use crate::sampler::pick_by_probability;
+
 /// Offsets of the parameter blocks in the flat parameter vector.
 #[derive(Clone, Debug)]
 struct Layout {
@@ -178,17 +180,7 @@ impl Controller {
                 *v /= total;
             }
             if let Some(rng) = sample.as_deref_mut() {
-                let u: f64 = rng.random();
-                let mut acc = 0.0;
-                let mut pick = kk - 1;
-                for (a, &q) in logits.iter().enumerate() {
-                    acc += q;
-                    if u < acc {
-                        pick = a;
-                        break;
-                    }
-                }
-                actions[t] = pick;
+                actions[t] = pick_by_probability(logits.iter().copied(), rng.random());
             }
             tape.gates.push([i, f, g, o]);
             tape.probs.push(logits);

@@ -20,6 +20,8 @@
 
 use rand::Rng;
 
+use super::pick_by_probability;
+
 /// Categorical distributions adapted by ASNG. See the module documentation.
 #[derive(Clone, Debug)]
 pub struct Asng {
@@ -64,17 +66,7 @@ impl Asng {
     pub fn sample(&self, rng: &mut impl Rng) -> Vec<usize> {
         self.q
             .iter()
-            .map(|q| {
-                let u: f64 = rng.random();
-                let mut acc = 0.0;
-                for (j, p) in q.iter().enumerate() {
-                    acc += p;
-                    if u < acc {
-                        return j;
-                    }
-                }
-                q.len() - 1
-            })
+            .map(|q| pick_by_probability(q.iter().copied(), rng.random()))
             .collect()
     }
 

@@ -61,8 +61,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::asng::Asng;
-use super::{RandomSampler, Sampler, SobolSampler, StudyView};
-use crate::distribution::Distribution;
+use super::{
+    RandomSampler, Sampler, SobolSampler, StudyView, configuration_key, tried_configurations,
+};
+use crate::distribution::{Distribution, ParamValue};
 use crate::error::Result;
 use crate::record::{FrozenTrial, TrialState};
 use crate::seed::mix;
@@ -548,52 +550,6 @@ impl CmaEsSampler {
             .collect();
         (!choices.is_empty()).then(|| Asng::new(&choices))
     }
-
-    /// The grid cell of each coordinate of a point when every modelled parameter is discrete
-    /// (its bin on the unit cube, then its categories); `None` when one is continuous.
-    fn cell(state: &State, space: &[(String, Distribution)], p: &Point) -> Option<Vec<u64>> {
-        let mut key = Vec::with_capacity(p.x.len() + p.c.len());
-        for ((_, d), u) in space.iter().zip(p.x.iter()) {
-            let n = d.cardinality()?;
-            key.push(((u * n as f64).floor().max(0.0) as u64).min(n.saturating_sub(1)));
-        }
-        key.extend(p.c.iter().map(|&c| c as u64));
-        debug_assert_eq!(p.c.len(), state.cats.len());
-        Some(key)
-    }
-
-    /// The cells of the configurations already tried (any state), for a discrete space.
-    fn tried_cells(
-        state: &State,
-        space: &[(String, Distribution)],
-        study: &StudyView,
-    ) -> std::collections::HashSet<Vec<u64>> {
-        study
-            .trials
-            .iter()
-            .filter_map(|t| {
-                let x: Option<Vec<f64>> = space
-                    .iter()
-                    .map(|(n, d)| t.params.get(n).and_then(|v| d.to_unit(v).ok()))
-                    .collect();
-                let c: Option<Vec<usize>> = state
-                    .cats
-                    .iter()
-                    .map(|(n, d)| {
-                        t.params
-                            .get(n)
-                            .and_then(|v| d.to_internal(v).ok())
-                            .map(|i| i as usize)
-                    })
-                    .collect();
-                let p = Point {
-                    x: DVector::from_vec(x?),
-                    c: c?,
-                };
-                Self::cell(state, space, &p)
-            })
-            .collect()
-    }
 }
 
 impl Sampler for CmaEsSampler {
@@ -661,6 +617,7 @@ impl Sampler for CmaEsSampler {
         let mut draw = |rng: &mut ChaCha8Rng| Point {
             x: if self.cfg.quasi_random {
                 let x = cma.sample_quasi_random_in_unit_cube(&stream, index, lambda, rng);
+                // A redraw starts past the 100 replacement indices this draw may have used.
                 index += lambda.max(1) * 101;
                 x
             } else {
@@ -670,15 +627,33 @@ impl Sampler for CmaEsSampler {
         };
         // On an all-discrete space a configuration already tried would teach nothing new:
         // redraw (a bounded number of times) until the proposal is a new one.
+        let modelled: Vec<(&str, &Distribution)> = own
+            .iter()
+            .chain(&st.cats)
+            .map(|(n, d)| (n.as_str(), d))
+            .collect();
+        let tried = tried_configurations(study, &modelled, trial.number);
+        let is_repeat = |p: &Point| {
+            let values: Vec<ParamValue> = own
+                .iter()
+                .zip(p.x.iter())
+                .map(|((_, d), u)| d.from_unit(*u))
+                .chain(
+                    st.cats
+                        .iter()
+                        .zip(&p.c)
+                        .map(|((_, d), &c)| d.to_external(c as f64)),
+                )
+                .collect();
+            configuration_key(modelled.iter().map(|(_, d)| *d), &values)
+                .is_some_and(|k| tried.contains(&k))
+        };
         let mut point = draw(&mut rng);
-        if Self::cell(&st, &own, &point).is_some() {
-            let tried = Self::tried_cells(&st, &own, study);
-            for _ in 0..100 {
-                if Self::cell(&st, &own, &point).is_none_or(|k| !tried.contains(&k)) {
-                    break;
-                }
-                point = draw(&mut rng);
+        for _ in 0..100 {
+            if tried.is_empty() || !is_repeat(&point) {
+                break;
             }
+            point = draw(&mut rng);
         }
         // Discrete coordinates are told to CMA-ES at the value the trial really used (the centre
         // of its bin), so the mean moves between the values that were evaluated.

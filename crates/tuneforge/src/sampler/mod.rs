@@ -50,6 +50,7 @@ pub use sobol::SobolSampler;
 pub use tpe::{TpeConfig, TpeSampler};
 
 use indexmap::IndexMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::distribution::{Distribution, ParamValue};
@@ -107,6 +108,60 @@ pub(crate) fn internal_values(
                 crate::error::Error::invalid(format!("no distribution for parameter '{name}'"))
             })?;
             Ok((name.clone(), d.to_internal(&v)?))
+        })
+        .collect()
+}
+
+/// The index a uniform draw `u` in `[0, 1)` selects from the probabilities `probs` (the first
+/// whose running sum exceeds `u`; the last when rounding leaves `u` past the total).
+pub(crate) fn pick_by_probability(probs: impl ExactSizeIterator<Item = f64>, u: f64) -> usize {
+    let last = probs.len().saturating_sub(1);
+    let mut acc = 0.0;
+    for (i, p) in probs.enumerate() {
+        acc += p;
+        if u < acc {
+            return i;
+        }
+    }
+    last
+}
+
+/// A configuration's identity: each value's internal representation (see
+/// [`Distribution::to_internal`]), bit for bit; `None` when a value is outside its distribution.
+pub(crate) fn configuration_key<'a>(
+    dists: impl IntoIterator<Item = &'a Distribution>,
+    values: &[ParamValue],
+) -> Option<Vec<u64>> {
+    values
+        .iter()
+        .zip(dists)
+        .map(|(v, d)| d.to_internal(v).ok().map(f64::to_bits))
+        .collect()
+}
+
+/// The configurations over `params` that trials other than `except` already hold, in any state
+/// (keys of [`configuration_key`]); trials lacking one of the parameters are left out. Empty
+/// unless every parameter is finite (integer, stepped or categorical): on a continuous axis a
+/// repeat cannot be told from a near miss. Samplers use it to pass over proposals that would
+/// evaluate a deterministic objective again at a point it already knows.
+pub(crate) fn tried_configurations(
+    study: &StudyView,
+    params: &[(&str, &Distribution)],
+    except: u64,
+) -> HashSet<Vec<u64>> {
+    if params.iter().any(|(_, d)| d.cardinality().is_none()) {
+        return HashSet::new();
+    }
+    study
+        .trials
+        .iter()
+        .filter(|t| t.number != except)
+        .filter_map(|t| {
+            let values: Option<Vec<ParamValue>> = params
+                .iter()
+                .map(|(n, _)| t.params.get(*n).cloned())
+                .collect();
+            configuration_key(params.iter().map(|(_, d)| *d), &values?)
         })
         .collect()
 }

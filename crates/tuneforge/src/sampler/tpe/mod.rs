@@ -53,7 +53,7 @@ use std::sync::Mutex;
 
 use self::history::{History, Rows, SplitRows, coord};
 use self::parzen::{Coord, DimKind, Parzen, default_weights};
-use super::{Sampler, SobolSampler, StudyView};
+use super::{Sampler, SobolSampler, StudyView, configuration_key, tried_configurations};
 use crate::distribution::{Distribution, ParamValue};
 use crate::error::Result;
 use crate::record::TrialState;
@@ -251,28 +251,13 @@ impl TpeSampler {
         let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(self.seed, number), salt));
         // On a finite space a configuration already tried teaches nothing new: such candidates
         // are skipped, and more are drawn (up to ten rounds) while every one was a repeat.
-        let key = |values: &[ParamValue]| -> Option<Vec<u64>> {
-            values
-                .iter()
-                .zip(dists)
-                .map(|(v, d)| d.to_internal(v).ok().map(f64::to_bits))
-                .collect()
+        let tried = if avoid_repeats {
+            let params: Vec<(&str, &Distribution)> =
+                names.iter().map(String::as_str).zip(dists).collect();
+            tried_configurations(study, &params, number)
+        } else {
+            Default::default()
         };
-        let tried: std::collections::HashSet<Vec<u64>> =
-            if avoid_repeats && dists.iter().all(|d| d.cardinality().is_some()) {
-                study
-                    .trials
-                    .iter()
-                    .filter(|t| t.number != number)
-                    .filter_map(|t| {
-                        let v: Option<Vec<ParamValue>> =
-                            names.iter().map(|n| t.params.get(n).cloned()).collect();
-                        key(&v?)
-                    })
-                    .collect()
-            } else {
-                Default::default()
-            };
         let mut best: Option<(f64, Vec<ParamValue>)> = None;
         let mut best_repeat: Option<(f64, Vec<ParamValue>)> = None;
         let rounds = if tried.is_empty() { 1 } else { 10 };
@@ -294,11 +279,9 @@ impl TpeSampler {
                 .collect();
             let point: Vec<Coord> = values.iter().zip(dists).map(|(v, d)| coord(d, v)).collect();
             let score = l.log_pdf(&point) - g.log_pdf(&point);
-            let slot = if key(&values).is_some_and(|k| tried.contains(&k)) {
-                &mut best_repeat
-            } else {
-                &mut best
-            };
+            let repeat = !tried.is_empty()
+                && configuration_key(dists, &values).is_some_and(|k| tried.contains(&k));
+            let slot = if repeat { &mut best_repeat } else { &mut best };
             if slot.as_ref().is_none_or(|(s, _)| score > *s) {
                 *slot = Some((score, values));
             }

@@ -9,6 +9,8 @@
 
 use rand::Rng;
 
+use crate::sampler::pick_by_probability;
+
 /// A value in one dimension of the unit cube.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Coord {
@@ -235,16 +237,7 @@ impl Parzen {
     /// Draws one point: a component by weight, then each coordinate from that component.
     /// Numeric coordinates are continuous in `[0, 1]`; the caller snaps discrete ones.
     pub fn sample(&self, rng: &mut impl Rng) -> Vec<Coord> {
-        let u: f64 = rng.random();
-        let mut acc = 0.0;
-        let mut c = self.w.len() - 1;
-        for (i, wi) in self.w.iter().enumerate() {
-            acc += wi;
-            if u < acc {
-                c = i;
-                break;
-            }
-        }
+        let c = pick_by_probability(self.w.iter().copied(), rng.random());
         self.dims
             .iter()
             .map(|dim| match dim {
@@ -252,20 +245,10 @@ impl Parzen {
                     x: truncated_normal(mu[c], sigma[c], rng),
                     cell: None,
                 },
-                Dim::Categorical { log_p } => {
-                    let u: f64 = rng.random();
-                    let mut acc = 0.0;
-                    let p = &log_p[c];
-                    let mut pick = p.len() - 1;
-                    for (i, lp) in p.iter().enumerate() {
-                        acc += lp.exp();
-                        if u < acc {
-                            pick = i;
-                            break;
-                        }
-                    }
-                    Coord::Cat(pick)
-                }
+                Dim::Categorical { log_p } => Coord::Cat(pick_by_probability(
+                    log_p[c].iter().map(|lp| lp.exp()),
+                    rng.random(),
+                )),
             })
             .collect()
     }
