@@ -279,8 +279,7 @@ impl Cma {
     /// One sample of N(m, σ²C), without bounds.
     pub fn sample(&self, rng: &mut impl Rng) -> DVector<f64> {
         let z = DVector::from_fn(self.n, |_, _| standard_normal(rng));
-        let y = &self.b * z.component_mul(&self.d);
-        &self.mean + y * self.sigma
+        self.sample_from(&z)
     }
 
     /// The point m + σ B D z for a standard normal vector z.
