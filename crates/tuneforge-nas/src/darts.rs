@@ -574,6 +574,7 @@ mod tests {
 
     #[test]
     fn gradients_reach_alpha_and_match_finite_differences() {
+        let _serial = crate::test_serial();
         let (space, config) = tiny();
         let device = train_device();
         device.seed(3);
@@ -616,6 +617,7 @@ mod tests {
 
     #[test]
     fn a_lower_temperature_drives_the_weights_toward_one_hot() {
+        let _serial = crate::test_serial();
         let device = Device::default();
         let arch = ArchWeights {
             alpha: Param::from_tensor(Tensor::<2>::from_data(
@@ -653,6 +655,7 @@ mod tests {
 
     #[test]
     fn the_discretised_cell_is_the_argmax_over_non_zero_operations() {
+        let _serial = crate::test_serial();
         let ops = nas_bench_201_ops();
         let alpha = vec![
             vec![0.9, 0.1, 0.2, 0.3, 0.4], // zero is largest: the best non-zero wins
@@ -669,6 +672,7 @@ mod tests {
 
     #[test]
     fn a_skip_budget_keeps_the_strongest_skips_and_replaces_the_rest() {
+        let _serial = crate::test_serial();
         let ops = nas_bench_201_ops();
         let alpha = vec![
             vec![0.0, 0.9, 0.2, 0.3, 0.1], // skip 0.9: kept
@@ -693,6 +697,7 @@ mod tests {
 
     #[test]
     fn gumbel_samples_carry_a_straight_through_gradient() {
+        let _serial = crate::test_serial();
         let device = train_device();
         let arch = ArchWeights::new(6, 5, &device);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -718,6 +723,7 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused() {
+        let _serial = crate::test_serial();
         let (space, config) = tiny();
         let set = crate::data::ImageSet {
             pixels: vec![0.0; 64 * 4],
@@ -768,6 +774,7 @@ mod search_tests {
 
     #[test]
     fn first_and_second_order_searches_run_and_return_cells_of_the_space() {
+        let _serial = crate::test_serial();
         let space = CellSpace::nas_bench_201();
         let net = NetConfig {
             channels: 4,
@@ -816,6 +823,7 @@ mod search_tests {
 
     #[test]
     fn the_skip_guard_stops_a_search_whose_cell_fills_with_skips() {
+        let _serial = crate::test_serial();
         // the only non-zero operation is the skip, so every discretised cell is all skips
         let space = CellSpace::new(3, &["none", "skip_connect"]).unwrap();
         let net = NetConfig {

@@ -490,6 +490,7 @@ mod tests {
 
     #[test]
     fn reads_idx_files_raw_and_gzipped_into_fixed_splits() {
+        let _serial = crate::test_serial();
         for gz in [false, true] {
             let dir = tempfile::tempdir().unwrap();
             let sub = dir.path().join("fashion-mnist");
@@ -514,6 +515,7 @@ mod tests {
 
     #[test]
     fn truncated_and_malformed_files_are_clear_errors() {
+        let _serial = crate::test_serial();
         let dir = tempfile::tempdir().unwrap();
         write_mnist_like(dir.path(), 20, false);
         let images = dir.path().join("train-images-idx3-ubyte");
@@ -575,6 +577,7 @@ mod tests {
 
     #[test]
     fn a_missing_dataset_says_where_it_looked() {
+        let _serial = crate::test_serial();
         let dir = tempfile::tempdir().unwrap();
         let err = Dataset::Mnist
             .load(Some(dir.path()))
@@ -589,6 +592,7 @@ mod tests {
 
     #[test]
     fn digits_csv_rows_are_checked_and_split() {
+        let _serial = crate::test_serial();
         let dir = tempfile::tempdir().unwrap();
         let mut text = String::new();
         for i in 0..60 {
@@ -608,6 +612,7 @@ mod tests {
 
     #[test]
     fn batches_hold_the_chosen_images() {
+        let _serial = crate::test_serial();
         let set = ImageSet {
             pixels: (0..12).map(|x| x as f32).collect(),
             labels: vec![0, 1, 2],

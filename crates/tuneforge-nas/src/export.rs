@@ -278,6 +278,7 @@ mod tests {
 
     #[test]
     fn export_writes_json_weights_and_a_module_whose_names_match() {
+        let _serial = crate::test_serial();
         let space = CellSpace::nas_bench_201();
         let config = NetConfig {
             channels: 4,
@@ -334,6 +335,7 @@ mod tests {
 
     #[test]
     fn an_unwritable_folder_is_a_clear_error() {
+        let _serial = crate::test_serial();
         let space = CellSpace::nas_bench_201();
         let net =
             CellNet::standalone(&space, &[1; 6], &NetConfig::default(), &train_device()).unwrap();

@@ -301,6 +301,7 @@ mod tests {
 
     #[test]
     fn timing_reports_order_statistics() {
+        let _serial = crate::test_serial();
         let mut n = 0u64;
         let l = time_ms(2, 9, 1, || {
             n += 1;
@@ -313,6 +314,7 @@ mod tests {
 
     #[test]
     fn the_predictor_sums_the_live_operations_of_each_cell() {
+        let _serial = crate::test_serial();
         let space = CellSpace::nas_bench_201();
         let config = NetConfig {
             channels: 4,
@@ -360,6 +362,7 @@ mod tests {
 
     #[test]
     fn a_network_with_more_convolutions_measures_slower() {
+        let _serial = crate::test_serial();
         let space = CellSpace::nas_bench_201();
         let config = NetConfig::default();
         let light = space

@@ -21,3 +21,12 @@ pub mod supernet;
 pub mod train;
 
 pub use error::{Error, Result};
+
+/// Serialises this crate's unit tests: burn's CPU device draws every random tensor from one
+/// process-wide generator, so tests that seed it and draw from it in parallel threads would see
+/// each other's draws (a finite-difference check then failed now and then on other weights).
+#[cfg(test)]
+pub(crate) fn test_serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}

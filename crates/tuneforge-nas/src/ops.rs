@@ -173,6 +173,7 @@ mod tests {
 
     #[test]
     fn batch_statistics_without_autodiff_match_training_mode_batch_norm() {
+        let _serial = crate::test_serial();
         let device = Device::default().autodiff();
         let block = ReluConvBn::new(3, 4, 3, 1, &device);
         let x = Tensor::<4>::random([5, 3, 6, 6], Distribution::Normal(0.5, 2.0), &device);

@@ -391,6 +391,7 @@ mod tests {
 
     #[test]
     fn the_flops_formula_matches_a_hand_count() {
+        let _serial = crate::test_serial();
         // stem: 8x8 pixels, 3x3x1x4 -> 64*36 = 2304
         // stage 0, 1 block 4->4 at 8x8: 64*9*16 = 9216
         // stage 1, block 0 4->8 stride 2 at 4x4: 16*9*32 = 4608; block 1 8->8: 16*9*64 = 9216
@@ -407,6 +408,7 @@ mod tests {
 
     #[test]
     fn flops_grow_about_twofold_per_unit_phi_under_the_constraint() {
+        let _serial = crate::test_serial();
         let base = Baseline {
             depth: 2,
             width: 16,
@@ -430,6 +432,7 @@ mod tests {
 
     #[test]
     fn compound_grid_sizes_satisfy_the_constraint() {
+        let _serial = crate::test_serial();
         let g = grid(0.05, 0.05);
         assert!(g.len() > 10, "{}", g.len());
         for c in &g {
@@ -447,6 +450,7 @@ mod tests {
 
     #[test]
     fn a_scaled_network_classifies_resized_images() {
+        let _serial = crate::test_serial();
         let set = ImageSet {
             pixels: (0..2 * 64).map(|i| (i % 7) as f32).collect(),
             labels: vec![0, 1],

@@ -194,6 +194,7 @@ mod tests {
 
     #[test]
     fn kendall_tau_matches_hand_counts() {
+        let _serial = crate::test_serial();
         assert_eq!(kendall_tau(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]), 1.0);
         assert_eq!(kendall_tau(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), -1.0);
         // pairs (1,2) (1,3) (1,4) (2,3) concordant, (2,4) (3,4) discordant: (4 - 2) / 6
@@ -207,6 +208,7 @@ mod tests {
 
     #[test]
     fn evolution_scores_each_distinct_cell_once_and_climbs() {
+        let _serial = crate::test_serial();
         let space = CellSpace::nas_bench_201();
         // score: number of conv3x3 edges (op index 3); the best cell has 6
         let mut calls = 0;

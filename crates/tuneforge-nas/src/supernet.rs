@@ -376,6 +376,7 @@ mod tests {
 
     #[test]
     fn a_supernet_holds_one_parameter_tensor_per_operation_per_edge() {
+        let _serial = crate::test_serial();
         let (space, config) = tiny();
         let net = CellNet::supernet(&space, &config, &train_device()).unwrap();
         let ps = params(&net);
@@ -393,6 +394,7 @@ mod tests {
 
     #[test]
     fn paths_that_share_an_operation_train_the_same_tensor() {
+        let _serial = crate::test_serial();
         let (space, config) = tiny();
         let device = train_device();
         let net = CellNet::supernet(&space, &config, &device).unwrap();
@@ -424,6 +426,7 @@ mod tests {
 
     #[test]
     fn a_standalone_network_refuses_a_malformed_architecture() {
+        let _serial = crate::test_serial();
         let (space, config) = tiny();
         let device = train_device();
         assert!(CellNet::standalone(&space, &[1, 2, 3], &config, &device).is_err());
