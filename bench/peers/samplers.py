@@ -279,6 +279,7 @@ def PROBLEMS(data):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed+seeds-1")
     ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--samplers", default="optuna-random,optuna-tpe,optuna-tpe-mv,optuna-cmaes,optuna-gp,hyperopt-tpe")
     ap.add_argument("--problems", default="")
@@ -289,7 +290,7 @@ def main():
     names = [p.name for p in PROBLEMS(a.data)]
     if a.problems:
         names = [n for n in names if any(f in n for f in a.problems.split(","))]
-    jobs = [(n, s, seed, a.budget, a.data) for s in a.samplers.split(",") for n in names for seed in range(a.seeds)]
+    jobs = [(n, s, seed, a.budget, a.data) for s in a.samplers.split(",") for n in names for seed in range(a.first_seed, a.first_seed + a.seeds)]
     os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
     with multiprocessing.Pool(a.processes) as pool, open(a.out, "w") as out:
         for i, r in enumerate(pool.imap_unordered(one, jobs), 1):

@@ -9,13 +9,20 @@
 //!   each group modelled on the trials that have it;
 //! - a **prior** component (weight `prior_weight`), **startup** trials drawn quasi-randomly
 //!   (scrambled Sobol) before the model is used, recency **weights** after 25 observations,
-//!   and γ(n) = min(⌈0.1·n⌉, 25) good trials;
+//!   and γ(n) = min(⌈β·n⌉, 25) good trials;
 //! - a **constant liar** for parallel workers: running trials count as bad, so simultaneous
 //!   proposals spread out instead of piling onto one point.
 //!
 //! And one thing Optuna's lacks: on a finite space (every parameter integer, stepped or
 //! categorical, no conditional groups) a candidate that repeats a configuration already tried is
 //! passed over for the best new one, since a repeat teaches a deterministic objective nothing.
+//!
+//! Two defaults differ from Optuna's: β = 0.125 (Optuna: 0.1) and 48 candidates per proposal
+//! (Optuna: 24). Each change was kept because, over 200 seeds at 100 evaluations on the 15
+//! problems of `tuneforge-bench samplers`, the pair had a lower median regret on five problems
+//! (Mann-Whitney p < 0.05) and a higher one on none; with Optuna's values the model is the same
+//! as Optuna's (checked: the proposal distributions on one history agree). `TpeConfig` restores
+//! Optuna's values.
 //!
 //! Densities live on the unit cube: log ranges in log space, discrete values with the probability
 //! mass of their cell, categoricals with smoothed one-hot kernels. Several objectives are ranked
@@ -59,13 +66,14 @@ use crate::error::Result;
 use crate::record::TrialState;
 use crate::seed::{mix, name_hash};
 
-/// Settings of [`TpeSampler`], with Optuna-compatible defaults.
+/// Settings of [`TpeSampler`]. The defaults are Optuna's except `n_ei_candidates` (48) and
+/// `gamma_fraction` (0.125); see the module documentation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TpeConfig {
     /// Complete trials before the model is used (startup trials are quasi-random). Default 10.
     pub n_startup_trials: usize,
-    /// Candidates drawn from l(x) per proposal. Default 24.
+    /// Candidates drawn from l(x) per proposal. Default 48 (Optuna: 24).
     pub n_ei_candidates: usize,
     /// Weight of the prior component in both densities. Default 1.0.
     pub prior_weight: f64,
@@ -75,7 +83,7 @@ pub struct TpeConfig {
     pub group: bool,
     /// Count running trials as bad (for parallel workers). Default true.
     pub constant_liar: bool,
-    /// γ(n) = min(ceil(gamma_fraction · n), gamma_max). Defaults 0.1 and 25.
+    /// γ(n) = min(ceil(gamma_fraction · n), gamma_max). Default 0.125 (Optuna: 0.1).
     pub gamma_fraction: f64,
     /// Upper bound of γ(n). Default 25.
     pub gamma_max: usize,
@@ -85,12 +93,12 @@ impl Default for TpeConfig {
     fn default() -> Self {
         TpeConfig {
             n_startup_trials: 10,
-            n_ei_candidates: 24,
+            n_ei_candidates: 48,
             prior_weight: 1.0,
             multivariate: true,
             group: true,
             constant_liar: true,
-            gamma_fraction: 0.1,
+            gamma_fraction: 0.125,
             gamma_max: 25,
         }
     }
@@ -421,18 +429,25 @@ mod tests {
     }
 
     #[test]
-    fn gamma_takes_the_best_tenth_capped_at_25() {
+    fn gamma_takes_the_best_eighth_capped_at_25() {
         let c = TpeConfig::default();
         assert_eq!(
             (
                 c.gamma(0),
                 c.gamma(1),
-                c.gamma(10),
-                c.gamma(11),
+                c.gamma(8),
+                c.gamma(9),
+                c.gamma(16),
+                c.gamma(17),
                 c.gamma(1000)
             ),
-            (0, 1, 1, 2, 25)
+            (0, 1, 1, 2, 2, 3, 25)
         );
+        let optuna = TpeConfig {
+            gamma_fraction: 0.1,
+            ..c
+        };
+        assert_eq!((optuna.gamma(10), optuna.gamma(11)), (1, 2));
     }
 
     #[test]

@@ -121,12 +121,13 @@ fn log_sum_exp(v: &[f64]) -> f64 {
     if !m.is_finite() {
         return m;
     }
-    // Terms below e^-709 are subnormal or zero: they cannot change a sum that holds e^0 = 1,
-    // and computing them takes libm's slow underflow path.
+    // The sum holds e^0 = 1. Even 10^5 terms below e^-50 add less than 2e-17 to it, a fifth
+    // of an ulp, so they are skipped instead of exponentiated (in 10-D most components of
+    // g(x) are that far from a candidate).
     m + v
         .iter()
         .map(|x| x - m)
-        .filter(|&d| d > -709.0)
+        .filter(|&d| d > -50.0)
         .map(f64::exp)
         .sum::<f64>()
         .ln()
