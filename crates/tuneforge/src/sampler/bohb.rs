@@ -55,9 +55,7 @@ impl BohbSampler {
             tpe: TpeConfig {
                 n_startup_trials: 0,
                 constant_liar: false,
-                n_ei_candidates: 24,
-                gamma_fraction: 0.1,
-                ..TpeConfig::default()
+                ..TpeConfig::optuna()
             },
             random: RandomSampler::new(mix(seed, 0xB0B)),
             models: Mutex::new(HashMap::new()),

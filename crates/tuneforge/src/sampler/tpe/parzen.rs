@@ -121,8 +121,8 @@ fn log_sum_exp(v: &[f64]) -> f64 {
     if !m.is_finite() {
         return m;
     }
-    // The sum holds e^0 = 1. Even 10^5 terms below e^-50 add less than 2e-17 to it, a fifth
-    // of an ulp, so they are skipped instead of exponentiated (in 10-D most components of
+    // The sum holds e^0 = 1. Even 10^5 terms below e^-50 add less than 2e-17 to it, under a
+    // tenth of an ulp, so they are skipped instead of exponentiated (in 10-D most components of
     // g(x) are that far from a candidate).
     m + v
         .iter()
