@@ -8,8 +8,11 @@
 //!   from the previous fit) whenever the history has grown by 5% since the last optimisation —
 //!   every trial up to 20 trials, every 10th at 200; in between, the previous kernel is
 //!   conditioned on the new data (one Cholesky factorisation).
-//! - The acquisition is maximised from many quasi-random candidates, the best of which (and the
-//!   best observed point) start a projected L-BFGS ascent.
+//! - The acquisition is maximised from many quasi-random candidates: the best of them, and
+//!   always the best observed point, start a projected L-BFGS ascent over the numeric
+//!   coordinates; the result is snapped onto the grid, each categorical choice is tried in
+//!   turn, and where anything was discrete the continuous coordinates ascend once more with
+//!   the discrete ones fixed (so they fit the values actually proposed).
 //! - Parallel workers: running trials enter the model as if they had the worst value seen
 //!   (constant liar), so simultaneous proposals spread out instead of collapsing onto one point.
 //!
@@ -217,42 +220,59 @@ impl GpSampler {
                 (score(&p), p)
             })
             .collect();
-        cands.push((score(&best_x), best_x));
         cands.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut best_point: Option<(f64, Vec<f64>)> = None;
-        for (_, start) in cands.into_iter().take(self.cfg.n_local_starts.max(1)) {
-            // Ascend log EI over the numeric coordinates, categoricals fixed.
-            let free: Vec<usize> = (0..d).filter(|&j| !is_cat[j]).collect();
-            let mut p = start.clone();
-            if !free.is_empty() {
-                let x0: Vec<f64> = free.iter().map(|&j| start[j]).collect();
-                let lo = vec![0.0; free.len()];
-                let hi = vec![1.0; free.len()];
-                let (xf, _) = lbfgs::minimize(
-                    |z| {
-                        let mut q = start.clone();
-                        for (k, &j) in free.iter().enumerate() {
-                            q[j] = z[k];
-                        }
-                        let (m, v, dm, dv) = gp.predict(&q);
-                        let s = v.sqrt();
-                        let (val, dmu, dsd) = log_ei(m, s, best);
-                        let grad = free
-                            .iter()
-                            .map(|&j| -(dmu * dm[j] + dsd * dv[j] / (2.0 * s)))
-                            .collect();
-                        (-val, grad)
-                    },
-                    &x0,
-                    &lo,
-                    &hi,
-                    50,
-                    1e-9,
-                );
-                for (k, &j) in free.iter().enumerate() {
-                    p[j] = xf[k];
-                }
+        // Ascends log EI over the coordinates in `free` from `start`, the others fixed.
+        let ascend = |start: Vec<f64>, free: &[usize]| -> Vec<f64> {
+            if free.is_empty() {
+                return start;
             }
+            let x0: Vec<f64> = free.iter().map(|&j| start[j]).collect();
+            let lo = vec![0.0; free.len()];
+            let hi = vec![1.0; free.len()];
+            let (xf, _) = lbfgs::minimize(
+                |z| {
+                    let mut q = start.clone();
+                    for (k, &j) in free.iter().enumerate() {
+                        q[j] = z[k];
+                    }
+                    let (m, v, dm, dv) = gp.predict(&q);
+                    let s = v.sqrt();
+                    let (val, dmu, dsd) = log_ei(m, s, best);
+                    let grad = free
+                        .iter()
+                        .map(|&j| -(dmu * dm[j] + dsd * dv[j] / (2.0 * s)))
+                        .collect();
+                    (-val, grad)
+                },
+                &x0,
+                &lo,
+                &hi,
+                50,
+                1e-9,
+            );
+            let mut p = start;
+            for (k, &j) in free.iter().enumerate() {
+                p[j] = xf[k];
+            }
+            p
+        };
+        // Numeric coordinates (categoricals stay fixed during an ascent), and among them the
+        // continuous ones, re-ascended once the discrete coordinates have been settled.
+        let numeric: Vec<usize> = (0..d).filter(|&j| !is_cat[j]).collect();
+        let continuous: Vec<usize> = (0..d)
+            .filter(|&j| matches!(dists[j], Distribution::Float { step: None, .. }))
+            .collect();
+        let has_discrete = continuous.len() < d;
+        // The best observed point always starts a search: near it the model is surest, and
+        // refining it is what the last stretch of a budget is for.
+        let starts = cands
+            .into_iter()
+            .take(self.cfg.n_local_starts.max(1))
+            .map(|c| c.1)
+            .chain(std::iter::once(best_x));
+        let mut best_point: Option<(f64, Vec<f64>)> = None;
+        for start in starts {
+            let mut p = ascend(start, &numeric);
             for j in 0..d {
                 p[j] = snap(dists[j], p[j]);
             }
@@ -270,6 +290,9 @@ impl GpSampler {
                     }
                     p[j] = best_c.1;
                 }
+            }
+            if has_discrete {
+                p = ascend(p, &continuous);
             }
             let s = score(&p);
             if best_point.as_ref().is_none_or(|b| s > b.0) {

@@ -103,6 +103,13 @@ fn pair_terms(x: &[Vec<f64>], is_cat: &[bool]) -> Vec<f64> {
     out
 }
 
+/// Centre of the log-normal prior on the noise variance (of standardised targets). Not near
+/// zero: with 100 points in 10-D a GP cannot resolve every ripple of a rugged objective, and a
+/// model allowed to call them noise keeps a smoother trend. Measured over 40 seeds at 100
+/// evaluations against a centre of 1e-4: Levy-10 median regret 5.9 -> 5.0, Styblinski-Tang-8
+/// 87 -> 80, the other test functions and the six tabular problems within noise.
+const NOISE_PRIOR_CENTRE: f64 = 1e-2;
+
 /// Negative log marginal likelihood plus negative log prior, and its gradient.
 fn objective(n: usize, sq: &[f64], y: &DVector<f64>, d: usize, theta: &[f64]) -> (f64, Vec<f64>) {
     let h = Hyper::from_vec(theta);
@@ -167,7 +174,7 @@ fn objective(n: usize, sq: &[f64], y: &DVector<f64>, d: usize, theta: &[f64]) ->
     let (p, g) = prior(h.log_scale, 0.0, 1.5);
     nll += p;
     grad[d] += g;
-    let (p, g) = prior(h.log_noise, (1e-4f64).ln(), 3.0);
+    let (p, g) = prior(h.log_noise, NOISE_PRIOR_CENTRE.ln(), 3.0);
     nll += p;
     grad[d + 1] += g;
     (nll, grad)
