@@ -39,6 +39,7 @@
 pub mod acquisition;
 pub mod lbfgs;
 pub mod model;
+pub mod warp;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -156,6 +157,10 @@ impl GpSampler {
             return None;
         }
         let n_obs = y.len();
+        // Skewed losses (a long tail of bad trials) would dominate a GP fitted to them as
+        // they are; a Yeo-Johnson power transform fitted by maximum likelihood makes them
+        // closer to normal while keeping their order.
+        let y = warp::yeo_johnson_standardised(&y);
         let mean = y.iter().sum::<f64>() / n_obs as f64;
         let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n_obs as f64).sqrt();
         let sd = if sd > 0.0 { sd } else { 1.0 };
