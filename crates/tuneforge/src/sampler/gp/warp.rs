@@ -63,7 +63,7 @@ pub fn yeo_johnson_standardised(y: &[f64]) -> Vec<f64> {
     let n = y.len() as f64;
     let mean = y.iter().sum::<f64>() / n;
     let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-    if y.len() < 3 || !(sd > 0.0) || !sd.is_finite() {
+    if y.len() < 3 || !sd.is_finite() || sd <= 0.0 {
         return y.to_vec();
     }
     let z: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
