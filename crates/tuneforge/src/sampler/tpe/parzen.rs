@@ -143,6 +143,7 @@ impl Parzen {
         obs: &[Vec<Coord>],
         weights: &[f64],
         prior_weight: f64,
+        clip_exponent: f64,
         order: &[Option<Vec<u32>>],
     ) -> Self {
         let n = obs.len();
@@ -151,8 +152,8 @@ impl Parzen {
         w.push(prior_weight);
         let total: f64 = w.iter().sum();
         let w: Vec<f64> = w.iter().map(|x| x / total).collect();
-        // Magic clip: no kernel narrower than 1/min(100, n + 2) of the range.
-        let min_sigma = 1.0 / (n as f64 + 2.0).min(100.0);
+        // Magic clip: no kernel narrower than max(1/(n + 2)^clip_exponent, 1/100) of the range.
+        let min_sigma = (1.0 / (n as f64 + 2.0).powf(clip_exponent)).max(0.01);
         let _ = d;
         let dims = kinds
             .iter()
@@ -344,7 +345,7 @@ mod tests {
                 cell: None,
             }],
         ];
-        let p = Parzen::fit(&kinds, &obs, &[1.0, 1.0], 1.0, &[]);
+        let p = Parzen::fit(&kinds, &obs, &[1.0, 1.0], 1.0, 1.0, &[]);
         let n = 20_000;
         let integral: f64 = (0..n)
             .map(|i| {
@@ -365,7 +366,7 @@ mod tests {
             x: 0.125,
             cell: Some((0.0, 0.25)),
         }]];
-        let p = Parzen::fit(&kinds, &obs, &[1.0], 1.0, &[]);
+        let p = Parzen::fit(&kinds, &obs, &[1.0], 1.0, 1.0, &[]);
         let total: f64 = (0..4)
             .map(|k| {
                 let lo = k as f64 / 4.0;
@@ -383,7 +384,7 @@ mod tests {
     fn categorical_kernels_favour_observed_choices_and_samples_follow_the_mixture() {
         let kinds = [DimKind::Categorical(3)];
         let obs: Vec<Vec<Coord>> = (0..10).map(|_| vec![Coord::Cat(2)]).collect();
-        let p = Parzen::fit(&kinds, &obs, &[1.0; 10], 1.0, &[]);
+        let p = Parzen::fit(&kinds, &obs, &[1.0; 10], 1.0, 1.0, &[]);
         let total: f64 = (0..3).map(|k| p.log_pdf(&[Coord::Cat(k)]).exp()).sum();
         assert!((total - 1.0).abs() < 1e-9);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
