@@ -397,4 +397,31 @@ mod tests {
             "{twos} vs {expected}"
         );
     }
+
+    #[test]
+    fn the_magic_clip_exponent_sets_the_narrowest_kernel() {
+        // Ten identical observations: every gap is zero, so the clip alone sets the width.
+        let kinds = [DimKind::Continuous];
+        let obs: Vec<Vec<Coord>> = (0..10)
+            .map(|_| vec![Coord::Num { x: 0.4, cell: None }])
+            .collect();
+        let density_at_centre = |alpha: f64| {
+            let p = Parzen::fit(&kinds, &obs, &[1.0; 10], 1.0, alpha, &[]);
+            p.log_pdf(&[Coord::Num { x: 0.4, cell: None }]).exp()
+        };
+        // Width 1/12 for α = 1, max(1/12^1.5, 1/100) = 1/41.6 for α = 1.5, and the 1/100 floor
+        // for α = 2: the kernels' peak (10/11 of the mass) rises as 1/width, on top of the
+        // prior's 1/11 of N(0.4; 0.5, 1) truncated to [0, 1].
+        let phi = |z: f64| (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let prior = phi(0.1) / (norm_cdf(0.5) - norm_cdf(-0.5)) / 11.0;
+        let peak = |w: f64| 10.0 / 11.0 * phi(0.0) / w + prior;
+        for (alpha, width) in [(1.0, 1.0 / 12.0), (1.5, 12f64.powf(-1.5)), (2.0, 0.01)] {
+            let d = density_at_centre(alpha);
+            assert!(
+                (d / peak(width) - 1.0).abs() < 0.02,
+                "α {alpha}: {d} vs {}",
+                peak(width)
+            );
+        }
+    }
 }
