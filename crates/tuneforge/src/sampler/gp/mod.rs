@@ -428,4 +428,37 @@ mod tests {
             s.tell(t, Outcome::Pruned).unwrap();
         }
     }
+
+    #[test]
+    fn huge_and_tiny_losses_in_one_history_still_give_valid_proposals() {
+        // Diverged trials can report finite but enormous losses next to ordinary ones; the
+        // warp and the standardisation must not overflow into NaN proposals.
+        let s = Study::builder("huge")
+            .sampler(GpConfig::default().build(5))
+            .build()
+            .unwrap();
+        s.optimize(
+            |t| -> crate::Result<f64> {
+                let x = t.suggest_float("x", -1.0, 1.0).get()?;
+                let y = t.suggest_float("y", -1.0, 1.0).get()?;
+                assert!(x.is_finite() && (-1.0..=1.0).contains(&x));
+                assert!(y.is_finite() && (-1.0..=1.0).contains(&y));
+                Ok(if x > 0.5 { 1e300 } else { x * x + y * y })
+            },
+            Optimize::trials(25),
+        )
+        .unwrap();
+        assert!(s.best_value().unwrap().unwrap() < 0.25);
+        // The model learnt where the enormous losses are: few proposals after the 10 startup
+        // trials go back there (a quarter of the range).
+        let trials = s.trials().unwrap();
+        let back = trials[10..]
+            .iter()
+            .filter(|t| t.params["x"].as_f64().is_some_and(|x| x > 0.5))
+            .count();
+        assert!(
+            back <= 3,
+            "{back} of 15 model-based trials in the x > 0.5 region"
+        );
+    }
 }

@@ -58,11 +58,28 @@ pub fn fit_lambda(y: &[f64]) -> f64 {
 }
 
 /// Standardises `y`, applies the fitted Yeo-Johnson transform, and returns the result (not yet
-/// re-standardised). Constant or too short samples come back standardised only.
+/// re-standardised), in the same order. Constant or too short samples come back unchanged
+/// (or divided by their largest magnitude, where their variance overflowed).
 pub fn yeo_johnson_standardised(y: &[f64]) -> Vec<f64> {
     let n = y.len() as f64;
-    let mean = y.iter().sum::<f64>() / n;
-    let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let moments = |y: &[f64]| {
+        let mean = y.iter().sum::<f64>() / n;
+        (
+            mean,
+            (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt(),
+        )
+    };
+    let (mut mean, mut sd) = moments(y);
+    let scaled: Vec<f64>;
+    let mut y = y;
+    if !sd.is_finite() {
+        // Losses near f64::MAX (a diverged run) overflow the variance; divided by the largest
+        // magnitude they do not. Only then, so ordinary histories keep their exact arithmetic.
+        let top = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        scaled = y.iter().map(|v| v / top).collect();
+        y = &scaled;
+        (mean, sd) = moments(y);
+    }
     if y.len() < 3 || !sd.is_finite() || sd <= 0.0 {
         return y.to_vec();
     }
