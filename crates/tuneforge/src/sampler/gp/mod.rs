@@ -161,8 +161,7 @@ impl GpSampler {
         // they are; a Yeo-Johnson power transform fitted by maximum likelihood makes them
         // closer to normal while keeping their order.
         let y = warp::yeo_johnson_standardised(&y);
-        let mean = y.iter().sum::<f64>() / n_obs as f64;
-        let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n_obs as f64).sqrt();
+        let (mean, sd) = warp::moments(&y);
         let sd = if sd > 0.0 { sd } else { 1.0 };
         let mut ys: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
         let best = ys.iter().cloned().fold(f64::INFINITY, f64::min);

@@ -57,18 +57,20 @@ pub fn fit_lambda(y: &[f64]) -> f64 {
     0.5 * (a + b)
 }
 
+/// Mean and (population) standard deviation of `y`.
+pub fn moments(y: &[f64]) -> (f64, f64) {
+    let n = y.len() as f64;
+    let mean = y.iter().sum::<f64>() / n;
+    (
+        mean,
+        (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt(),
+    )
+}
+
 /// Standardises `y`, applies the fitted Yeo-Johnson transform, and returns the result (not yet
 /// re-standardised), in the same order. Constant or too short samples come back unchanged
 /// (or divided by their largest magnitude, where their variance overflowed).
 pub fn yeo_johnson_standardised(y: &[f64]) -> Vec<f64> {
-    let n = y.len() as f64;
-    let moments = |y: &[f64]| {
-        let mean = y.iter().sum::<f64>() / n;
-        (
-            mean,
-            (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt(),
-        )
-    };
     let (mut mean, mut sd) = moments(y);
     let scaled: Vec<f64>;
     let mut y = y;

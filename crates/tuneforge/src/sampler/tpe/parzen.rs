@@ -147,14 +147,12 @@ impl Parzen {
         order: &[Option<Vec<u32>>],
     ) -> Self {
         let n = obs.len();
-        let d = kinds.len().max(1);
         let mut w: Vec<f64> = weights.to_vec();
         w.push(prior_weight);
         let total: f64 = w.iter().sum();
         let w: Vec<f64> = w.iter().map(|x| x / total).collect();
         // Magic clip: no kernel narrower than max(1/(n + 2)^clip_exponent, 1/100) of the range.
         let min_sigma = (1.0 / (n as f64 + 2.0).powf(clip_exponent)).max(0.01);
-        let _ = d;
         let dims = kinds
             .iter()
             .enumerate()
