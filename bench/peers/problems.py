@@ -70,6 +70,17 @@ class Problem:
         return c is None or params.get(c[0]) == c[1]
 
 
+def rastrigin(x):
+    return 10 * len(x) + sum(v * v - 10 * math.cos(2 * PI * v) for v in x)
+
+
+def griewank(x):
+    p = 1.0
+    for i, v in enumerate(x):
+        p *= math.cos(v / math.sqrt(i + 1))
+    return 1 + sum(v * v for v in x) / 4000 - p
+
+
 def _function(name, dim, low, high, f_star, f):
     bounds = [(-5.0, 10.0), (0.0, 15.0)] if name == "branin" else [(low, high)] * dim
     space = [{"name": f"x{i}", "type": "float", "low": lo, "high": hi, "log": False} for i, (lo, hi) in enumerate(bounds)]
@@ -85,6 +96,23 @@ def functions():
         _function("ackley10", 10, -32.768, 32.768, 0.0, ackley),
         _function("levy10", 10, -10.0, 10.0, 0.0, levy),
         _function("styblinski8", 8, -5.0, 5.0, -39.1661657037714 * 8, styblinski_tang),
+    ]
+
+
+def held_out_functions():
+    """Kept out of the tables: checks that a default chosen on functions() carries over."""
+    st = -39.1661657037714
+    return [
+        _function("ackley5", 5, -32.768, 32.768, 0.0, ackley),
+        _function("ackley20", 20, -32.768, 32.768, 0.0, ackley),
+        _function("levy5", 5, -10.0, 10.0, 0.0, levy),
+        _function("levy20", 20, -10.0, 10.0, 0.0, levy),
+        _function("rosenbrock3", 3, -5.0, 10.0, 0.0, rosenbrock),
+        _function("rosenbrock10", 10, -5.0, 10.0, 0.0, rosenbrock),
+        _function("styblinski4", 4, -5.0, 5.0, st * 4, styblinski_tang),
+        _function("styblinski16", 16, -5.0, 5.0, st * 16, styblinski_tang),
+        _function("rastrigin6", 6, -5.12, 5.12, 0.0, rastrigin),
+        _function("griewank8", 8, -600.0, 600.0, 0.0, griewank),
     ]
 
 

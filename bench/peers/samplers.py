@@ -252,7 +252,10 @@ RUNNERS = {"skopt-gp": run_skopt, "nevergrad-ngopt": run_nevergrad, "hebo": run_
 
 def one(job):
     pname, sampler, seed, budget, data = job
-    problem = next(p for p in PROBLEMS(data) if p.name == pname)
+    if data == HELD_OUT:
+        problem = next(p for p in P.held_out_functions() if p.name == pname)
+    else:
+        problem = next(p for p in PROBLEMS(data) if p.name == pname)
     if sampler.startswith("optuna-"):
         values, overhead = run_optuna(problem, sampler[len("optuna-"):], seed, budget)
     elif sampler in RUNNERS:
@@ -268,6 +271,7 @@ def one(job):
 
 
 _CACHE = {}
+HELD_OUT = "<held-out>"
 
 
 def PROBLEMS(data):
@@ -286,8 +290,13 @@ def main():
     ap.add_argument("--data", default="../shared/data/hpo-tabular")
     ap.add_argument("--out", default="bench/results/peers-samplers.jsonl")
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--held-out", action="store_true", help="run the held-out functions instead of the benchmark's problems")
     a = ap.parse_args()
-    names = [p.name for p in PROBLEMS(a.data)]
+    if a.held_out:
+        a.data = HELD_OUT
+        names = [p.name for p in P.held_out_functions()]
+    else:
+        names = [p.name for p in PROBLEMS(a.data)]
     if a.problems:
         names = [n for n in names if any(f in n for f in a.problems.split(","))]
     jobs = [(n, s, seed, a.budget, a.data) for s in a.samplers.split(",") for n in names for seed in range(a.first_seed, a.first_seed + a.seeds)]

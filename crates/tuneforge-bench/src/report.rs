@@ -96,8 +96,9 @@ pub fn mean_ranks(
 }
 
 /// tuneforge samplers and their Optuna counterparts, compared head to head.
-pub const COUNTERPARTS: [(&str, &str); 3] = [
+pub const COUNTERPARTS: [(&str, &str); 4] = [
     ("tpe", "optuna-tpe"),
+    ("tpe-watanabe", "optuna-tpe"),
     ("gp", "optuna-gp"),
     ("cmaes", "optuna-cmaes"),
 ];

@@ -350,7 +350,7 @@ enum Cmd {
         /// Evaluations per run.
         #[arg(long, default_value_t = 200)]
         budget: usize,
-        /// tuneforge samplers to run (comma-separated): auto, random, sobol, tpe, cmaes, gp, rf, evolution, annealing, genetic.
+        /// tuneforge samplers to run (comma-separated): auto, random, sobol, tpe, tpe-watanabe, cmaes, gp, rf, evolution, annealing, genetic.
         #[arg(
             long,
             value_delimiter = ',',
@@ -379,6 +379,10 @@ enum Cmd {
         /// same seeds and budget) and add these samplers' runs to them.
         #[arg(long)]
         add: bool,
+        /// Run the held-out functions instead of the benchmark's problems, to check that a
+        /// default chosen on the main problems carries over.
+        #[arg(long)]
+        held_out: bool,
         /// The marked section of --out to write (another name keeps the main tables).
         #[arg(long, default_value = "samplers")]
         section: String,
@@ -414,6 +418,9 @@ fn factory(name: &str) -> Option<SamplerFactory> {
         "random" => Arc::new(|s| Arc::new(RandomSampler::new(s)) as Arc<dyn Sampler>),
         "sobol" => Arc::new(|s| Arc::new(SobolSampler::new(s)) as Arc<dyn Sampler>),
         "tpe" => Arc::new(|s| Arc::new(TpeConfig::default().build(s)) as Arc<dyn Sampler>),
+        "tpe-watanabe" => {
+            Arc::new(|s| Arc::new(TpeConfig::watanabe().build(s)) as Arc<dyn Sampler>)
+        }
         "cmaes" => Arc::new(|s| Arc::new(CmaEsConfig::default().build(s)) as Arc<dyn Sampler>),
         "gp" => Arc::new(|s| Arc::new(GpConfig::default().build(s)) as Arc<dyn Sampler>),
         "auto" => Arc::new(|s| Arc::new(AutoSampler::new(s)) as Arc<dyn Sampler>),
@@ -607,11 +614,12 @@ fn main() {
             out,
             threads,
             add,
+            held_out,
             section,
             title,
         } => samplers_cmd(
-            seeds, budget, samplers, problems, data, peers, results, out, threads, add, &section,
-            &title,
+            seeds, budget, samplers, problems, data, peers, results, out, threads, add, held_out,
+            &section, &title,
         ),
         Cmd::Speed {
             history,
@@ -777,28 +785,35 @@ fn samplers_cmd(
     out: PathBuf,
     threads: usize,
     add: bool,
+    held_out: bool,
     section_name: &str,
     title: &str,
 ) {
     let mut problems: Vec<Box<dyn Problem>> = Vec::new();
-    for f in problems::functions() {
-        problems.push(Box::new(f));
-    }
-    problems.push(Box::new(problems::Mixed));
-    problems.push(Box::new(problems::Conditional));
-    if data.is_dir() {
-        match tabular::load_all(&data) {
-            Ok(ts) => problems.extend(ts.into_iter().map(|t| Box::new(t) as Box<dyn Problem>)),
-            Err(e) => {
-                eprintln!("error: {e}");
-                std::process::exit(1);
-            }
+    if held_out {
+        for f in problems::held_out_functions() {
+            problems.push(Box::new(f));
         }
     } else {
-        eprintln!(
-            "note: {} not found; tabular problems skipped",
-            data.display()
-        );
+        for f in problems::functions() {
+            problems.push(Box::new(f));
+        }
+        problems.push(Box::new(problems::Mixed));
+        problems.push(Box::new(problems::Conditional));
+        if data.is_dir() {
+            match tabular::load_all(&data) {
+                Ok(ts) => problems.extend(ts.into_iter().map(|t| Box::new(t) as Box<dyn Problem>)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+            }
+        } else {
+            eprintln!(
+                "note: {} not found; tabular problems skipped",
+                data.display()
+            );
+        }
     }
     if !filter.is_empty() {
         problems.retain(|p| filter.iter().any(|f| p.name().contains(f.as_str())));
@@ -807,7 +822,7 @@ fn samplers_cmd(
     for name in &samplers {
         let Some(f) = factory(name) else {
             eprintln!(
-                "error: unknown sampler '{name}' (auto, random, sobol, tpe, cmaes, gp, rf, evolution, annealing, genetic)"
+                "error: unknown sampler '{name}' (auto, random, sobol, tpe, tpe-watanabe, cmaes, gp, rf, evolution, annealing, genetic)"
             );
             std::process::exit(2);
         };
