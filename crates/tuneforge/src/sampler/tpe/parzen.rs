@@ -110,11 +110,16 @@ pub enum Bandwidth {
 /// Scott's rule bandwidth of the values `v` (see [`Bandwidth::Scott`]); sorts `v`. The sample
 /// standard deviation divides by m - 1; quartiles interpolate linearly between order statistics.
 pub fn scott_bandwidth(v: &mut [f64]) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    scott_bandwidth_sorted(v)
+}
+
+/// [`scott_bandwidth`] of values already in ascending order.
+fn scott_bandwidth_sorted(v: &[f64]) -> f64 {
     let m = v.len();
     if m < 2 {
         return 1.0;
     }
-    v.sort_unstable_by(f64::total_cmp);
     let mean = v.iter().sum::<f64>() / m as f64;
     let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1) as f64).sqrt();
     let quantile = |q: f64| {
@@ -211,6 +216,21 @@ impl Parzen {
                         })
                         .collect();
                     let sigma = match (bandwidth, order.get(j)) {
+                        (Bandwidth::Scott, Some(Some(order))) if order.len() == mu.len() => {
+                            // The centres in order with the prior's 0.5 merged in: no sort.
+                            let mut sorted = Vec::with_capacity(n + 1);
+                            let mut prior = Some(0.5);
+                            for &i in order {
+                                let x = mu[i as usize];
+                                if let Some(p) = prior.filter(|&p| p <= x) {
+                                    sorted.push(p);
+                                    prior = None;
+                                }
+                                sorted.push(x);
+                            }
+                            sorted.extend(prior);
+                            vec![scott_bandwidth_sorted(&sorted); n]
+                        }
                         (Bandwidth::Scott, _) => {
                             let mut centres = mu.clone();
                             centres.push(0.5);
@@ -233,17 +253,34 @@ impl Parzen {
                             if m - 8.0 * s > 0.0 && m + 8.0 * s < 1.0 {
                                 0.0
                             } else {
-                                (norm_cdf((1.0 - m) / s) - norm_cdf(-m / s))
-                                    .max(1e-300)
-                                    .ln()
+                                // Past 8.5 widths a side's tail is below 2^-55: Φ rounds to
+                                // exactly 1 above, and below it cannot move a difference whose
+                                // other term is at least 1/2. Skipping it changes no bit.
+                                let (hi, lo) = ((1.0 - m) / s, -m / s);
+                                let upper = if hi > 8.5 { 1.0 } else { norm_cdf(hi) };
+                                let lower = if lo < -8.5 { 0.0 } else { norm_cdf(lo) };
+                                let mass = upper - lower;
+                                if mass == 1.0 {
+                                    0.0
+                                } else {
+                                    mass.max(1e-300).ln()
+                                }
                             }
                         })
                         .collect();
                     let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+                    // Widths repeat (Scott's rule gives one per dimension, the clip floors
+                    // many), so a width's logarithm is reused while it repeats.
+                    let mut last = (f64::NAN, f64::NAN);
                     let norm = sigma
                         .iter()
                         .zip(&log_z)
-                        .map(|(s, z)| -s.ln() - z - half_ln_2pi)
+                        .map(|(&s, z)| {
+                            if s != last.0 {
+                                last = (s, s.ln());
+                            }
+                            -last.1 - z - half_ln_2pi
+                        })
                         .collect();
                     let inv_sigma = sigma.iter().map(|s| 1.0 / s).collect();
                     Dim::Numeric {
@@ -494,6 +531,18 @@ mod tests {
     }
 
     #[test]
+    fn skipping_a_far_tail_changes_no_bit_of_the_truncation_mass() {
+        for i in 0..=2000 {
+            let z = 8.5 + i as f64 * 0.01;
+            assert_eq!(norm_cdf(z), 1.0, "{z}");
+            for j in 0..=100 {
+                let upper = norm_cdf(j as f64 * 0.0851);
+                assert_eq!(upper - norm_cdf(-z), upper, "{z} {upper}");
+            }
+        }
+    }
+
+    #[test]
     fn scotts_rule_takes_the_smaller_of_the_quartile_and_deviation_spreads() {
         // Evenly spread: sd = sqrt(0.025) = 0.158 > IQR/1.34 = 0.2/1.34, so the IQR sets it.
         let mut v = [0.5, 0.1, 0.4, 0.2, 0.3];
@@ -543,6 +592,21 @@ mod tests {
         let spread = width(&[0.1, 0.3, 0.5, 0.7, 0.9]);
         let clustered = width(&[0.70, 0.71, 0.72, 0.73, 0.74]);
         assert!(clustered < spread / 2.0, "{clustered} vs {spread}");
+        // Given the rows' order, the width is the same without sorting.
+        let xs = [0.9, 0.1, 0.55, 0.3, 0.5, 0.2];
+        let obs: Vec<Vec<Coord>> = xs
+            .iter()
+            .map(|&x| vec![Coord::Num { x, cell: None }])
+            .collect();
+        let order = vec![Some(vec![1u32, 5, 3, 4, 2, 0])];
+        let fit = |o: &[Option<Vec<u32>>]| {
+            let p = Parzen::fit(&kinds, &obs, &[1.0; 6], 1.0, f64::MAX, Bandwidth::Scott, o);
+            let Dim::Numeric { sigma, .. } = &p.dims[0] else {
+                unreachable!()
+            };
+            sigma[0]
+        };
+        assert_eq!(fit(&order), fit(&[]));
         // Identical trials: no spread at all, so the 1/100 floor of α = ∞ holds the width.
         assert_eq!(width(&[0.4; 6]), 0.01);
     }
