@@ -245,6 +245,13 @@ impl History {
             .collect()
     }
 
+    /// The distributions of [`History::space`], without copying them.
+    pub fn distributions(&self) -> impl Iterator<Item = &Distribution> {
+        self.space
+            .values()
+            .filter_map(|k| k.map(|k| &self.keys[k].1))
+    }
+
     /// True when every complete trial has parameter `name`.
     pub fn in_every_complete_trial(&self, name: &str) -> bool {
         self.sets

@@ -59,14 +59,15 @@
 //! Hyperband better on all 12. With real training (an MLP on Fashion-MNIST and MNIST, 10
 //! seeds, 30 configurations) it helped less: full-budget TPE's mean rank went from 4.0 to 3.5
 //! at the end of the budget but from 3.5 to 8.5 at half of it, and it needed 0.56 instead of
-//! 0.46 of random search's budget to match random search's final accuracy. It costs time: Watanabe's g(x) has wide kernels, each needing
-//! its truncation mass, so at 1,000 trials in 10-D its proposals take about 1.06 ms against
-//! 0.64 ms for the default model's. Spaces with a categorical parameter keep the default
-//! model alone: there, once most trials share the good choice, the three-trial good set makes
-//! l(x)/g(x) favour the choices tried least (a conditional test went from 30 of 30 late trials on
-//! the good branch to 17). Finite spaces and several objectives keep it alone too. Against
-//! Optuna's TPESampler this took the benchmark from 11 to 12 of 15 problems at least as good, and
-//! the held-out functions from 6 to 10 of 10.
+//! 0.46 of random search's budget to match random search's final accuracy. It costs time:
+//! Watanabe's g(x) has wide kernels, each needing its truncation mass, so at 1,000 trials in
+//! 10-D its proposals take about 1.06 ms against 0.64 ms for the default model's. Spaces with
+//! a categorical parameter keep the default model alone: there, once most trials share the
+//! good choice, the three-trial good set makes l(x)/g(x) favour the choices tried least (a
+//! conditional test went from 30 of 30 late trials on the good branch to 17). Finite spaces
+//! and several objectives keep it alone too. Against Optuna's TPESampler this took the
+//! benchmark from 11 to 12 of 15 problems at least as good, and the held-out functions from 6
+//! to 10 of 10.
 //!
 //! With Optuna's values ([`TpeConfig::optuna`]) the proposal step is Optuna's: in an ad hoc
 //! check, proposals from one fixed history had the same distribution in both.
@@ -154,8 +155,8 @@ pub struct TpeConfig {
     pub uniform_weights: bool,
     /// Alternate two models (default true): odd-numbered trials of a single-objective study
     /// over a numeric space with a continuous parameter are proposed by
-    /// [`TpeConfig::watanabe`]'s model, the others by this one's. Both see the whole history. See the module
-    /// documentation.
+    /// [`TpeConfig::watanabe`]'s model, the others by this one's. Both see the whole history.
+    /// See the module documentation.
     pub portfolio: bool,
 }
 
@@ -259,9 +260,6 @@ impl TpeSampler {
         self.history.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The observations of `names` split after the first γ(n) of the ranking (complete trials
-    /// best first, then pruned trials deepest first, then — with the constant liar — running
-    /// trials other than `current`): the good rows in rank order, the rest in trial order.
     /// The model settings for trial `number`: with `portfolio`, odd-numbered trials of a
     /// single-objective study whose space is numeric (no categorical parameter) with a
     /// continuous parameter use [`TpeConfig::watanabe`]'s model; every other trial uses this
@@ -272,11 +270,10 @@ impl TpeSampler {
         }
         let mut h = self.history();
         h.update(study);
-        let space = h.space();
-        let continuous = space.iter().any(|(_, d)| d.cardinality().is_none());
-        let categorical = space
-            .iter()
-            .any(|(_, d)| matches!(d, Distribution::Categorical { .. }));
+        let continuous = h.distributions().any(|d| d.cardinality().is_none());
+        let categorical = h
+            .distributions()
+            .any(|d| matches!(d, Distribution::Categorical { .. }));
         if continuous && !categorical {
             TpeConfig {
                 n_startup_trials: self.cfg.n_startup_trials,
@@ -288,6 +285,10 @@ impl TpeSampler {
         }
     }
 
+    /// The observations of `names` split after the first γ(n) of the ranking (complete trials
+    /// best first, then pruned trials deepest first, then — with the constant liar — running
+    /// trials other than `current`): the good rows in rank order, the rest in trial order.
+    /// `cfg` is the model of `current` (see [`TpeSampler::model_for`]).
     fn rows(
         &self,
         study: &StudyView,
