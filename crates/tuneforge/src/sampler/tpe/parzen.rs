@@ -38,13 +38,12 @@ pub enum DimKind {
 
 #[derive(Clone, Debug)]
 enum Dim {
-    /// Per component: centre, width, 1/width, log of the truncation mass, and the constant part
-    /// of the log-density (`-ln(sigma) - log_z - ln(2 pi)/2`).
+    /// Per component: centre, width, 1/width, and the constant part of the log-density
+    /// (`-ln(sigma) - ln(2 pi)/2`). The truncation masses are folded into the weights.
     Numeric {
         mu: Vec<f64>,
         sigma: Vec<f64>,
         inv_sigma: Vec<f64>,
-        log_z: Vec<f64>,
         norm: Vec<f64>,
     },
     /// Per component, the log-probability of each choice.
@@ -54,6 +53,8 @@ enum Dim {
 /// A Parzen estimator: a weighted mixture of product kernels.
 #[derive(Clone, Debug)]
 pub struct Parzen {
+    /// Per component, ln of its weight over its truncation mass (the product over numeric
+    /// dimensions of the kernel's mass inside `[0, 1]`).
     log_w: Vec<f64>,
     w: Vec<f64>,
     dims: Vec<Dim>,
@@ -150,8 +151,60 @@ pub fn default_weights(n: usize) -> Vec<f64> {
     w
 }
 
+/// The standard normal distribution function. It takes the platform's C library `erfc` (the
+/// one `f64::exp` and `f64::ln` come from), which runs in half the time of the pure-Rust `libm`
+/// crate's: fitting g(x) to 1,000 trials needs about 10,000 of these.
 fn norm_cdf(z: f64) -> f64 {
-    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
+    unsafe extern "C" {
+        safe fn erfc(x: f64) -> f64;
+    }
+    0.5 * erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// A product of many factors in `(0, 1]` that cannot underflow: one logarithm for the whole
+/// product instead of one per factor (which was a tenth of a 1,000-trial proposal's time).
+#[derive(Clone, Copy, Debug)]
+struct MassProduct {
+    product: f64,
+    ln_rest: f64,
+}
+
+impl Default for MassProduct {
+    fn default() -> Self {
+        MassProduct {
+            product: 1.0,
+            ln_rest: 0.0,
+        }
+    }
+}
+
+impl MassProduct {
+    fn multiply(&mut self, factor: f64) {
+        self.product *= factor.max(1e-300);
+        if self.product < 1e-200 {
+            self.ln_rest += self.product.ln();
+            self.product = 1.0;
+        }
+    }
+
+    /// ln(w / product).
+    fn ln_ratio(&self, w: f64) -> f64 {
+        (w / self.product).ln() - self.ln_rest
+    }
+}
+
+/// The mass of N(m, s) inside `[0, 1]`.
+fn truncation_mass(m: f64, s: f64) -> f64 {
+    // Kernels far inside [0, 1] lose no mass to the truncation.
+    if m - 8.0 * s > 0.0 && m + 8.0 * s < 1.0 {
+        return 1.0;
+    }
+    // Past 8.5 widths a side's tail is below 2^-55: Φ rounds to exactly 1 above, and below it
+    // cannot move a difference whose other term is at least 1/2. Skipping it changes no bit.
+    let (hi, lo) = ((1.0 - m) / s, -m / s);
+    let upper = if hi > 8.5 { 1.0 } else { norm_cdf(hi) };
+    let lower = if lo < -8.5 { 0.0 } else { norm_cdf(lo) };
+    upper - lower
 }
 
 fn log_sum_exp(v: &[f64]) -> f64 {
@@ -193,6 +246,8 @@ impl Parzen {
         let w: Vec<f64> = w.iter().map(|x| x / total).collect();
         // Magic clip: no kernel narrower than max(1/(n + 2)^clip_exponent, 1/100) of the range.
         let min_sigma = (1.0 / (n as f64 + 2.0).powf(clip_exponent)).max(0.01);
+        // Per component, the product of its truncation masses over the numeric dimensions.
+        let mut mass = vec![MassProduct::default(); n + 1];
         let dims = kinds
             .iter()
             .enumerate()
@@ -245,41 +300,20 @@ impl Parzen {
                         sigma.into_iter().map(|s| s.clamp(floor, 1.0)).collect();
                     mu.push(0.5);
                     sigma.push(1.0);
-                    let log_z: Vec<f64> = mu
-                        .iter()
-                        .zip(&sigma)
-                        .map(|(m, s)| {
-                            // Kernels far inside [0, 1] lose no mass to the truncation.
-                            if m - 8.0 * s > 0.0 && m + 8.0 * s < 1.0 {
-                                0.0
-                            } else {
-                                // Past 8.5 widths a side's tail is below 2^-55: Φ rounds to
-                                // exactly 1 above, and below it cannot move a difference whose
-                                // other term is at least 1/2. Skipping it changes no bit.
-                                let (hi, lo) = ((1.0 - m) / s, -m / s);
-                                let upper = if hi > 8.5 { 1.0 } else { norm_cdf(hi) };
-                                let lower = if lo < -8.5 { 0.0 } else { norm_cdf(lo) };
-                                let mass = upper - lower;
-                                if mass == 1.0 {
-                                    0.0
-                                } else {
-                                    mass.max(1e-300).ln()
-                                }
-                            }
-                        })
-                        .collect();
+                    for (z, (m, s)) in mass.iter_mut().zip(mu.iter().zip(&sigma)) {
+                        z.multiply(truncation_mass(*m, *s));
+                    }
                     let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
                     // Widths repeat (Scott's rule gives one per dimension, the clip floors
                     // many), so a width's logarithm is reused while it repeats.
                     let mut last = (f64::NAN, f64::NAN);
                     let norm = sigma
                         .iter()
-                        .zip(&log_z)
-                        .map(|(&s, z)| {
+                        .map(|&s| {
                             if s != last.0 {
                                 last = (s, s.ln());
                             }
-                            -last.1 - z - half_ln_2pi
+                            -last.1 - half_ln_2pi
                         })
                         .collect();
                     let inv_sigma = sigma.iter().map(|s| 1.0 / s).collect();
@@ -287,7 +321,6 @@ impl Parzen {
                         mu,
                         sigma,
                         inv_sigma,
-                        log_z,
                         norm,
                     }
                 }
@@ -311,7 +344,7 @@ impl Parzen {
             })
             .collect();
         Parzen {
-            log_w: w.iter().map(|x| x.ln()).collect(),
+            log_w: w.iter().zip(&mass).map(|(w, z)| z.ln_ratio(*w)).collect(),
             w,
             dims,
         }
@@ -359,20 +392,15 @@ impl Parzen {
                     }
                 }
                 (
-                    Dim::Numeric {
-                        mu,
-                        inv_sigma,
-                        log_z,
-                        ..
-                    },
+                    Dim::Numeric { mu, inv_sigma, .. },
                     Coord::Num {
                         cell: Some((lo, hi)),
                         ..
                     },
                 ) => {
-                    for (((a, m), is), lz) in acc.iter_mut().zip(mu).zip(inv_sigma).zip(log_z) {
+                    for ((a, m), is) in acc.iter_mut().zip(mu).zip(inv_sigma) {
                         let mass = norm_cdf((hi - m) * is) - norm_cdf((lo - m) * is);
-                        *a += mass.max(1e-300).ln() - lz;
+                        *a += mass.max(1e-300).ln();
                     }
                 }
                 (Dim::Categorical { log_p }, Coord::Cat(k)) => {
@@ -467,6 +495,83 @@ mod tests {
             })
             .sum();
         assert!((total - 1.0).abs() < 1e-9, "{total}");
+    }
+
+    #[test]
+    fn the_log_density_is_the_mixture_of_truncated_product_kernels() {
+        // The truncation masses are folded into the weights; the density must still be
+        // Σ_c w_c Π_d k_cd(x), each numeric kernel divided by its own mass inside [0, 1].
+        let kinds = [
+            DimKind::Continuous,
+            DimKind::Continuous,
+            DimKind::Discrete(5),
+            DimKind::Categorical(3),
+        ];
+        let rows = [
+            (0.02, 0.9, 0, 2),
+            (0.5, 0.99, 4, 0),
+            (0.97, 0.1, 2, 1),
+            (0.3, 0.35, 1, 1),
+            (0.31, 0.0, 3, 2),
+        ];
+        let cell = |k: usize| (k as f64 / 5.0, (k + 1) as f64 / 5.0);
+        let point = |a: f64, b: f64, k: usize, c: usize| {
+            let (lo, hi) = cell(k);
+            vec![
+                Coord::Num { x: a, cell: None },
+                Coord::Num { x: b, cell: None },
+                Coord::Num {
+                    x: (lo + hi) / 2.0,
+                    cell: Some((lo, hi)),
+                },
+                Coord::Cat(c),
+            ]
+        };
+        let obs: Vec<Vec<Coord>> = rows.iter().map(|&(a, b, k, c)| point(a, b, k, c)).collect();
+        let weights = [0.2, 0.5, 1.0, 1.0, 0.7];
+        for bandwidth in [Bandwidth::Neighbours, Bandwidth::Scott] {
+            let p = Parzen::fit(&kinds, &obs, &weights, 1.0, 1.0, bandwidth, &[]);
+            for &(a, b, k, c) in &[(0.01, 0.95, 0, 2), (0.6, 0.4, 3, 0), (0.99, 0.01, 4, 1)] {
+                let x = point(a, b, k, c);
+                let total: f64 = weights.iter().sum::<f64>() + 1.0;
+                let direct: f64 = (0..=rows.len())
+                    .map(|comp| {
+                        let w = weights.get(comp).copied().unwrap_or(1.0) / total;
+                        let mut density = w;
+                        for (dim, coord) in p.dims.iter().zip(&x) {
+                            density *= match (dim, coord) {
+                                (Dim::Numeric { mu, sigma, .. }, Coord::Num { x, cell }) => {
+                                    let (m, s) = (mu[comp], sigma[comp]);
+                                    let z = norm_cdf((1.0 - m) / s) - norm_cdf(-m / s);
+                                    match cell {
+                                        None => {
+                                            let u = (x - m) / s;
+                                            (-0.5 * u * u).exp()
+                                                / (s * (2.0 * std::f64::consts::PI).sqrt())
+                                                / z
+                                        }
+                                        Some((lo, hi)) => {
+                                            (norm_cdf((hi - m) / s) - norm_cdf((lo - m) / s)) / z
+                                        }
+                                    }
+                                }
+                                (Dim::Categorical { log_p }, Coord::Cat(k)) => {
+                                    log_p[comp][*k].exp()
+                                }
+                                _ => unreachable!(),
+                            };
+                        }
+                        density
+                    })
+                    .sum();
+                let got = p.log_pdf(&x);
+                assert!(
+                    (got - direct.ln()).abs() < 1e-10,
+                    "{got} vs {}",
+                    direct.ln()
+                );
+            }
+        }
     }
 
     #[test]
