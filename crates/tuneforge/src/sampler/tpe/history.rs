@@ -396,7 +396,17 @@ impl History {
             return;
         }
         new.sort_by(entry_order);
-        let old = std::mem::take(&mut self.sorted[k]);
+        let sorted = &mut self.sorted[k];
+        if new.len() * 16 < sorted.len() {
+            // A trial or two per ask: each goes in at its place (a binary search and one block
+            // move), where a merge would compare and copy the whole list entry by entry.
+            for e in new {
+                let at = sorted.partition_point(|x| entry_order(x, &e).is_le());
+                sorted.insert(at, e);
+            }
+            return;
+        }
+        let old = std::mem::take(sorted);
         let mut merged = Vec::with_capacity(old.len() + new.len());
         merge(old, new, |e| merged.push(e));
         self.sorted[k] = merged;
