@@ -151,9 +151,10 @@ pub fn default_weights(n: usize) -> Vec<f64> {
     w
 }
 
-/// The standard normal distribution function. It takes the platform's C library `erfc` (the
-/// one `f64::exp` and `f64::ln` come from), which runs in half the time of the pure-Rust `libm`
-/// crate's: fitting g(x) to 1,000 trials needs about 10,000 of these.
+/// The standard normal distribution function, exact to the last bits: for the masses of
+/// discrete cells, which can be tiny, and to build [`norm_cdf_tabled`]'s table. It takes the
+/// platform's C library `erfc` (the one `f64::exp` and `f64::ln` come from), which runs in half
+/// the time of the pure-Rust `libm` crate's.
 fn norm_cdf(z: f64) -> f64 {
     unsafe extern "C" {
         safe fn erfc(x: f64) -> f64;
@@ -200,11 +201,52 @@ fn truncation_mass(m: f64, s: f64) -> f64 {
         return 1.0;
     }
     // Past 8.5 widths a side's tail is below 2^-55: Φ rounds to exactly 1 above, and below it
-    // cannot move a difference whose other term is at least 1/2. Skipping it changes no bit.
+    // cannot move a difference whose other term is at least 1/2. Skipping it loses nothing.
     let (hi, lo) = ((1.0 - m) / s, -m / s);
-    let upper = if hi > 8.5 { 1.0 } else { norm_cdf(hi) };
-    let lower = if lo < -8.5 { 0.0 } else { norm_cdf(lo) };
+    let upper = if hi > 8.5 { 1.0 } else { norm_cdf_tabled(hi) };
+    let lower = if lo < -8.5 { 0.0 } else { norm_cdf_tabled(lo) };
     upper - lower
+}
+
+/// Grid step of [`norm_cdf_tabled`]'s table over [-8.5, 8.5].
+const PHI_STEP: f64 = 1.0 / 16.0;
+
+/// Per grid point x0: Φ(x0) and the Taylor coefficients Φ⁽ⁿ⁾(x0)/n! for n = 1..6, where
+/// Φ⁽ⁿ⁾(x) = (-1)ⁿ⁻¹ Heₙ₋₁(x) φ(x) with the probabilists' Hermite polynomials.
+static PHI_TABLE: std::sync::LazyLock<Vec<[f64; 7]>> = std::sync::LazyLock::new(|| {
+    let points = (17.0 / PHI_STEP) as usize + 1;
+    (0..points)
+        .map(|k| {
+            let x = -8.5 + k as f64 * PHI_STEP;
+            let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            // He₀..He₅ by He_{n+1} = x Heₙ - n Heₙ₋₁.
+            let mut he = [1.0, x, 0.0, 0.0, 0.0, 0.0];
+            for n in 1..5 {
+                he[n + 1] = x * he[n] - n as f64 * he[n - 1];
+            }
+            let mut row = [norm_cdf(x), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+            let mut factorial = 1.0;
+            for n in 1..7 {
+                factorial *= n as f64;
+                let sign = if n % 2 == 1 { 1.0 } else { -1.0 };
+                row[n] = sign * he[n - 1] * pdf / factorial;
+            }
+            row
+        })
+        .collect()
+});
+
+/// Φ(x) for x in [-8.5, 8.5] from a sixth-order Taylor expansion around the nearest point of a
+/// 1/16 grid: within 1e-13 of [`norm_cdf`] (tested), in a fraction of its time. It serves the
+/// truncation masses, which are at least 1/3 (a centre inside [0, 1], a width at most 1), so
+/// their relative error stays below 3e-13; cell masses, which can be tiny, keep the exact
+/// function.
+fn norm_cdf_tabled(x: f64) -> f64 {
+    let x = x.clamp(-8.5, 8.5);
+    let k = ((x + 8.5) / PHI_STEP).round() as usize;
+    let c = &PHI_TABLE[k.min(PHI_TABLE.len() - 1)];
+    let d = x - (-8.5 + k as f64 * PHI_STEP);
+    c[0] + d * (c[1] + d * (c[2] + d * (c[3] + d * (c[4] + d * (c[5] + d * c[6])))))
 }
 
 fn log_sum_exp(v: &[f64]) -> f64 {
@@ -658,6 +700,17 @@ mod tests {
                 peak(width)
             );
         }
+    }
+
+    #[test]
+    fn the_tabled_normal_distribution_function_matches_erfc() {
+        let mut worst: f64 = 0.0;
+        for i in -90_000..=90_000 {
+            let x = i as f64 * 1e-4 + 0.37e-5;
+            worst = worst.max((norm_cdf_tabled(x) - norm_cdf(x.clamp(-8.5, 8.5))).abs());
+        }
+        assert!(worst < 1e-13, "{worst:e}");
+        assert_eq!(norm_cdf_tabled(0.0), 0.5);
     }
 
     #[test]
