@@ -29,6 +29,24 @@ pub struct Function {
 }
 
 impl Function {
+    const fn new(
+        name: &'static str,
+        dim: usize,
+        low: f64,
+        high: f64,
+        f_star: f64,
+        f: fn(&[f64]) -> f64,
+    ) -> Self {
+        Function {
+            name,
+            dim,
+            low,
+            high,
+            f_star,
+            f,
+        }
+    }
+
     /// The value at `x` (for tests and for checking optima).
     pub fn at(&self, x: &[f64]) -> f64 {
         (self.f)(x)
@@ -137,6 +155,9 @@ pub fn levy(x: &[f64]) -> f64 {
     s + (w[d - 1] - 1.0).powi(2) * (1.0 + (2.0 * PI * w[d - 1]).sin().powi(2))
 }
 
+/// Styblinski-Tang's minimum per dimension, at x_i = -2.903534.
+const STYBLINSKI_TANG_MIN_PER_DIM: f64 = -39.1661657037714;
+
 /// Styblinski-Tang, minimum -39.16617 per dimension at x_i = -2.903534.
 pub fn styblinski_tang(x: &[f64]) -> f64 {
     x.iter()
@@ -168,15 +189,8 @@ pub fn griewank(x: &[f64]) -> f64 {
 /// more families. A default chosen because it did well on [`functions`] should also do well
 /// here (`tuneforge-bench samplers --held-out`), or it was fitted to the table.
 pub fn held_out_functions() -> Vec<Function> {
-    let f = |name, dim, low, high, f_star, f: fn(&[f64]) -> f64| Function {
-        name,
-        dim,
-        low,
-        high,
-        f_star,
-        f,
-    };
-    let st = -39.1661657037714;
+    let f = Function::new;
+    let st = STYBLINSKI_TANG_MIN_PER_DIM;
     vec![
         f("ackley5", 5, -32.768, 32.768, 0.0, ackley),
         f("ackley20", 20, -32.768, 32.768, 0.0, ackley),
@@ -193,23 +207,9 @@ pub fn held_out_functions() -> Vec<Function> {
 
 /// The classic functions of the benchmark.
 pub fn functions() -> Vec<Function> {
-    let f = |name, dim, low, high, f_star, f| Function {
-        name,
-        dim,
-        low,
-        high,
-        f_star,
-        f,
-    };
+    let f = Function::new;
     vec![
-        f(
-            "branin",
-            2,
-            -5.0,
-            10.0,
-            0.397887357729738,
-            branin as fn(&[f64]) -> f64,
-        ),
+        f("branin", 2, -5.0, 10.0, 0.397887357729738, branin),
         f("hartmann3", 3, 0.0, 1.0, -3.86278214782076, hartmann3),
         f("hartmann6", 6, 0.0, 1.0, -3.32236801141551, hartmann6),
         f("rosenbrock5", 5, -5.0, 10.0, 0.0, rosenbrock),
@@ -220,7 +220,7 @@ pub fn functions() -> Vec<Function> {
             8,
             -5.0,
             5.0,
-            -39.1661657037714 * 8.0,
+            STYBLINSKI_TANG_MIN_PER_DIM * 8.0,
             styblinski_tang,
         ),
     ]
