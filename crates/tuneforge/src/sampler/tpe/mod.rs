@@ -60,8 +60,10 @@
 //! seeds, 30 configurations) it helped less: full-budget TPE's mean rank went from 4.0 to 3.5
 //! at the end of the budget but from 3.5 to 8.5 at half of it, and it needed 0.56 instead of
 //! 0.46 of random search's budget to match random search's final accuracy. It costs time:
-//! Watanabe's g(x) has wide kernels, each needing its truncation mass, so at 1,000 trials in
-//! 10-D its proposals take about 1.06 ms against 0.64 ms for the default model's. Spaces with
+//! Watanabe's g(x) has wide kernels, each losing mass to the truncation at 0 and 1, so its
+//! proposals are the slower of the two (at 1,000 trials in 10-D, 1.06 ms against 0.64 ms
+//! before the masses were folded into the weights and tabled; docs/DESIGN.md has the figures
+//! after). Spaces with
 //! a categorical parameter keep the default model alone: there, once most trials share the
 //! good choice, the three-trial good set makes l(x)/g(x) favour the choices tried least (a
 //! conditional test went from 30 of 30 late trials on the good branch to 17). Finite spaces
