@@ -210,7 +210,7 @@ def run(bench, task, method, seed, budget):
 ALL = "optuna-tpe-hyperband,optuna-tpe-sh,dehb,smac-hyperband,smac-bohb"
 
 
-def main_loop(bench, tasks, methods, seeds, budget_configs, out_path):
+def main_loop(bench, tasks, methods, seeds, budget_configs, out_path, first_seed=0):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     budget = budget_configs * bench.epochs
@@ -224,7 +224,7 @@ def main_loop(bench, tasks, methods, seeds, budget_configs, out_path):
     with open(out_path, "a") as out:
         for task in tasks:
             for method in methods:
-                for seed in range(seeds):
+                for seed in range(first_seed, seeds):
                     rec = run(bench, task, method, seed, budget)
                     out.write(json.dumps({"task": task, "method": method, "seed": seed,
                                           "trace": rec.trace, "trials": rec.trials}) + "\n")
@@ -238,11 +238,14 @@ def main():
     ap.add_argument("--data", default="../shared/data/lcbench")
     ap.add_argument("--tasks", required=True)
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="run seeds first-seed..seeds-1 (to add seeds to an earlier run)")
     ap.add_argument("--budget-configs", type=int, default=100)
     ap.add_argument("--methods", default="optuna-tpe-hyperband,optuna-tpe-sh,dehb")
     ap.add_argument("--out", default="bench/results/peers-mf.jsonl")
     a = ap.parse_args()
-    main_loop(LcBench(a.data), a.tasks.split(","), a.methods.split(","), a.seeds, a.budget_configs, a.out)
+    main_loop(LcBench(a.data), a.tasks.split(","), a.methods.split(","), a.seeds, a.budget_configs, a.out,
+              a.first_seed)
 
 
 if __name__ == "__main__":

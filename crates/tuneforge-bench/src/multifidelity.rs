@@ -16,12 +16,12 @@ use tuneforge::pruner::{
     Target,
 };
 use tuneforge::sampler::asha_scheduler::budget_of;
-use tuneforge::sampler::{AshaScheduler, BohbSampler, TpeConfig};
+use tuneforge::sampler::{AshaScheduler, BohbSampler, HyperbandScheduler, TpeConfig};
 use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study, Trial};
 
 /// The methods this benchmark knows: (name, what it is). r = 1 epoch, R = the source's full
 /// budget, η = 3 throughout.
-pub const METHODS: [(&str, &str); 11] = [
+pub const METHODS: [(&str, &str); 13] = [
     ("random", "random search, every trial to R epochs"),
     ("tpe", "TPE, every trial to R epochs"),
     ("median", "TPE + median stopping"),
@@ -41,6 +41,14 @@ pub const METHODS: [(&str, &str); 11] = [
     (
         "bohb-promote",
         "promotion-based ASHA with BOHB's per-budget TPE proposing new configurations",
+    ),
+    (
+        "hyperband-sync",
+        "random + Hyperband as published: brackets s_max..0 of synchronous successive halving, promotions resume from the checkpoint",
+    ),
+    (
+        "bohb-sync",
+        "BOHB as published: BOHB's per-budget TPE + synchronous Hyperband brackets, promotions resume from the checkpoint",
     ),
 ];
 
@@ -153,24 +161,29 @@ fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn P
             ),
             Arc::new(NopPruner),
         ),
+        "hyperband-sync" => (
+            Arc::new(HyperbandScheduler::new(random(), 1, r, 3).target(target.clone())),
+            Arc::new(NopPruner),
+        ),
+        "bohb-sync" => (
+            Arc::new(
+                HyperbandScheduler::new(
+                    Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
+                    1,
+                    r,
+                    3,
+                )
+                .target(target.clone()),
+            ),
+            Arc::new(NopPruner),
+        ),
         _ => return None,
     })
 }
 
 /// Whether `method` runs trials that continue other trials (a promotion schedule).
 pub fn promotes(method: &str) -> bool {
-    method.ends_with("-promote")
-}
-
-/// The budget of the rung below `budget` (with R = 52: 1, 3, 9, 27, 52): where a promoted trial
-/// resumes.
-fn resumed_budget(budget: usize, r: usize) -> usize {
-    let rungs = tuneforge::pruner::rung_resources(1, r as u64, 3, 0);
-    rungs
-        .iter()
-        .rev()
-        .find(|&&x| (x as usize) < budget)
-        .map_or(0, |&x| x as usize)
+    method.ends_with("-promote") || method.ends_with("-sync")
 }
 
 /// The seed of a trial's training: distinct per (run seed, trial number).
@@ -212,13 +225,13 @@ pub fn run(
         // Under a promotion schedule the trial runs from where the trial it continues stopped
         // (its checkpoint) to its own budget; otherwise from scratch to the end.
         let end = budget_of(t.frozen()).map_or(r, |b| b as usize);
-        let start = match t
-            .frozen()
-            .system_attrs
-            .get(tuneforge::attrs::RESUME_FROM)
-            .and_then(|v| v.as_u64())
-        {
-            Some(_) => resumed_budget(end, r),
+        let attr = |k: &str| t.frozen().system_attrs.get(k).and_then(|v| v.as_u64());
+        let start = match attr(tuneforge::attrs::RESUME_FROM) {
+            Some(from) => attr(tuneforge::attrs::RESUME_BUDGET)
+                .map(|b| b as usize)
+                .ok_or_else(|| {
+                    Error::Storage(format!("trial {from} continued without its budget"))
+                })?,
             None => 0,
         };
         let mut acc = f64::NAN;

@@ -233,3 +233,118 @@ high = 1.0
         "the study lived in the storage named"
     );
 }
+
+/// Hyperband's synchronous brackets from a study file (`type = "hyperband"`, `schedule =
+/// "promote"`), two workers: each rung's trials are exactly the best of the rung below (a rung
+/// is judged only once all its trials finished), no rung holds more than the paper's n, and
+/// every promotion resumes from its parent's checkpoint at the parent's budget.
+#[test]
+fn hyperband_promotions_run_synchronous_brackets_from_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("trial.sh"), RESUMABLE).unwrap();
+    std::fs::write(
+        dir.path().join("study.toml"),
+        r#"[study]
+name = "hb"
+metric = "loss"
+sampler = "random"
+seed = 4
+trials = 30
+
+[pruner]
+type = "hyperband"
+schedule = "promote"
+min_resource = 1
+max_resource = 9
+reduction_factor = 3
+
+[command]
+run = "sh trial.sh {x} --epochs {budget} --resume {resume}"
+
+[params.x]
+type = "float"
+low = 0.0
+high = 1.0
+"#,
+    )
+    .unwrap();
+    let out = tuneforge_in(dir.path())
+        .args(["run", "study.toml", "--workers", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let out = tuneforge_in(dir.path())
+        .args(["export", "study.toml", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let trials = doc["trials"].as_array().unwrap();
+    assert!(trials.len() >= 30, "{err}");
+    let attr = |t: &serde_json::Value, k: &str| t["system_attrs"][k].as_u64();
+    let mut rungs: std::collections::BTreeMap<(u64, u64), Vec<&serde_json::Value>> =
+        Default::default();
+    for t in trials {
+        assert_eq!(t["state"], "complete", "{t}");
+        rungs
+            .entry((attr(t, "bracket").unwrap(), attr(t, "rung").unwrap()))
+            .or_default()
+            .push(t);
+    }
+    // R = 9, η = 3: brackets s = 2, 1, 0 with rungs (9, 1), (3, 3), (1, 9); (5, 3), (1, 9);
+    // (3, 9), then again.
+    let shape = [
+        vec![(9, 1), (3, 3), (1, 9)],
+        vec![(5, 3), (1, 9)],
+        vec![(3, 9)],
+    ];
+    let mut promotions = 0;
+    for (&(j, k), here) in &rungs {
+        let (n, budget) = shape[j as usize % 3][k as usize];
+        assert!(
+            here.len() as u64 <= n,
+            "bracket {j} rung {k}: {}",
+            here.len()
+        );
+        for t in here {
+            assert_eq!(attr(t, "budget"), Some(budget));
+            let workdir = Path::new(t["system_attrs"]["workdir"].as_str().unwrap());
+            let started: u64 = std::fs::read_to_string(workdir.join("started_from"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            match attr(t, "resume_from") {
+                Some(from) => {
+                    let parent = &trials[from as usize];
+                    assert_eq!(started, attr(parent, "budget").unwrap());
+                    assert_eq!(attr(t, "resume_budget"), attr(parent, "budget"));
+                    assert_eq!(parent["params"], t["params"]);
+                }
+                None => assert_eq!((k, started), (0, 0), "new configurations start afresh"),
+            }
+        }
+        if k == 0 {
+            continue;
+        }
+        let loss = |t: &serde_json::Value| t["values"][0].as_f64().unwrap();
+        let mut below: Vec<&serde_json::Value> = rungs[&(j, k - 1)].clone();
+        below.sort_by(|a, b| loss(a).total_cmp(&loss(b)));
+        let mut want: Vec<u64> = below[..here.len()]
+            .iter()
+            .map(|t| t["number"].as_u64().unwrap())
+            .collect();
+        let mut got: Vec<u64> = here
+            .iter()
+            .map(|t| attr(t, "resume_from").unwrap())
+            .collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(
+            got, want,
+            "bracket {j} rung {k}: the best of the rung below"
+        );
+        promotions += here.len();
+    }
+    assert!(promotions >= 5, "{promotions} promotions");
+}

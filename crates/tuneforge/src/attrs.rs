@@ -16,6 +16,12 @@ pub const CONSTRAINTS: &str = "constraints";
 pub const BUDGET: &str = "budget";
 /// Trial: the number of the trial whose run it continues (its checkpoint directory).
 pub const RESUME_FROM: &str = "resume_from";
+/// Trial: the budget the trial it continues ran to (where its checkpoint stands).
+pub const RESUME_BUDGET: &str = "resume_budget";
+/// Trial: the running index of the Hyperband bracket it belongs to (promotion schedules).
+pub const BRACKET: &str = "bracket";
+/// Trial: the rung of its bracket it runs at, 0 for a new configuration.
+pub const RUNG: &str = "rung";
 /// Trial: true when it was stopped by an interruption (Ctrl-C) rather than by its own fault.
 pub const INTERRUPTED: &str = "interrupted";
 /// Trial: tail of the command's standard output.

@@ -172,8 +172,8 @@ pub struct PrunerSpec {
     /// δ of curve extrapolation.
     pub threshold: f64,
     /// `promote`: trials run to rung budgets and the best 1/η are continued by new trials
-    /// (ASHA's promotions, resuming from the previous trial's directory) instead of running
-    /// trials being stopped.
+    /// (ASHA's promotions, or Hyperband's synchronous brackets, resuming from the previous
+    /// trial's directory) instead of running trials being stopped.
     pub promote: bool,
 }
 
@@ -187,17 +187,27 @@ impl PrunerSpec {
         if !self.promote {
             return inner;
         }
+        let max = self.max_resource.unwrap_or(self.min_resource);
+        let target = crate::pruner::Target::new(self.metric.clone(), self.direction);
+        if self.kind == PrunerKind::Hyperband {
+            return std::sync::Arc::new(
+                crate::sampler::HyperbandScheduler::new(
+                    inner,
+                    self.min_resource,
+                    max,
+                    self.reduction_factor,
+                )
+                .target(target),
+            );
+        }
         std::sync::Arc::new(
             crate::sampler::AshaScheduler::new(
                 inner,
                 self.min_resource,
-                self.max_resource.unwrap_or(self.min_resource),
+                max,
                 self.reduction_factor,
             )
-            .target(crate::pruner::Target::new(
-                self.metric.clone(),
-                self.direction,
-            )),
+            .target(target),
         )
     }
 
@@ -1041,10 +1051,10 @@ fn parse_pruner(
     }
     let promote = match p.schedule.as_deref() {
         None | Some("stop") => false,
-        Some("promote") if kind == PrunerKind::Asha => true,
+        Some("promote") if matches!(kind, PrunerKind::Asha | PrunerKind::Hyperband) => true,
         Some("promote") => {
             return Err(format!(
-                "schedule \"promote\" works with type \"asha\", not '{}'",
+                "schedule \"promote\" works with type \"asha\" or \"hyperband\", not '{}'",
                 p.kind
             ));
         }

@@ -268,7 +268,7 @@ fn the_pruner_section_declares_the_rule_its_metric_and_the_resource() {
     );
     bad(
         &format!("{HEAD}[pruner]\ntype = \"median\"\nschedule = \"promote\"\n"),
-        &["schedule \"promote\" works with type \"asha\""],
+        &["schedule \"promote\" works with type \"asha\" or \"hyperband\""],
     );
     bad(
         &format!("{HEAD}[pruner]\ntype = \"asha\"\nschedule = \"later\"\n"),
@@ -279,6 +279,14 @@ fn the_pruner_section_declares_the_rule_its_metric_and_the_resource() {
     ))
     .unwrap();
     assert!(f.pruner.unwrap().promote);
+    let f = parse(&format!(
+        "{HEAD}[pruner]\ntype = \"hyperband\"\nschedule = \"promote\"\nmax_resource = 9\n"
+    ))
+    .unwrap();
+    let p = f.pruner.unwrap();
+    assert!(p.promote);
+    let sampler = p.scheduler(std::sync::Arc::new(tuneforge::RandomSampler::new(0)));
+    assert_eq!(sampler.name(), "hyperband-promotion");
     bad(
         &format!("{HEAD}[pruner]\ntype = \"asha\"\nmin_resource = 9\nmax_resource = 3\n"),
         &["max_resource (3) must not be below min_resource (9)"],

@@ -98,6 +98,7 @@ impl Sampler for AshaScheduler {
                     attrs: BTreeMap::from([
                         (attrs::BUDGET.to_string(), self.budgets[k + 1].into()),
                         (attrs::RESUME_FROM.to_string(), t.number.into()),
+                        (attrs::RESUME_BUDGET.to_string(), self.budgets[k].into()),
                     ]),
                 });
             }

@@ -1,0 +1,310 @@
+//! Promotion-based Hyperband: the brackets of Hyperband run as synchronous successive halving,
+//! each survivor continued by a new trial that resumes from the previous one's checkpoint.
+//!
+//! Li et al. 2018, "Hyperband: A Novel Bandit-Based Approach to Hyperparameter Optimization"
+//! (JMLR 18), Algorithm 1: brackets s = s_max, ..., 0, repeated; bracket s starts n_0
+//! configurations at resource r_0 and after each rung keeps the best ⌊n_i/η⌋ for η times the
+//! resource ([`crate::pruner::hyperband_brackets`]). A rung is judged only when every one of its
+//! trials has finished, as in the paper. Falkner et al. 2018 (BOHB, ICML) run the same
+//! schedule with model-based proposals and, in parallel, start the next bracket while a rung
+//! waits for its last results; this scheduler does the same, so no worker idles: when every
+//! open bracket waits, a new one is opened. Wrap a [`super::BohbSampler`] for BOHB as
+//! published, a random sampler for Hyperband.
+//!
+//! The schedule is read from the trials' system attributes alone (bracket, rung, budget), so
+//! any number of workers share it through the storage and a restarted worker resumes it.
+//! Every slot is an exactly-once claim: a new configuration `hb:<bracket>:<i>`, a promotion
+//! `promote:<trial>`. A trial that failed or was pruned counts as finished without a value.
+
+use indexmap::IndexMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use super::asha_scheduler::budget_of;
+use super::{Reservation, Sampler, StudyView};
+use crate::attrs;
+use crate::distribution::Distribution;
+use crate::error::Result;
+use crate::pruner::{Bracket, Target, hyperband_brackets};
+use crate::record::{FrozenTrial, TrialState};
+
+/// Synchronous Hyperband with promotions around a sampler for new configurations.
+pub struct HyperbandScheduler {
+    inner: Arc<dyn Sampler>,
+    brackets: Vec<Bracket>,
+    target: Target,
+}
+
+impl HyperbandScheduler {
+    /// Hyperband's brackets for resources `min_resource..=max_resource` and reduction factor
+    /// `eta`; new configurations from `inner`.
+    pub fn new(inner: Arc<dyn Sampler>, min_resource: u64, max_resource: u64, eta: u64) -> Self {
+        HyperbandScheduler {
+            inner,
+            brackets: hyperband_brackets(min_resource.max(1), max_resource.max(1), eta),
+            target: Target::default(),
+        }
+    }
+
+    /// The objective value's direction (the metric is the trial's value).
+    pub fn target(mut self, t: Target) -> Self {
+        self.target = t;
+        self
+    }
+
+    /// The brackets, in the order they run (s_max first), then again from the start.
+    pub fn brackets(&self) -> &[Bracket] {
+        &self.brackets
+    }
+
+    /// The bracket that the `j`-th opened bracket runs.
+    pub fn bracket(&self, j: u64) -> &Bracket {
+        &self.brackets[(j % self.brackets.len() as u64) as usize]
+    }
+}
+
+/// The bracket (running index) and rung a trial belongs to, under a Hyperband schedule.
+pub fn bracket_rung_of(t: &FrozenTrial) -> Option<(u64, usize)> {
+    let j = t.system_attrs.get(attrs::BRACKET)?.as_u64()?;
+    let k = t.system_attrs.get(attrs::RUNG)?.as_u64()?;
+    Some((j, k as usize))
+}
+
+impl Sampler for HyperbandScheduler {
+    fn reserve(&self, study: &StudyView) -> Result<Reservation> {
+        let direction = self
+            .target
+            .direction
+            .or_else(|| study.directions.first().copied())
+            .unwrap_or(crate::Direction::Minimize);
+        let claimed: HashSet<&str> = study
+            .trials
+            .iter()
+            .filter_map(|t| t.system_attrs.get(attrs::CLAIM).and_then(|v| v.as_str()))
+            .collect();
+        let mut members: BTreeMap<(u64, usize), Vec<&FrozenTrial>> = BTreeMap::new();
+        for t in study.trials.iter() {
+            if let Some(key) = bracket_rung_of(t) {
+                members.entry(key).or_default().push(t);
+            }
+        }
+        let opened = members.keys().map(|&(j, _)| j + 1).max().unwrap_or(0);
+        let tag = |j: u64, k: usize, budget: u64| {
+            BTreeMap::from([
+                (attrs::BUDGET.to_string(), budget.into()),
+                (attrs::BRACKET.to_string(), j.into()),
+                (attrs::RUNG.to_string(), (k as u64).into()),
+            ])
+        };
+        // The oldest bracket with a slot to fill gets it; a new bracket when all wait.
+        for j in 0..=opened {
+            let bracket = self.bracket(j);
+            for (k, &(n, budget)) in bracket.rungs.iter().enumerate() {
+                let here = members.get(&(j, k)).map_or(&[][..], |v| v.as_slice());
+                if k == 0 {
+                    if (here.len() as u64) < n {
+                        return Ok(Reservation::Claim {
+                            key: format!("hb:{j}:{}", here.len()),
+                            params: IndexMap::new(),
+                            attrs: tag(j, 0, budget),
+                        });
+                    }
+                } else {
+                    // The previous rung has finished: its best n continue.
+                    let below = members.get(&(j, k - 1)).map_or(&[][..], |v| v.as_slice());
+                    let mut ranked: Vec<(f64, &FrozenTrial)> = below
+                        .iter()
+                        .filter(|t| t.state == TrialState::Complete)
+                        .filter_map(|t| t.value().map(|v| (direction.to_loss(v), *t)))
+                        .filter(|(l, _)| !l.is_nan())
+                        .collect();
+                    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.number.cmp(&b.1.number)));
+                    for (_, t) in ranked.into_iter().take(n as usize) {
+                        let key = format!("promote:{}", t.number);
+                        if claimed.contains(key.as_str()) {
+                            continue;
+                        }
+                        let mut params = t.fixed_params();
+                        params.extend(t.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        let mut attrs = tag(j, k, budget);
+                        attrs.insert(attrs::RESUME_FROM.to_string(), t.number.into());
+                        if let Some(b) = budget_of(t) {
+                            attrs.insert(attrs::RESUME_BUDGET.to_string(), b.into());
+                        }
+                        return Ok(Reservation::Claim { key, params, attrs });
+                    }
+                }
+                // Every slot of this rung is taken; the next rung waits for all of them.
+                if here.iter().any(|t| !t.state.is_finished()) {
+                    break;
+                }
+            }
+        }
+        unreachable!("the bracket opened last always has a free slot at its first rung")
+    }
+
+    fn infer_relative_space(
+        &self,
+        study: &StudyView,
+        trial: &FrozenTrial,
+    ) -> IndexMap<String, Distribution> {
+        self.inner.infer_relative_space(study, trial)
+    }
+
+    fn sample_relative(
+        &self,
+        study: &StudyView,
+        trial: &FrozenTrial,
+        space: &IndexMap<String, Distribution>,
+    ) -> Result<IndexMap<String, f64>> {
+        self.inner.sample_relative(study, trial, space)
+    }
+
+    fn sample_independent(
+        &self,
+        study: &StudyView,
+        trial: &FrozenTrial,
+        name: &str,
+        dist: &Distribution,
+    ) -> Result<f64> {
+        self.inner.sample_independent(study, trial, name, dist)
+    }
+
+    fn name(&self) -> &'static str {
+        "hyperband-promotion"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Outcome, RandomSampler, Study, Trial};
+
+    fn study(seed: u64) -> Study {
+        Study::builder("hb-sync")
+            .sampler(HyperbandScheduler::new(
+                Arc::new(RandomSampler::new(seed)),
+                1,
+                9,
+                3,
+            ))
+            .build()
+            .unwrap()
+    }
+
+    /// The loss of a configuration at a budget: noisy when cheap, so that the ranking changes
+    /// between rungs and survivors must be picked from the rung itself.
+    fn loss(t: &mut Trial) -> f64 {
+        let x = t.suggest_float("x", 0.0, 1.0).get().unwrap();
+        let b = budget_of(t.frozen()).unwrap() as f64;
+        (x - 0.3).abs() + (x * 37.0 / b).sin() / b
+    }
+
+    fn attr(t: &FrozenTrial, k: &str) -> Option<u64> {
+        t.system_attrs.get(k).and_then(|v| v.as_u64())
+    }
+
+    /// Li et al. 2018, Algorithm 1 with R = 9, η = 3: brackets s = 2, 1, 0 with rungs
+    /// (9, 1), (3, 3), (1, 9); (5, 3), (1, 9); (3, 9). One worker runs them in that order, each
+    /// rung keeps exactly the best ⌊n/η⌋ of the one below, and a promotion resumes from its
+    /// parent at the parent's budget.
+    #[test]
+    fn runs_the_papers_brackets_in_order_keeping_exactly_the_best_of_each_rung() {
+        let s = study(3);
+        let rounds = 2;
+        for _ in 0..22 * rounds {
+            let mut t = s.ask().unwrap();
+            let v = loss(&mut t);
+            s.tell(t, Outcome::Complete(vec![v])).unwrap();
+        }
+        let trials = s.trials().unwrap();
+        let sched = HyperbandScheduler::new(Arc::new(RandomSampler::new(0)), 1, 9, 3);
+        let shape: Vec<Vec<(u64, u64)>> =
+            sched.brackets().iter().map(|b| b.rungs.clone()).collect();
+        assert_eq!(
+            shape,
+            vec![
+                vec![(9, 1), (3, 3), (1, 9)],
+                vec![(5, 3), (1, 9)],
+                vec![(3, 9)]
+            ]
+        );
+        // Trials come bracket by bracket, rung by rung: the sequence of (bracket, rung) pairs
+        // never goes back.
+        let order: Vec<(u64, usize)> = trials.iter().map(|t| bracket_rung_of(t).unwrap()).collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+        for j in 0..3 * rounds as u64 {
+            let b = sched.bracket(j);
+            for (k, &(n, budget)) in b.rungs.iter().enumerate() {
+                let here: Vec<&FrozenTrial> = trials
+                    .iter()
+                    .filter(|t| bracket_rung_of(t) == Some((j, k)))
+                    .collect();
+                assert_eq!(here.len() as u64, n, "bracket {j} rung {k}");
+                assert!(here.iter().all(|t| budget_of(t) == Some(budget)));
+                if k == 0 {
+                    assert!(here.iter().all(|t| attr(t, attrs::RESUME_FROM).is_none()));
+                    continue;
+                }
+                let mut below: Vec<&FrozenTrial> = trials
+                    .iter()
+                    .filter(|t| bracket_rung_of(t) == Some((j, k - 1)))
+                    .collect();
+                below.sort_by(|a, b| a.value().unwrap().total_cmp(&b.value().unwrap()));
+                let mut want: Vec<u64> = below[..n as usize].iter().map(|t| t.number).collect();
+                let mut got: Vec<u64> = here
+                    .iter()
+                    .map(|t| attr(t, attrs::RESUME_FROM).unwrap())
+                    .collect();
+                want.sort_unstable();
+                got.sort_unstable();
+                assert_eq!(got, want, "bracket {j} rung {k}: exactly the best {n}");
+                for t in &here {
+                    let parent = &trials[attr(t, attrs::RESUME_FROM).unwrap() as usize];
+                    assert_eq!(parent.params, t.params);
+                    assert_eq!(attr(t, attrs::RESUME_BUDGET), budget_of(parent));
+                }
+            }
+        }
+    }
+
+    /// A rung is judged only when all its trials have finished; meanwhile workers get a new
+    /// bracket, and once the rung is complete the oldest bracket's promotions come first. A
+    /// failed trial counts as finished and is never promoted.
+    #[test]
+    fn a_rung_waits_for_all_its_trials_and_other_workers_open_the_next_bracket() {
+        let s = study(5);
+        let mut open: Vec<Trial> = (0..9).map(|_| s.ask().unwrap()).collect();
+        let last = open.pop().unwrap();
+        let failed = open.pop().unwrap();
+        let failed_number = failed.number();
+        s.tell(failed, Outcome::Failed("crashed".into())).unwrap();
+        for mut t in open {
+            let v = loss(&mut t);
+            s.tell(t, Outcome::Complete(vec![v])).unwrap();
+        }
+        // Bracket 0's first rung still waits for `last`: the next trial starts bracket 1.
+        let t = s.ask().unwrap();
+        assert_eq!(bracket_rung_of(t.frozen()), Some((1, 0)));
+        assert_eq!(budget_of(t.frozen()), Some(3));
+        s.tell(t, Outcome::Pruned).unwrap();
+        let mut last = last;
+        let v = loss(&mut last);
+        s.tell(last, Outcome::Complete(vec![v])).unwrap();
+        // Now bracket 0 promotes its best three (of the eight with a value).
+        let promoted: Vec<u64> = (0..3)
+            .map(|_| {
+                let t = s.ask().unwrap();
+                assert_eq!(bracket_rung_of(t.frozen()), Some((0, 1)));
+                let from = attr(t.frozen(), attrs::RESUME_FROM).unwrap();
+                s.tell(t, Outcome::Failed("stopped".into())).unwrap();
+                from
+            })
+            .collect();
+        assert!(!promoted.contains(&failed_number));
+        // Rung 1 of bracket 0 is full and finished without a value: nothing to promote, so
+        // the next trial goes on filling bracket 1.
+        let t = s.ask().unwrap();
+        assert_eq!(bracket_rung_of(t.frozen()), Some((1, 0)));
+    }
+}
