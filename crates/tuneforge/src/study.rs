@@ -626,6 +626,8 @@ impl Study {
 
     /// Enqueues the configuration of finished trial `t` again, at most once per trial (a
     /// second call for the same trial, from any worker, enqueues nothing and returns `None`).
+    /// The re-run keeps `t`'s place in a promotion schedule (its budget, the trial it resumes
+    /// from, its bracket and rung), so it runs what `t` was to run and its rung waits for it.
     pub fn requeue(
         &self,
         t: &FrozenTrial,
@@ -633,6 +635,19 @@ impl Study {
     ) -> Result<Option<u64>> {
         let mut params = t.fixed_params();
         params.extend(t.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for key in [
+            attrs::BUDGET,
+            attrs::RESUME_FROM,
+            attrs::RESUME_BUDGET,
+            attrs::BRACKET,
+            attrs::RUNG,
+        ] {
+            if let Some(v) = t.system_attrs.get(key) {
+                system_attrs
+                    .entry(key.to_string())
+                    .or_insert_with(|| v.clone());
+            }
+        }
         system_attrs.insert(attrs::RETRY_OF.into(), t.number.into());
         let new = NewTrial {
             waiting: true,

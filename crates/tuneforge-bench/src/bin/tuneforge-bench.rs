@@ -1137,8 +1137,8 @@ fn mf_cmd(
          budget per run: {budget} epochs ({budget_configs} full trainings of 52 epochs). Learning \
          curves: the YAHPO Gym LCBench surrogate (validation accuracy per epoch). The cost of a \
          run is the epochs it trained; a promoted trial continues its own curve. Peers: \
-         {peer_note} (DEHB trains each fidelity from scratch, so a promotion costs its whole \
-         fidelity). tuneforge methods (R = 52): {}.\n",
+         {peer_note} (DEHB and SMAC train each fidelity from scratch, so a promotion costs its \
+         whole fidelity). tuneforge methods (R = 52): {}.\n",
         command_line(),
         machine(),
         plan.tasks.len(),

@@ -14,7 +14,9 @@
 //! The schedule is read from the trials' system attributes alone (bracket, rung, budget), so
 //! any number of workers share it through the storage and a restarted worker resumes it.
 //! Every slot is an exactly-once claim: a new configuration `hb:<bracket>:<i>`, a promotion
-//! `promote:<trial>`. A trial that failed or was pruned counts as finished without a value.
+//! `promote:<trial>`. A trial that failed or was pruned counts as finished without a value; one
+//! re-run after its worker died is replaced by the re-run, which keeps its place (bracket,
+//! rung, budget, checkpoint), so the rung waits for it.
 
 use indexmap::IndexMap;
 use std::collections::{BTreeMap, HashSet};
@@ -82,9 +84,17 @@ impl Sampler for HyperbandScheduler {
             .iter()
             .filter_map(|t| t.system_attrs.get(attrs::CLAIM).and_then(|v| v.as_str()))
             .collect();
+        // A trial re-run after its worker died is replaced in its rung by the re-run.
+        let retried: HashSet<u64> = study
+            .trials
+            .iter()
+            .filter_map(|t| t.system_attrs.get(attrs::RETRY_OF).and_then(|v| v.as_u64()))
+            .collect();
         let mut members: BTreeMap<(u64, usize), Vec<&FrozenTrial>> = BTreeMap::new();
         for t in study.trials.iter() {
-            if let Some(key) = bracket_rung_of(t) {
+            if let Some(key) = bracket_rung_of(t)
+                && !retried.contains(&t.number)
+            {
                 members.entry(key).or_default().push(t);
             }
         }
@@ -306,5 +316,76 @@ mod tests {
         // the next trial goes on filling bracket 1.
         let t = s.ask().unwrap();
         assert_eq!(bracket_rung_of(t.frozen()), Some((1, 0)));
+    }
+
+    /// A trial whose worker died is re-run in its place: the re-run keeps its bracket, rung,
+    /// budget and (for a promotion) the checkpoint it resumes from, the rung waits for it, and
+    /// the promotions after it rank its value with the others.
+    #[test]
+    fn a_dead_workers_trial_is_re_run_in_its_place_and_its_rung_waits_for_it() {
+        use crate::liveness::Liveness;
+        use std::time::Duration;
+        let live = Liveness {
+            interval: Duration::from_millis(100),
+            grace: Duration::from_millis(500),
+            max_retries: 1,
+        };
+        let s = Study::builder("hb-dead")
+            .sampler(HyperbandScheduler::new(
+                Arc::new(RandomSampler::new(8)),
+                1,
+                9,
+                3,
+            ))
+            .liveness(live)
+            .build()
+            .unwrap();
+        let mut open: Vec<Trial> = (0..9).map(|_| s.ask().unwrap()).collect();
+        let dead = open.pop().unwrap();
+        let dead_number = dead.number();
+        drop(dead); // its process is gone: no more heartbeats
+        for mut t in open {
+            let v = loss(&mut t);
+            s.tell(t, Outcome::Complete(vec![v])).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(1200));
+        let reaped = s.reap_stale().unwrap();
+        assert_eq!(reaped.len(), 1);
+        let mut retry = s.ask().unwrap();
+        let r = retry.frozen().clone();
+        assert_eq!(attr(&r, attrs::RETRY_OF), Some(dead_number));
+        assert_eq!(bracket_rung_of(&r), Some((0, 0)));
+        assert_eq!(budget_of(&r), Some(1));
+        // While the re-run runs, bracket 0 waits: another worker starts bracket 1.
+        let other = s.ask().unwrap();
+        assert_eq!(bracket_rung_of(other.frozen()), Some((1, 0)));
+        s.tell(other, Outcome::Pruned).unwrap();
+        let v = loss(&mut retry);
+        s.tell(retry, Outcome::Complete(vec![v])).unwrap();
+        // Rung 1 of bracket 0: the best three of the nine values, the re-run's included.
+        let promotion = s.ask().unwrap();
+        let p = promotion.frozen().clone();
+        assert_eq!(bracket_rung_of(&p), Some((0, 1)));
+        let trials = s.trials().unwrap();
+        let mut values: Vec<(f64, u64)> = trials
+            .iter()
+            .filter(|t| bracket_rung_of(t) == Some((0, 0)) && t.state == TrialState::Complete)
+            .map(|t| (t.value().unwrap(), t.number))
+            .collect();
+        assert_eq!(values.len(), 9);
+        values.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!(attr(&p, attrs::RESUME_FROM), Some(values[0].1));
+        // The promotion's worker dies too: its re-run resumes from the same checkpoint.
+        drop(promotion);
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(s.reap_stale().unwrap().len(), 1);
+        let again = s.ask().unwrap();
+        let a = again.frozen();
+        assert_eq!(attr(a, attrs::RETRY_OF), Some(p.number));
+        assert_eq!(bracket_rung_of(a), Some((0, 1)));
+        assert_eq!(budget_of(a), Some(3));
+        assert_eq!(attr(a, attrs::RESUME_FROM), attr(&p, attrs::RESUME_FROM));
+        assert_eq!(attr(a, attrs::RESUME_BUDGET), Some(1));
+        assert_eq!(a.params, p.params);
     }
 }
