@@ -121,11 +121,7 @@ fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn P
     let target = Target::new("acc", Direction::Maximize);
     let tpe = || -> Arc<dyn Sampler> { Arc::new(TpeConfig::default().build(seed)) };
     let random = || -> Arc<dyn Sampler> { Arc::new(RandomSampler::new(seed)) };
-    let hb = || {
-        HyperbandPruner::new(1, r, 3)
-            .target(target.clone())
-            .seed(seed)
-    };
+    let hb = || HyperbandPruner::new(1, r, 3).target(target.clone());
     Some(match method {
         "random" => (random(), Arc::new(NopPruner)),
         "tpe" => (tpe(), Arc::new(NopPruner)),
@@ -417,10 +413,16 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
             per_task.len()
         ));
     }
-    let hb = ["hyperband", "tpe-hyperband", "bohb"]
-        .iter()
-        .filter_map(|m| fractions.get(m).map(|f| (*m, *f)))
-        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let hb = [
+        "hyperband",
+        "tpe-hyperband",
+        "bohb",
+        "hyperband-sync",
+        "bohb-sync",
+    ]
+    .iter()
+    .filter_map(|m| fractions.get(m).map(|f| (*m, *f)))
+    .min_by(|a, b| a.1.total_cmp(&b.1));
     if let Some((m, f)) = hb {
         s.push_str(&format!(
             "\nBest of tuneforge's Hyperband/BOHB: **{m}, {f:.3}** of the budget: target {}.\n",

@@ -182,7 +182,7 @@ pub fn open_study(file: &StudyFile, storage: Arc<dyn Storage>) -> Result<(Study,
         .unwrap_or_else(|_| file.path.clone());
     let mut builder = Study::builder(&file.name);
     if let Some(p) = &file.pruner {
-        builder = builder.pruner_arc(p.build(seed));
+        builder = builder.pruner_arc(p.build());
     }
     let mut chosen = sampler(file, seed)?;
     if let Some(p) = &file.pruner {

@@ -212,7 +212,7 @@ impl PrunerSpec {
     }
 
     /// The pruner this section declares.
-    pub fn build(&self, seed: u64) -> std::sync::Arc<dyn crate::pruner::Pruner> {
+    pub fn build(&self) -> std::sync::Arc<dyn crate::pruner::Pruner> {
         use crate::pruner::*;
         let target = Target::new(self.metric.clone(), self.direction);
         let max = self.max_resource.unwrap_or(u64::MAX);
@@ -236,9 +236,7 @@ impl PrunerSpec {
                 AshaPruner::new(self.min_resource, max, self.reduction_factor).target(target),
             ),
             PrunerKind::Hyperband => std::sync::Arc::new(
-                HyperbandPruner::new(self.min_resource, max, self.reduction_factor)
-                    .target(target)
-                    .seed(seed),
+                HyperbandPruner::new(self.min_resource, max, self.reduction_factor).target(target),
             ),
             PrunerKind::Curve => std::sync::Arc::new(
                 CurveExtrapolationPruner::new(max)

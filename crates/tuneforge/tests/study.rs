@@ -632,9 +632,7 @@ fn hyperband_prunes_at_rungs_with_parallel_workers_on_shared_storage() {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> =
         Arc::new(SqliteStorage::open(&dir.path().join("hb.db")).unwrap());
-    let pruner = HyperbandPruner::new(1, 27, 3)
-        .target(Target::new("loss", Direction::Minimize))
-        .seed(5);
+    let pruner = HyperbandPruner::new(1, 27, 3).target(Target::new("loss", Direction::Minimize));
     let brackets = pruner.clone();
     let study = Study::builder("hb")
         .storage(storage)

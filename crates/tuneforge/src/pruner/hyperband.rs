@@ -5,15 +5,16 @@
 //! Li et al. 2018, "Hyperband: A Novel Bandit-Based Approach to Hyperparameter Optimization"
 //! (JMLR 18), Algorithm 1: s_max = ⌊log_η(R/r_min)⌋; bracket s has n = ⌈(s_max+1)/(s+1)·η^s⌉
 //! configurations starting at r = R·η^(−s), and runs successive halving with rungs
-//! (⌊n·η^(−i)⌋, r·η^i). As a pruner (asynchronous, as in Li et al. 2020 §3), each trial is
-//! placed in a bracket (by a hash of its number, with probability proportional to the bracket's
-//! n) and judged by ASHA against the trials of its own bracket only.
+//! (⌊n·η^(−i)⌋, r·η^i). As a pruner (asynchronous, as in Li et al. 2020 §3), trials are dealt
+//! to brackets in Algorithm 1's order: the first n(s_max) trials to bracket s_max, the next
+//! n(s_max − 1) to the next, down to s = 0, then again; each is judged by ASHA against the
+//! trials of its own bracket only. The bracket is a function of the trial number, so every
+//! worker agrees without storing it.
 
 use super::{AshaPruner, Pruner, Target};
 use crate::error::Result;
 use crate::record::FrozenTrial;
 use crate::sampler::StudyView;
-use crate::seed::mix;
 
 /// One bracket of Hyperband.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,8 +64,6 @@ pub struct HyperbandPruner {
     pub reduction_factor: u64,
     /// The metric and direction that drive pruning.
     pub target: Target,
-    /// Seeds the bracket assignment.
-    pub seed: u64,
     brackets: Vec<Bracket>,
 }
 
@@ -76,7 +75,6 @@ impl HyperbandPruner {
             max_resource,
             reduction_factor: eta.max(2),
             target: Target::default(),
-            seed: 0,
             brackets: hyperband_brackets(min_resource, max_resource, eta),
         }
     }
@@ -87,21 +85,16 @@ impl HyperbandPruner {
         self
     }
 
-    /// Seeds the assignment of trials to brackets.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
     /// The brackets.
     pub fn brackets(&self) -> &[Bracket] {
         &self.brackets
     }
 
-    /// The bracket index s of trial `number`: drawn in proportion to the brackets' n.
+    /// The bracket index s of trial `number`: in each cycle of Σ n trials, the first n(s_max)
+    /// go to s_max, the next n(s_max − 1) to s_max − 1, and so on down to s = 0.
     pub fn bracket_of(&self, number: u64) -> u32 {
         let total: u64 = self.brackets.iter().map(|b| b.rungs[0].0).sum();
-        let mut pick = mix(self.seed ^ 0x4859_5045_5242_414E, number) % total.max(1);
+        let mut pick = number % total.max(1);
         for b in &self.brackets {
             let n = b.rungs[0].0;
             if pick < n {
@@ -160,24 +153,25 @@ mod tests {
         assert_eq!(b.last().unwrap().rungs, vec![(4, 27)]);
     }
 
+    /// Algorithm 1 runs its brackets from s_max down to 0, each with its n configurations: the
+    /// trials are dealt in that order, cycle after cycle.
     #[test]
-    fn trials_spread_over_brackets_in_proportion_to_their_configurations() {
-        let p = HyperbandPruner::new(1, 81, 3).seed(7);
-        let mut count = [0usize; 5];
-        let n = 143 * 200;
-        for t in 0..n as u64 {
-            count[p.bracket_of(t) as usize] += 1;
+    fn trials_are_dealt_to_brackets_in_the_papers_order_and_numbers() {
+        let p = HyperbandPruner::new(1, 81, 3);
+        // n per bracket s = 4..0: 81, 34, 15, 8, 5 (143 in all).
+        let mut want = Vec::new();
+        for (s, n) in [(4, 81), (3, 34), (2, 15), (1, 8), (0, 5)] {
+            want.extend(std::iter::repeat_n(s, n));
         }
-        // n per bracket s = 0..4: 5, 8, 15, 34, 81 (of 143).
-        for (s, want) in [5.0, 8.0, 15.0, 34.0, 81.0].iter().enumerate() {
-            let got = count[s] as f64 / n as f64;
-            assert!((got - want / 143.0).abs() < 0.01, "bracket {s}: {got}");
-        }
+        let first: Vec<u32> = (0..143).map(|t| p.bracket_of(t)).collect();
+        assert_eq!(first, want);
+        let third: Vec<u32> = (286..429).map(|t| p.bracket_of(t)).collect();
+        assert_eq!(third, want, "the same order in every cycle");
     }
 
     #[test]
     fn a_trial_competes_only_within_its_bracket() {
-        let p = HyperbandPruner::new(1, 81, 3).seed(1);
+        let p = HyperbandPruner::new(1, 81, 3);
         // Find a trial in the most exploratory bracket (first rung at 1) and rivals elsewhere.
         let me = (0..).find(|&n| p.bracket_of(n) == 4).unwrap();
         let others: Vec<u64> = (0..200)
