@@ -153,6 +153,85 @@ fn the_digits_hyperband_example_stops_poor_trials_early() {
     assert!(best > 0.9, "{best}");
 }
 
+/// The checkpoint variant of the example: Hyperband's brackets as synchronous successive
+/// halving, the survivors of a rung continued by new trials that resume the real trainer from
+/// its checkpoint (their curves start after the parent's last epoch and go on from its
+/// accuracy, not from an untrained network's).
+#[test]
+fn the_digits_promote_example_resumes_survivors_from_their_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let ex = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../../examples/digits");
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::copy(ex.join("study-promote.toml"), dir.path().join("study.toml")).unwrap();
+    std::fs::copy(
+        ex.join("data/digits.csv.gz"),
+        dir.path().join("data/digits.csv.gz"),
+    )
+    .unwrap();
+    let out = run_ok(
+        tuneforge()
+            .current_dir(dir.path())
+            .env("PATH", path_with_bins())
+            .args(["run", "study.toml", "--trials", "41", "--jobs", "1"]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let ts = trials(dir.path(), "study.toml");
+    assert_eq!(ts.len(), 41);
+    assert!(ts.iter().all(|t| t["state"] == "complete"), "{err}");
+    let attr = |t: &serde_json::Value, k: &str| t["system_attrs"][k].as_u64();
+    // Trial 0 is the enqueued baseline (full budget); then bracket 0: 27 new configurations
+    // for 1 epoch, 9 continued to 3, 3 to 9, 1 to 27: 40 trials (one worker, so no other
+    // bracket opens while a rung waits).
+    let in_rung = |k: u64| {
+        ts.iter()
+            .filter(|t| attr(t, "bracket") == Some(0) && attr(t, "rung") == Some(k))
+            .count()
+    };
+    assert_eq!(
+        [in_rung(0), in_rung(1), in_rung(2), in_rung(3)],
+        [27, 9, 3, 1]
+    );
+    let mut resumed = 0;
+    for t in &ts {
+        let Some(from) = attr(t, "resume_from") else {
+            continue;
+        };
+        let parent = &ts[from as usize];
+        let pb = attr(parent, "budget").unwrap();
+        let steps: Vec<u64> = t["intermediate"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.parse().unwrap())
+            .collect();
+        assert_eq!(
+            steps.iter().min(),
+            Some(&(pb + 1)),
+            "continues after epoch {pb}"
+        );
+        assert_eq!(steps.iter().max(), attr(t, "budget").as_ref());
+        // The first epoch after the checkpoint starts from the parent's accuracy, not 0.1.
+        let before = parent["intermediate"][pb.to_string()]["val_accuracy"]
+            .as_f64()
+            .unwrap();
+        let after = t["intermediate"][(pb + 1).to_string()]["val_accuracy"]
+            .as_f64()
+            .unwrap();
+        assert!(after > before - 0.1, "{before} -> {after}");
+        resumed += 1;
+    }
+    assert_eq!(resumed, 13, "{err}");
+    let best = ts
+        .iter()
+        .filter_map(|t| t["values"][0].as_f64())
+        .fold(0.0, f64::max);
+    assert!(best > 0.9, "{best}");
+}
+
 const BAD_TRIALS: &str = r#"
 [study]
 name = "faults"

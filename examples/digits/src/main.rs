@@ -10,6 +10,11 @@
 //! ...
 //! {"val_accuracy":0.97,"test_accuracy":0.96}
 //! ```
+//!
+//! With `--checkpoint DIR` the weights, optimiser state and shuffling state are written to
+//! `DIR/checkpoint.json` at the end; `--resume DIR` continues such a run from its last epoch
+//! to `--epochs`, exactly as one uninterrupted run would have (an empty value starts afresh, so
+//! tuneforge's `--resume={resume}` works for new and promoted trials alike).
 
 // Dense-layer arithmetic reads more plainly with explicit indices than with zipped iterators.
 #![allow(clippy::needless_range_loop)]
@@ -28,6 +33,8 @@ struct Config {
     weight_decay: f64,
     activation: String,
     seed: u64,
+    checkpoint: Option<String>,
+    resume: Option<String>,
 }
 
 fn parse_args() -> Result<Config, String> {
@@ -45,6 +52,8 @@ fn parse_args() -> Result<Config, String> {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0),
+        checkpoint: None,
+        resume: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -56,7 +65,8 @@ fn parse_args() -> Result<Config, String> {
         if key == "--help" || key == "-h" {
             println!(
                 "usage: digits-mlp [--data PATH] [--lr F] [--hidden N] [--epochs N] [--batch-size N] \
-                 [--optimizer sgd|adam] [--momentum F] [--weight-decay F] [--activation relu|tanh] [--seed N]"
+                 [--optimizer sgd|adam] [--momentum F] [--weight-decay F] [--activation relu|tanh] [--seed N] \
+                 [--checkpoint DIR] [--resume DIR]"
             );
             std::process::exit(0);
         }
@@ -86,6 +96,8 @@ fn parse_args() -> Result<Config, String> {
             "--weight-decay" => c.weight_decay = num(&value)?,
             "--activation" => c.activation = value,
             "--seed" => c.seed = int(&value)? as u64,
+            "--checkpoint" => c.checkpoint = Some(value).filter(|v| !v.is_empty()),
+            "--resume" => c.resume = Some(value).filter(|v| !v.is_empty()),
             other => return Err(format!("unknown option {other}")),
         }
         i += 1;
@@ -247,6 +259,105 @@ impl Mlp {
     }
 }
 
+/// Everything a run needs to continue: the weights, the optimiser's moments and step count,
+/// the shuffling generator, and the epoch reached.
+struct State {
+    net: Mlp,
+    m1: Vec<Vec<f64>>,
+    m2: Vec<Vec<f64>>,
+    t_adam: i32,
+    rng: Rng,
+    /// The training examples in the order the last epoch visited them (each epoch shuffles
+    /// the previous order).
+    order: Vec<usize>,
+    epoch: usize,
+}
+
+const CHECKPOINT: &str = "checkpoint.json";
+
+fn save(state: &mut State, c: &Config, dir: &str) -> Result<(), String> {
+    let [w1, b1, w2, b2] = state.net.params();
+    let doc = serde_json::json!({
+        "epoch": state.epoch,
+        "hidden": c.hidden,
+        "activation": c.activation,
+        "optimizer": c.optimizer,
+        "params": [w1, b1, w2, b2],
+        "m1": state.m1,
+        "m2": state.m2,
+        "t_adam": state.t_adam,
+        "rng": state.rng.0,
+        "order": state.order,
+    });
+    let path = std::path::Path::new(dir).join(CHECKPOINT);
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, doc.to_string())
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("cannot write the checkpoint {}: {e}", path.display()))
+}
+
+fn restore(c: &Config, dir: &str, mut train_set: Vec<usize>) -> Result<State, String> {
+    train_set.sort_unstable();
+    let path = std::path::Path::new(dir).join(CHECKPOINT);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read the checkpoint {}: {e}", path.display()))?;
+    let bad = |what: &str| format!("checkpoint {}: {what}", path.display());
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON ({e})")))?;
+    for key in ["hidden", "activation", "optimizer"] {
+        let want = match key {
+            "hidden" => serde_json::json!(c.hidden),
+            "activation" => serde_json::json!(c.activation),
+            _ => serde_json::json!(c.optimizer),
+        };
+        if doc[key] != want {
+            return Err(bad(&format!(
+                "it was trained with {key} {}, this run has {want}",
+                doc[key]
+            )));
+        }
+    }
+    let vecs = |v: &serde_json::Value, what: &str| -> Result<Vec<Vec<f64>>, String> {
+        serde_json::from_value::<Vec<Vec<f64>>>(v.clone()).map_err(|e| bad(&format!("{what}: {e}")))
+    };
+    let params = vecs(&doc["params"], "params")?;
+    let (m1, m2) = (vecs(&doc["m1"], "m1")?, vecs(&doc["m2"], "m2")?);
+    let h = c.hidden;
+    let sizes = [h * 64, h, 10 * h, 10];
+    for (name, v) in [("params", &params), ("m1", &m1), ("m2", &m2)] {
+        if v.iter().map(Vec::len).ne(sizes) {
+            return Err(bad(&format!("{name} do not fit {h} hidden units")));
+        }
+    }
+    let mut p = params.into_iter();
+    let mut next = || p.next().unwrap_or_default();
+    let net = Mlp {
+        w1: next(),
+        b1: next(),
+        w2: next(),
+        b2: next(),
+        h,
+        tanh: c.activation == "tanh",
+    };
+    let int = |key: &str| doc[key].as_u64().ok_or_else(|| bad(&format!("no {key}")));
+    let order: Vec<usize> =
+        serde_json::from_value(doc["order"].clone()).map_err(|e| bad(&format!("order: {e}")))?;
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    if sorted != train_set {
+        return Err(bad("its training examples are not this run's"));
+    }
+    Ok(State {
+        net,
+        m1,
+        m2,
+        t_adam: int("t_adam")? as i32,
+        rng: Rng(int("rng")?),
+        order,
+        epoch: int("epoch")? as usize,
+    })
+}
+
 fn main() -> ExitCode {
     let c = match parse_args() {
         Ok(c) => c,
@@ -267,19 +378,48 @@ fn main() -> ExitCode {
     Rng::new(12345).shuffle(&mut order);
     let n_train = xs.len() * 6 / 10;
     let n_val = xs.len() * 2 / 10;
-    let mut train = order[..n_train].to_vec();
+    let train = order[..n_train].to_vec();
     let val = order[n_train..n_train + n_val].to_vec();
     let test = order[n_train + n_val..].to_vec();
 
-    let mut rng = Rng::new(c.seed + 1);
-    let mut net = Mlp::new(c.hidden, c.activation == "tanh", &mut rng);
-    let sizes: Vec<usize> = net.params().iter().map(|p| p.len()).collect();
-    let mut m1: Vec<Vec<f64>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
-    let mut m2: Vec<Vec<f64>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
-    let mut t_adam = 0i32;
+    let mut state = match &c.resume {
+        Some(dir) => match restore(&c, dir, train.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("digits-mlp: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => {
+            let mut rng = Rng::new(c.seed + 1);
+            let mut net = Mlp::new(c.hidden, c.activation == "tanh", &mut rng);
+            let sizes: Vec<usize> = net.params().iter().map(|p| p.len()).collect();
+            let zeros = || sizes.iter().map(|&n| vec![0.0; n]).collect::<Vec<_>>();
+            State {
+                net,
+                m1: zeros(),
+                m2: zeros(),
+                t_adam: 0,
+                rng,
+                order: train.clone(),
+                epoch: 0,
+            }
+        }
+    };
+    let sizes: Vec<usize> = state.net.params().iter().map(|p| p.len()).collect();
+    let State {
+        mut net,
+        mut m1,
+        mut m2,
+        mut t_adam,
+        mut rng,
+        order,
+        epoch: start,
+    } = state;
+    let mut train = order;
     let h = c.hidden;
-    let mut val_acc = 0.0;
-    for epoch in 1..=c.epochs {
+    let mut val_acc = net.evaluate(&xs, &ys, &val).1;
+    for epoch in start + 1..=c.epochs {
         rng.shuffle(&mut train);
         let mut train_loss = 0.0;
         for batch in train.chunks(c.batch_size) {
@@ -344,6 +484,21 @@ fn main() -> ExitCode {
         );
     }
     let (_, test_acc) = net.evaluate(&xs, &ys, &test);
+    if let Some(dir) = &c.checkpoint {
+        let mut state = State {
+            net,
+            m1,
+            m2,
+            t_adam,
+            rng,
+            order: train,
+            epoch: c.epochs.max(start),
+        };
+        if let Err(e) = save(&mut state, &c, dir) {
+            eprintln!("digits-mlp: {e}");
+            return ExitCode::from(1);
+        }
+    }
     println!("{{\"val_accuracy\":{val_acc:.6},\"test_accuracy\":{test_acc:.6}}}");
     ExitCode::SUCCESS
 }

@@ -92,3 +92,95 @@ fn truncated_or_malformed_data_and_bad_options_are_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--optimizer must be sgd or adam"));
 }
+
+fn lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A run stopped after 2 epochs with a checkpoint and resumed to 5 prints epochs 3 to 5 and
+/// ends exactly where one uninterrupted 5-epoch run ends (weights, Adam's moments and the
+/// shuffling state all carry over); an empty `--resume=` starts afresh.
+#[test]
+fn a_resumed_run_continues_exactly_where_the_checkpoint_left_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().display().to_string();
+    let base = [
+        "--data",
+        &data(),
+        "--lr",
+        "0.01",
+        "--optimizer",
+        "adam",
+        "--seed",
+        "3",
+    ];
+    let whole = lines(
+        &trainer()
+            .args(base)
+            .args(["--epochs", "5"])
+            .output()
+            .unwrap(),
+    );
+    let first = lines(
+        &trainer()
+            .args(base)
+            .args(["--epochs", "2", &format!("--checkpoint={ck}"), "--resume="])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(first[..2], whole[..2], "an empty --resume starts afresh");
+    let rest = lines(
+        &trainer()
+            .args(base)
+            .args(["--epochs", "5", "--resume", &ck])
+            .output()
+            .unwrap(),
+    );
+    let steps: Vec<u64> = rest.iter().filter_map(|l| l["step"].as_u64()).collect();
+    assert_eq!(steps, vec![3, 4, 5]);
+    assert_eq!(rest[..], whole[2..], "the same curve and final metrics");
+}
+
+#[test]
+fn resuming_from_a_missing_or_mismatched_checkpoint_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().display().to_string();
+    let fail = |args: &[&str]| {
+        let out = trainer()
+            .args(["--data", &data()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let err = fail(&["--epochs", "3", "--resume", &ck]);
+    assert!(err.contains("cannot read the checkpoint"), "{err}");
+    let ok = trainer()
+        .args([
+            "--data",
+            &data(),
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--checkpoint",
+            &ck,
+        ])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let err = fail(&["--epochs", "3", "--hidden", "16", "--resume", &ck]);
+    assert!(err.contains("trained with hidden 8"), "{err}");
+    std::fs::write(dir.path().join("checkpoint.json"), "{\"epoch\": 1").unwrap();
+    let err = fail(&["--epochs", "3", "--hidden", "8", "--resume", &ck]);
+    assert!(err.contains("not JSON"), "{err}");
+}
