@@ -35,19 +35,7 @@ fn the_digits_example_beats_its_baseline() {
         "{} is missing: run the tests with `cargo test --workspace` (scripts/test)",
         digits_mlp.display()
     );
-    let dir = tempfile::tempdir().unwrap();
-    let ex = std::path::PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("../../examples/digits");
-    std::fs::create_dir(dir.path().join("data")).unwrap();
-    std::fs::copy(ex.join("study.toml"), dir.path().join("study.toml")).unwrap();
-    std::fs::copy(
-        ex.join("data/digits.csv.gz"),
-        dir.path().join("data/digits.csv.gz"),
-    )
-    .unwrap();
+    let dir = digits_example("study.toml");
     run_ok(
         tuneforge()
             .current_dir(dir.path())
@@ -92,10 +80,8 @@ fn the_digits_example_beats_its_baseline() {
     );
 }
 
-/// The early-stopping variant of the example: real training, epochs as the resource,
-/// Hyperband stops poor trials at their bracket's rungs, BOHB proposes.
-#[test]
-fn the_digits_hyperband_example_stops_poor_trials_early() {
+/// A temporary directory holding the digits example's `file` as `study.toml` and its data.
+fn digits_example(file: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ex = std::path::PathBuf::from(
         std::env::var("CARGO_MANIFEST_DIR")
@@ -103,16 +89,20 @@ fn the_digits_hyperband_example_stops_poor_trials_early() {
     )
     .join("../../examples/digits");
     std::fs::create_dir(dir.path().join("data")).unwrap();
-    std::fs::copy(
-        ex.join("study-hyperband.toml"),
-        dir.path().join("study.toml"),
-    )
-    .unwrap();
+    std::fs::copy(ex.join(file), dir.path().join("study.toml")).unwrap();
     std::fs::copy(
         ex.join("data/digits.csv.gz"),
         dir.path().join("data/digits.csv.gz"),
     )
     .unwrap();
+    dir
+}
+
+/// The early-stopping variant of the example: real training, epochs as the resource,
+/// Hyperband stops poor trials at their bracket's rungs, BOHB proposes.
+#[test]
+fn the_digits_hyperband_example_stops_poor_trials_early() {
+    let dir = digits_example("study-hyperband.toml");
     let out = run_ok(
         tuneforge()
             .current_dir(dir.path())
@@ -159,19 +149,7 @@ fn the_digits_hyperband_example_stops_poor_trials_early() {
 /// accuracy, not from an untrained network's).
 #[test]
 fn the_digits_promote_example_resumes_survivors_from_their_checkpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let ex = std::path::PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("../../examples/digits");
-    std::fs::create_dir(dir.path().join("data")).unwrap();
-    std::fs::copy(ex.join("study-promote.toml"), dir.path().join("study.toml")).unwrap();
-    std::fs::copy(
-        ex.join("data/digits.csv.gz"),
-        dir.path().join("data/digits.csv.gz"),
-    )
-    .unwrap();
+    let dir = digits_example("study-promote.toml");
     let out = run_ok(
         tuneforge()
             .current_dir(dir.path())

@@ -134,7 +134,17 @@ fn promotions_are_claimed_once_on_postgres_too() {
     }
 }
 
-fn promotions(storage: Option<&str>) {
+/// Writes the resumable trial script and a study of `trials` trials under `schedule =
+/// "promote"` with pruner `kind` (r = 1, R = 9, η = 3), runs it with two worker processes in
+/// `storage` (default: the study's SQLite file) and returns the exported trials and the run's
+/// standard error.
+fn promote_study(
+    dir: &Path,
+    kind: &str,
+    seed: u64,
+    trials: usize,
+    storage: Option<&str>,
+) -> (Vec<serde_json::Value>, String) {
     let tuneforge = |dir: &Path| {
         let mut c = tuneforge_in(dir);
         if let Some(url) = storage {
@@ -142,47 +152,55 @@ fn promotions(storage: Option<&str>) {
         }
         c
     };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("trial.sh"), RESUMABLE).unwrap();
+    std::fs::write(dir.join("trial.sh"), RESUMABLE).unwrap();
     std::fs::write(
-        dir.path().join("study.toml"),
-        r#"[study]
-name = "promote"
+        dir.join("study.toml"),
+        format!(
+            r#"[study]
+name = "{kind}"
 metric = "loss"
 sampler = "random"
-seed = 2
-trials = 40
+seed = {seed}
+trials = {trials}
 
 [pruner]
-type = "asha"
+type = "{kind}"
 schedule = "promote"
 min_resource = 1
 max_resource = 9
 reduction_factor = 3
 
 [command]
-run = "sh trial.sh {x} --epochs {budget} --resume {resume}"
+run = "sh trial.sh {{x}} --epochs {{budget}} --resume {{resume}}"
 
 [params.x]
 type = "float"
 low = 0.0
 high = 1.0
-"#,
+"#
+        ),
     )
     .unwrap();
-    let out = tuneforge(dir.path())
+    let out = tuneforge(dir)
         .args(["run", "study.toml", "--workers", "2"])
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{err}");
-    let out = tuneforge(dir.path())
+    let out = tuneforge(dir)
         .args(["export", "study.toml", "--format", "json"])
         .output()
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let trials = doc["trials"].as_array().unwrap();
-    assert!(trials.len() >= 40, "{err}");
+    let trials_out = doc["trials"].as_array().unwrap().clone();
+    assert!(trials_out.len() >= trials, "{err}");
+    (trials_out, err)
+}
+
+fn promotions(storage: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (trials, _) = promote_study(dir.path(), "asha", 2, 40, storage);
+    let trials = &trials;
     let mut promoted = std::collections::HashSet::new();
     let mut resumed = 0;
     for t in trials {
@@ -220,7 +238,11 @@ high = 1.0
         }
     }
     assert!(resumed >= 5, "{resumed} promotions");
-    let out = tuneforge(dir.path())
+    let mut best = tuneforge_in(dir.path());
+    if let Some(url) = storage {
+        best.env("TUNEFORGE_STORAGE", url);
+    }
+    let out = best
         .args(["best", "study.toml", "--json"])
         .output()
         .unwrap();
@@ -241,46 +263,8 @@ high = 1.0
 #[test]
 fn hyperband_promotions_run_synchronous_brackets_from_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("trial.sh"), RESUMABLE).unwrap();
-    std::fs::write(
-        dir.path().join("study.toml"),
-        r#"[study]
-name = "hb"
-metric = "loss"
-sampler = "random"
-seed = 4
-trials = 30
-
-[pruner]
-type = "hyperband"
-schedule = "promote"
-min_resource = 1
-max_resource = 9
-reduction_factor = 3
-
-[command]
-run = "sh trial.sh {x} --epochs {budget} --resume {resume}"
-
-[params.x]
-type = "float"
-low = 0.0
-high = 1.0
-"#,
-    )
-    .unwrap();
-    let out = tuneforge_in(dir.path())
-        .args(["run", "study.toml", "--workers", "2"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let out = tuneforge_in(dir.path())
-        .args(["export", "study.toml", "--format", "json"])
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let trials = doc["trials"].as_array().unwrap();
-    assert!(trials.len() >= 30, "{err}");
+    let (trials, _) = promote_study(dir.path(), "hyperband", 4, 30, None);
+    let trials = &trials;
     let attr = |t: &serde_json::Value, k: &str| t["system_attrs"][k].as_u64();
     let mut rungs: std::collections::BTreeMap<(u64, u64), Vec<&serde_json::Value>> =
         Default::default();

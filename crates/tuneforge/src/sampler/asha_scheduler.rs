@@ -62,18 +62,82 @@ pub fn budget_of(t: &FrozenTrial) -> Option<u64> {
     t.system_attrs.get(attrs::BUDGET).and_then(|v| v.as_u64())
 }
 
+/// What a promotion schedule reads first: the direction of the value it ranks by, and the
+/// claim keys already taken (`promote:N` among them).
+pub(crate) fn schedule_state<'a>(
+    target: &Target,
+    study: &'a StudyView,
+) -> (crate::Direction, HashSet<&'a str>) {
+    let direction = target
+        .direction
+        .or_else(|| study.directions.first().copied())
+        .unwrap_or(crate::Direction::Minimize);
+    let claimed = study
+        .trials
+        .iter()
+        .filter_map(|t| t.system_attrs.get(attrs::CLAIM).and_then(|v| v.as_str()))
+        .collect();
+    (direction, claimed)
+}
+
+/// The claim that continues trial `t` with `budget`: the same parameters, resuming from `t`'s
+/// checkpoint at `t`'s budget, with `extra` attributes (a promotion is claimed once per trial).
+pub(crate) fn promotion(
+    t: &FrozenTrial,
+    budget: u64,
+    extra: BTreeMap<String, serde_json::Value>,
+) -> Reservation {
+    let mut params = t.fixed_params();
+    params.extend(t.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut attrs = extra;
+    attrs.insert(attrs::BUDGET.to_string(), budget.into());
+    attrs.insert(attrs::RESUME_FROM.to_string(), t.number.into());
+    if let Some(b) = budget_of(t) {
+        attrs.insert(attrs::RESUME_BUDGET.to_string(), b.into());
+    }
+    Reservation::Claim {
+        key: format!("promote:{}", t.number),
+        params,
+        attrs,
+    }
+}
+
+/// The sampling methods of a scheduler: new configurations come from its `inner` sampler.
+macro_rules! delegate_sampling_to_inner {
+    () => {
+        fn infer_relative_space(
+            &self,
+            study: &StudyView,
+            trial: &FrozenTrial,
+        ) -> IndexMap<String, Distribution> {
+            self.inner.infer_relative_space(study, trial)
+        }
+
+        fn sample_relative(
+            &self,
+            study: &StudyView,
+            trial: &FrozenTrial,
+            space: &IndexMap<String, Distribution>,
+        ) -> Result<IndexMap<String, f64>> {
+            self.inner.sample_relative(study, trial, space)
+        }
+
+        fn sample_independent(
+            &self,
+            study: &StudyView,
+            trial: &FrozenTrial,
+            name: &str,
+            dist: &Distribution,
+        ) -> Result<f64> {
+            self.inner.sample_independent(study, trial, name, dist)
+        }
+    };
+}
+pub(crate) use delegate_sampling_to_inner;
+
 impl Sampler for AshaScheduler {
     fn reserve(&self, study: &StudyView) -> Result<Reservation> {
-        let direction = self
-            .target
-            .direction
-            .or_else(|| study.directions.first().copied())
-            .unwrap_or(crate::Direction::Minimize);
-        let promoted: HashSet<&str> = study
-            .trials
-            .iter()
-            .filter_map(|t| t.system_attrs.get(attrs::CLAIM).and_then(|v| v.as_str()))
-            .collect();
+        let (direction, promoted) = schedule_state(&self.target, study);
         for k in (0..self.budgets.len() - 1).rev() {
             let mut rung: Vec<(f64, &FrozenTrial)> = study
                 .trials
@@ -86,21 +150,10 @@ impl Sampler for AshaScheduler {
             rung.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.number.cmp(&b.1.number)));
             let top = rung.len() / self.eta as usize;
             for (_, t) in rung.into_iter().take(top) {
-                let key = format!("promote:{}", t.number);
-                if promoted.contains(key.as_str()) {
+                if promoted.contains(format!("promote:{}", t.number).as_str()) {
                     continue;
                 }
-                let mut params = t.fixed_params();
-                params.extend(t.params.iter().map(|(k, v)| (k.clone(), v.clone())));
-                return Ok(Reservation::Claim {
-                    key,
-                    params,
-                    attrs: BTreeMap::from([
-                        (attrs::BUDGET.to_string(), self.budgets[k + 1].into()),
-                        (attrs::RESUME_FROM.to_string(), t.number.into()),
-                        (attrs::RESUME_BUDGET.to_string(), self.budgets[k].into()),
-                    ]),
-                });
+                return Ok(promotion(t, self.budgets[k + 1], BTreeMap::new()));
             }
         }
         Ok(Reservation::Tagged {
@@ -108,32 +161,7 @@ impl Sampler for AshaScheduler {
         })
     }
 
-    fn infer_relative_space(
-        &self,
-        study: &StudyView,
-        trial: &FrozenTrial,
-    ) -> IndexMap<String, Distribution> {
-        self.inner.infer_relative_space(study, trial)
-    }
-
-    fn sample_relative(
-        &self,
-        study: &StudyView,
-        trial: &FrozenTrial,
-        space: &IndexMap<String, Distribution>,
-    ) -> Result<IndexMap<String, f64>> {
-        self.inner.sample_relative(study, trial, space)
-    }
-
-    fn sample_independent(
-        &self,
-        study: &StudyView,
-        trial: &FrozenTrial,
-        name: &str,
-        dist: &Distribution,
-    ) -> Result<f64> {
-        self.inner.sample_independent(study, trial, name, dist)
-    }
+    delegate_sampling_to_inner!();
 
     fn name(&self) -> &'static str {
         "asha-promotion"

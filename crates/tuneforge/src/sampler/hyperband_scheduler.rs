@@ -22,7 +22,7 @@ use indexmap::IndexMap;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use super::asha_scheduler::budget_of;
+use super::asha_scheduler::{delegate_sampling_to_inner, promotion, schedule_state};
 use super::{Reservation, Sampler, StudyView};
 use crate::attrs;
 use crate::distribution::Distribution;
@@ -74,16 +74,7 @@ pub fn bracket_rung_of(t: &FrozenTrial) -> Option<(u64, usize)> {
 
 impl Sampler for HyperbandScheduler {
     fn reserve(&self, study: &StudyView) -> Result<Reservation> {
-        let direction = self
-            .target
-            .direction
-            .or_else(|| study.directions.first().copied())
-            .unwrap_or(crate::Direction::Minimize);
-        let claimed: HashSet<&str> = study
-            .trials
-            .iter()
-            .filter_map(|t| t.system_attrs.get(attrs::CLAIM).and_then(|v| v.as_str()))
-            .collect();
+        let (direction, claimed) = schedule_state(&self.target, study);
         // A trial re-run after its worker died is replaced in its rung by the re-run.
         let retried: HashSet<u64> = study
             .trials
@@ -130,18 +121,10 @@ impl Sampler for HyperbandScheduler {
                         .collect();
                     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.number.cmp(&b.1.number)));
                     for (_, t) in ranked.into_iter().take(n as usize) {
-                        let key = format!("promote:{}", t.number);
-                        if claimed.contains(key.as_str()) {
+                        if claimed.contains(format!("promote:{}", t.number).as_str()) {
                             continue;
                         }
-                        let mut params = t.fixed_params();
-                        params.extend(t.params.iter().map(|(k, v)| (k.clone(), v.clone())));
-                        let mut attrs = tag(j, k, budget);
-                        attrs.insert(attrs::RESUME_FROM.to_string(), t.number.into());
-                        if let Some(b) = budget_of(t) {
-                            attrs.insert(attrs::RESUME_BUDGET.to_string(), b.into());
-                        }
-                        return Ok(Reservation::Claim { key, params, attrs });
+                        return Ok(promotion(t, budget, tag(j, k, budget)));
                     }
                 }
                 // Every slot of this rung is taken; the next rung waits for all of them.
@@ -153,32 +136,7 @@ impl Sampler for HyperbandScheduler {
         unreachable!("the bracket opened last always has a free slot at its first rung")
     }
 
-    fn infer_relative_space(
-        &self,
-        study: &StudyView,
-        trial: &FrozenTrial,
-    ) -> IndexMap<String, Distribution> {
-        self.inner.infer_relative_space(study, trial)
-    }
-
-    fn sample_relative(
-        &self,
-        study: &StudyView,
-        trial: &FrozenTrial,
-        space: &IndexMap<String, Distribution>,
-    ) -> Result<IndexMap<String, f64>> {
-        self.inner.sample_relative(study, trial, space)
-    }
-
-    fn sample_independent(
-        &self,
-        study: &StudyView,
-        trial: &FrozenTrial,
-        name: &str,
-        dist: &Distribution,
-    ) -> Result<f64> {
-        self.inner.sample_independent(study, trial, name, dist)
-    }
+    delegate_sampling_to_inner!();
 
     fn name(&self) -> &'static str {
         "hyperband-promotion"
@@ -188,6 +146,7 @@ impl Sampler for HyperbandScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sampler::asha_scheduler::budget_of;
     use crate::{Outcome, RandomSampler, Study, Trial};
 
     fn study(seed: u64) -> Study {
