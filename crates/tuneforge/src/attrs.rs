@@ -22,6 +22,9 @@ pub const RESUME_BUDGET: &str = "resume_budget";
 pub const BRACKET: &str = "bracket";
 /// Trial: the rung of its bracket it runs at, 0 for a new configuration.
 pub const RUNG: &str = "rung";
+/// Trial: the attributes that place it in a promotion schedule; a re-run of the trial keeps
+/// them, so it runs what the trial was to run.
+pub const SCHEDULE_PLACE: [&str; 5] = [BUDGET, RESUME_FROM, RESUME_BUDGET, BRACKET, RUNG];
 /// Trial: true when it was stopped by an interruption (Ctrl-C) rather than by its own fault.
 pub const INTERRUPTED: &str = "interrupted";
 /// Trial: tail of the command's standard output.

@@ -635,13 +635,7 @@ impl Study {
     ) -> Result<Option<u64>> {
         let mut params = t.fixed_params();
         params.extend(t.params.iter().map(|(k, v)| (k.clone(), v.clone())));
-        for key in [
-            attrs::BUDGET,
-            attrs::RESUME_FROM,
-            attrs::RESUME_BUDGET,
-            attrs::BRACKET,
-            attrs::RUNG,
-        ] {
+        for key in attrs::SCHEDULE_PLACE {
             if let Some(v) = t.system_attrs.get(key) {
                 system_attrs
                     .entry(key.to_string())

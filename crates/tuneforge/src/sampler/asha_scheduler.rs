@@ -80,6 +80,29 @@ pub(crate) fn schedule_state<'a>(
     (direction, claimed)
 }
 
+/// The best of a rung's completed trials not yet promoted: the trials are ranked by their value
+/// in `direction` (ties: the earlier trial first), `keep(n)` of the n ranked may be promoted,
+/// and `claimed` holds the `promote:N` keys already taken.
+pub(crate) fn unpromoted_best<'a>(
+    rung: impl Iterator<Item = &'a FrozenTrial>,
+    direction: crate::Direction,
+    keep: impl FnOnce(usize) -> usize,
+    claimed: &HashSet<&str>,
+) -> Option<&'a FrozenTrial> {
+    let mut ranked: Vec<(f64, &FrozenTrial)> = rung
+        .filter(|t| t.state == TrialState::Complete)
+        .filter_map(|t| t.value().map(|v| (direction.to_loss(v), t)))
+        .filter(|(l, _)| !l.is_nan())
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.number.cmp(&b.1.number)));
+    let keep = keep(ranked.len());
+    ranked
+        .into_iter()
+        .take(keep)
+        .map(|(_, t)| t)
+        .find(|t| !claimed.contains(format!("promote:{}", t.number).as_str()))
+}
+
 /// The claim that continues trial `t` with `budget`: the same parameters, resuming from `t`'s
 /// checkpoint at `t`'s budget, with `extra` attributes (a promotion is claimed once per trial).
 pub(crate) fn promotion(
@@ -139,20 +162,13 @@ impl Sampler for AshaScheduler {
     fn reserve(&self, study: &StudyView) -> Result<Reservation> {
         let (direction, promoted) = schedule_state(&self.target, study);
         for k in (0..self.budgets.len() - 1).rev() {
-            let mut rung: Vec<(f64, &FrozenTrial)> = study
+            let rung = study
                 .trials
                 .iter()
-                .filter(|t| {
-                    t.state == TrialState::Complete && budget_of(t) == Some(self.budgets[k])
-                })
-                .filter_map(|t| t.value().map(|v| (direction.to_loss(v), t.as_ref())))
-                .collect();
-            rung.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.number.cmp(&b.1.number)));
-            let top = rung.len() / self.eta as usize;
-            for (_, t) in rung.into_iter().take(top) {
-                if promoted.contains(format!("promote:{}", t.number).as_str()) {
-                    continue;
-                }
+                .map(|t| t.as_ref())
+                .filter(|t| budget_of(t) == Some(self.budgets[k]));
+            let eta = self.eta as usize;
+            if let Some(t) = unpromoted_best(rung, direction, |n| n / eta, &promoted) {
                 return Ok(promotion(t, self.budgets[k + 1], BTreeMap::new()));
             }
         }

@@ -22,13 +22,15 @@ use indexmap::IndexMap;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use super::asha_scheduler::{delegate_sampling_to_inner, promotion, schedule_state};
+use super::asha_scheduler::{
+    delegate_sampling_to_inner, promotion, schedule_state, unpromoted_best,
+};
 use super::{Reservation, Sampler, StudyView};
 use crate::attrs;
 use crate::distribution::Distribution;
 use crate::error::Result;
 use crate::pruner::{Bracket, Target, hyperband_brackets};
-use crate::record::{FrozenTrial, TrialState};
+use crate::record::FrozenTrial;
 
 /// Synchronous Hyperband with promotions around a sampler for new configurations.
 pub struct HyperbandScheduler {
@@ -90,9 +92,8 @@ impl Sampler for HyperbandScheduler {
             }
         }
         let opened = members.keys().map(|&(j, _)| j + 1).max().unwrap_or(0);
-        let tag = |j: u64, k: usize, budget: u64| {
+        let place = |j: u64, k: usize| {
             BTreeMap::from([
-                (attrs::BUDGET.to_string(), budget.into()),
                 (attrs::BRACKET.to_string(), j.into()),
                 (attrs::RUNG.to_string(), (k as u64).into()),
             ])
@@ -104,27 +105,21 @@ impl Sampler for HyperbandScheduler {
                 let here = members.get(&(j, k)).map_or(&[][..], |v| v.as_slice());
                 if k == 0 {
                     if (here.len() as u64) < n {
+                        let mut attrs = place(j, 0);
+                        attrs.insert(attrs::BUDGET.to_string(), budget.into());
                         return Ok(Reservation::Claim {
                             key: format!("hb:{j}:{}", here.len()),
                             params: IndexMap::new(),
-                            attrs: tag(j, 0, budget),
+                            attrs,
                         });
                     }
                 } else {
                     // The previous rung has finished: its best n continue.
                     let below = members.get(&(j, k - 1)).map_or(&[][..], |v| v.as_slice());
-                    let mut ranked: Vec<(f64, &FrozenTrial)> = below
-                        .iter()
-                        .filter(|t| t.state == TrialState::Complete)
-                        .filter_map(|t| t.value().map(|v| (direction.to_loss(v), *t)))
-                        .filter(|(l, _)| !l.is_nan())
-                        .collect();
-                    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.number.cmp(&b.1.number)));
-                    for (_, t) in ranked.into_iter().take(n as usize) {
-                        if claimed.contains(format!("promote:{}", t.number).as_str()) {
-                            continue;
-                        }
-                        return Ok(promotion(t, budget, tag(j, k, budget)));
+                    let best =
+                        unpromoted_best(below.iter().copied(), direction, |_| n as usize, &claimed);
+                    if let Some(t) = best {
+                        return Ok(promotion(t, budget, place(j, k)));
                     }
                 }
                 // Every slot of this rung is taken; the next rung waits for all of them.
@@ -146,6 +141,7 @@ impl Sampler for HyperbandScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::TrialState;
     use crate::sampler::asha_scheduler::budget_of;
     use crate::{Outcome, RandomSampler, Study, Trial};
 
