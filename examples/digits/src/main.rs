@@ -304,12 +304,11 @@ fn restore(c: &Config, dir: &str, mut train_set: Vec<usize>) -> Result<State, St
     let bad = |what: &str| format!("checkpoint {}: {what}", path.display());
     let doc: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON ({e})")))?;
-    for key in ["hidden", "activation", "optimizer"] {
-        let want = match key {
-            "hidden" => serde_json::json!(c.hidden),
-            "activation" => serde_json::json!(c.activation),
-            _ => serde_json::json!(c.optimizer),
-        };
+    for (key, want) in [
+        ("hidden", serde_json::json!(c.hidden)),
+        ("activation", serde_json::json!(c.activation)),
+        ("optimizer", serde_json::json!(c.optimizer)),
+    ] {
         if doc[key] != want {
             return Err(bad(&format!(
                 "it was trained with {key} {}, this run has {want}",
