@@ -7,6 +7,8 @@
 //! an [`supernet::EdgeMode`]; [`train`] trains and evaluates.
 #![deny(missing_docs)]
 
+pub mod cpubatchnorm;
+pub mod cpuconv;
 pub mod darts;
 pub mod data;
 pub mod enas;

@@ -221,7 +221,8 @@ impl ScaledNet {
 
 impl Classifier for ScaledNet {
     fn classify(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = self.stem_bn.forward(self.stem.forward(x));
+        let mut h =
+            crate::cpubatchnorm::forward(&self.stem_bn, crate::cpuconv::conv2d(&self.stem, x));
         for b in &self.blocks {
             h = b.forward(h);
         }

@@ -315,7 +315,7 @@ impl CellNet {
     }
 
     fn forward_with(&self, x: Tensor<4>, mode: &EdgeMode, bs: bool) -> Tensor<2> {
-        let mut h = crate::ops::norm(&self.stem_bn, self.stem.forward(x), bs);
+        let mut h = crate::ops::norm(&self.stem_bn, crate::cpuconv::conv2d(&self.stem, x), bs);
         let per_stage = self.config.cells_per_stage;
         for (i, cell) in self.cells.iter().enumerate() {
             if i > 0 && i % per_stage == 0 {
