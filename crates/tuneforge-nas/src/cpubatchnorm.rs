@@ -349,6 +349,7 @@ mod tests {
     /// training-mode batch norm.
     #[test]
     fn matches_burns_batch_norm_and_its_gradients() {
+        let _serial = crate::test_serial();
         let device = crate::train::train_device();
         for (n, c, h, w) in [(4, 3, 5, 6), (2, 8, 7, 7), (1, 2, 3, 3)] {
             let ours = BatchNormConfig::new(c).init(&device);
@@ -408,6 +409,7 @@ mod tests {
     /// Off the training path (an inference copy) it is burn's running-statistics batch norm.
     #[test]
     fn inference_uses_the_running_statistics() {
+        let _serial = crate::test_serial();
         let device = crate::train::train_device();
         let bn = BatchNormConfig::new(2).init(&device);
         let x: Tensor<4> = Tensor::random([2, 2, 3, 3], Distribution::Normal(1.0, 2.0), &device);

@@ -479,6 +479,7 @@ mod tests {
     /// Forward pass, input gradient and weight gradient agree with burn's own convolution.
     #[test]
     fn matches_burns_convolution_and_its_gradients() {
+        let _serial = crate::test_serial();
         let device = crate::train::train_device();
         // (batch, c_in, h, w, c_out, kernel, stride, pad)
         for (n, ci, h, w, co, k, s, p) in [
@@ -523,6 +524,7 @@ mod tests {
     /// Convolutions it cannot compute (a bias, uneven padding) still give burn's result.
     #[test]
     fn falls_back_where_it_does_not_apply() {
+        let _serial = crate::test_serial();
         let device = crate::train::train_device();
         let conv = Conv2dConfig::new([2, 3], [3, 3])
             .with_padding(PaddingConfig2d::Explicit(1, 0, 1, 0))

@@ -749,29 +749,6 @@ mod tests {
 mod search_tests {
     use super::*;
 
-    fn blobs(n: usize) -> ImageSet {
-        // three classes told apart by which third of an 8x8 image is bright
-        let mut pixels = Vec::new();
-        let mut labels = Vec::new();
-        for i in 0..n {
-            let label = i % 3;
-            for p in 0..64 {
-                let bright = (p / 8) * 3 / 8 == label;
-                pixels
-                    .push(if bright { 1.0 } else { -0.5 } + ((i * 31 + p * 7) % 11) as f32 * 0.02);
-            }
-            labels.push(label as u8);
-        }
-        ImageSet {
-            pixels,
-            labels,
-            channels: 1,
-            height: 8,
-            width: 8,
-            classes: 3,
-        }
-    }
-
     #[test]
     fn first_and_second_order_searches_run_and_return_cells_of_the_space() {
         let _serial = crate::test_serial();
@@ -783,7 +760,7 @@ mod search_tests {
             in_channels: 1,
             classes: 3,
         };
-        let data = blobs(96);
+        let data = crate::test_blobs(96);
         let mut outcomes = Vec::new();
         for (order, relaxation) in [
             (Order::First, Relaxation::Softmax),
@@ -839,7 +816,7 @@ mod search_tests {
             max_skips: Some(1),
             ..Default::default()
         };
-        let out = search(&space, &net, &blobs(64), &guarded, |_| {}).unwrap();
+        let out = search(&space, &net, &crate::test_blobs(64), &guarded, |_| {}).unwrap();
         assert_eq!(
             out.epochs.len(),
             2,
@@ -855,7 +832,7 @@ mod search_tests {
             max_skips: None,
             ..guarded
         };
-        let out = search(&space, &net, &blobs(64), &free, |_| {}).unwrap();
+        let out = search(&space, &net, &crate::test_blobs(64), &free, |_| {}).unwrap();
         assert_eq!(out.epochs.len(), 3);
         assert!(out.stopped_early.is_none());
         assert_eq!(out.arch, vec![1, 1, 1]);

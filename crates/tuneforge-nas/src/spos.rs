@@ -23,11 +23,12 @@ use std::collections::HashSet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use tuneforge::nas::{ArchitectureSpace, CellSpace};
+use tuneforge::nas::{ArchitectureSpace, CellSpace, ChainSpace};
 
+use crate::chainnet::ChainNet;
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
-use crate::supernet::{CellNet, EdgeMode, NetConfig};
+use crate::supernet::{CellNet, EdgeMode, NetConfig, SharedWeights};
 use crate::train::{Steps, TrainConfig, accuracy_batch_stats, train_device};
 
 /// Settings of the evolutionary search over the one-shot ranking.
@@ -64,12 +65,44 @@ pub fn train_supernet(
     net_config: &NetConfig,
     train: &ImageSet,
     config: &TrainConfig,
-    mut on_epoch: impl FnMut(usize, f64),
+    on_epoch: impl FnMut(usize, f64),
 ) -> Result<CellNet> {
     config.validate()?;
     let device = train_device();
     device.seed(config.seed);
-    let mut net = CellNet::supernet(space, net_config, &device)?;
+    let net = CellNet::supernet(space, net_config, &device)?;
+    train_single_paths(net, train, config, on_epoch, |_, rng| space.random(rng))
+}
+
+/// [`train_supernet`] over a chain space: each mini-batch trains the blocks of one uniformly
+/// sampled chain.
+pub fn train_chain_supernet(
+    space: &ChainSpace,
+    net_config: &NetConfig,
+    train: &ImageSet,
+    config: &TrainConfig,
+    on_epoch: impl FnMut(usize, f64),
+) -> Result<ChainNet> {
+    config.validate()?;
+    let device = train_device();
+    device.seed(config.seed);
+    let net = ChainNet::supernet(space, net_config, &device)?;
+    train_single_paths(net, train, config, on_epoch, |n, rng| {
+        // Every block a chain of this space can choose is one of the supernet's candidates.
+        n.path(space, &space.random(rng))
+            .expect("a chain of the supernet's own space has a path through it")
+    })
+}
+
+/// The single-path training loop: every mini-batch trains the path `sample` draws.
+fn train_single_paths<N: SharedWeights>(
+    mut net: N,
+    train: &ImageSet,
+    config: &TrainConfig,
+    mut on_epoch: impl FnMut(usize, f64),
+    sample: impl Fn(&N, &mut ChaCha8Rng) -> Vec<usize>,
+) -> Result<N> {
+    let device = train_device();
     let mut steps = Steps::new(config, train.len());
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     for epoch in 0..config.epochs {
@@ -79,7 +112,7 @@ pub fn train_supernet(
             &device,
             &mut rng,
             "the supernet loss",
-            |n, x, rng| n.forward(x, &EdgeMode::Path(space.random(rng))),
+            |n, x, rng| n.forward_mode(x, &EdgeMode::Path(sample(n, rng)), false),
         )?;
         net = trained;
         on_epoch(epoch, loss);
@@ -92,6 +125,17 @@ pub fn one_shot_accuracy(net: &CellNet, arch: &[usize], valid: &ImageSet) -> f64
     accuracy_batch_stats(net, valid, &EdgeMode::Path(arch.to_vec()), 256)
 }
 
+/// The one-shot score of chain `arch`: validation accuracy with the blocks it inherits.
+pub fn chain_one_shot_accuracy(
+    net: &ChainNet,
+    space: &ChainSpace,
+    arch: &[usize],
+    valid: &ImageSet,
+) -> Result<f64> {
+    let path = net.path(space, arch)?;
+    Ok(accuracy_batch_stats(net, valid, &EdgeMode::Path(path), 256))
+}
+
 /// The best architecture and every scored one, with its score.
 pub type Evolved = (Vec<usize>, Vec<(Vec<usize>, f64)>);
 
@@ -99,7 +143,7 @@ pub type Evolved = (Vec<usize>, Vec<(Vec<usize>, f64)>);
 /// children of the best `parents` by mutation or uniform crossover. Every distinct cell (by the
 /// space's identity) is scored once. Returns the best architecture and every scored one.
 pub fn evolve(
-    space: &CellSpace,
+    space: &dyn ArchitectureSpace,
     config: &EvolveConfig,
     mut score: impl FnMut(&[usize]) -> Result<f64>,
 ) -> Result<Evolved> {

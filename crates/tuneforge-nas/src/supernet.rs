@@ -168,27 +168,37 @@ fn edge_forward(
     mode: &EdgeMode,
     bs: bool,
 ) -> Option<Tensor<4>> {
+    mix_forward(edge.ops.len(), e, mode, |k| {
+        edge.ops[k].forward_stats(input.clone(), bs)
+    })
+}
+
+/// The output of decision `e` (a cell's edge, a chain's layer) under `mode`, from `candidate(k)`,
+/// the output of its `k`-th candidate (`None`: zero): the chosen one, the chosen one scaled by
+/// its straight-through weight, or the weighted sum of all.
+pub(crate) fn mix_forward(
+    candidates: usize,
+    e: usize,
+    mode: &EdgeMode,
+    candidate: impl Fn(usize) -> Option<Tensor<4>>,
+) -> Option<Tensor<4>> {
+    let weight = |weights: &Tensor<2>, k: usize| {
+        weights
+            .clone()
+            .slice([e..e + 1, k..k + 1])
+            .reshape([1, 1, 1, 1])
+    };
     match mode {
-        EdgeMode::Path(path) => edge.ops[path[e]].forward_stats(input.clone(), bs),
+        EdgeMode::Path(path) => candidate(path[e]),
         EdgeMode::Hard { weights, chosen } => {
             let k = chosen[e];
-            let w = weights
-                .clone()
-                .slice([e..e + 1, k..k + 1])
-                .reshape([1, 1, 1, 1]);
-            edge.ops[k]
-                .forward_stats(input.clone(), bs)
-                .map(|out| out * w)
+            candidate(k).map(|out| out * weight(weights, k))
         }
         EdgeMode::Mixed(weights) => {
             let mut sum: Option<Tensor<4>> = None;
-            for (k, op) in edge.ops.iter().enumerate() {
-                if let Some(out) = op.forward_stats(input.clone(), bs) {
-                    let w = weights
-                        .clone()
-                        .slice([e..e + 1, k..k + 1])
-                        .reshape([1, 1, 1, 1]);
-                    let term = out * w;
+            for k in 0..candidates {
+                if let Some(out) = candidate(k) {
+                    let term = out * weight(weights, k);
                     sum = Some(match sum {
                         Some(s) => s + term,
                         None => term,
@@ -205,6 +215,20 @@ pub fn edge_pairs(nodes: usize) -> Vec<(usize, usize)> {
     (1..nodes)
         .flat_map(|i| (0..i).map(move |j| (i, j)))
         .collect()
+}
+
+/// A network whose decisions (a cell's edges, a chain's layers) each hold candidates with their
+/// own weights, run under an [`EdgeMode`].
+pub trait SharedWeights: Module {
+    /// Class scores for `x` under `mode`; with `batch_stats`, every batch norm normalises with
+    /// the batch's own statistics (see [`crate::ops::norm`]).
+    fn forward_mode(&self, x: Tensor<4>, mode: &EdgeMode, batch_stats: bool) -> Tensor<2>;
+}
+
+impl SharedWeights for CellNet {
+    fn forward_mode(&self, x: Tensor<4>, mode: &EdgeMode, batch_stats: bool) -> Tensor<2> {
+        self.forward_with(x, mode, batch_stats)
+    }
 }
 
 /// A cell network: a supernet (every candidate on every edge) or a stand-alone network.

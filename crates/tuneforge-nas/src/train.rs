@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
-use crate::supernet::{CellNet, EdgeMode};
+use crate::supernet::{CellNet, EdgeMode, SharedWeights};
 
 /// The training recipe. Defaults: 3 epochs, batch 64, learning rate 3e-3 decayed by a cosine
 /// to zero, weight decay 1e-4, seed 0.
@@ -218,10 +218,12 @@ pub fn train_classifier<M: Classifier>(
 
 /// Accuracy of `net` on `set` with the given edge choices, in inference mode (batch norm uses
 /// its running statistics).
-pub fn accuracy(net: &CellNet, set: &ImageSet, mode: &EdgeMode) -> f64 {
+pub fn accuracy<N: SharedWeights>(net: &N, set: &ImageSet, mode: &EdgeMode) -> f64 {
     let model = net.valid();
     let mode = mode.clone().map_weights(|w| w.inner());
-    count_correct(set, 256, &Device::default(), |x| model.forward(x, &mode))
+    count_correct(set, 256, &Device::default(), |x| {
+        model.forward_mode(x, &mode, false)
+    })
 }
 
 /// Accuracy of a classifier on `set` in inference mode.
@@ -233,11 +235,16 @@ pub fn classifier_accuracy<M: Classifier>(net: &M, set: &ImageSet) -> f64 {
 /// Accuracy with batch statistics in every batch norm (the one-shot evaluation of a path of a
 /// supernet, whose running statistics mix all paths), on an inference copy: no autodiff graph
 /// is built (one would be kept, unused, for every batch).
-pub fn accuracy_batch_stats(net: &CellNet, set: &ImageSet, mode: &EdgeMode, batch: usize) -> f64 {
+pub fn accuracy_batch_stats<N: SharedWeights>(
+    net: &N,
+    set: &ImageSet,
+    mode: &EdgeMode,
+    batch: usize,
+) -> f64 {
     let model = net.valid();
     let mode = mode.clone().map_weights(|w| w.inner());
     count_correct(set, batch, &Device::default(), |x| {
-        model.forward_batch_stats(x, &mode)
+        model.forward_mode(x, &mode, true)
     })
 }
 
