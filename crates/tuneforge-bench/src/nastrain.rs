@@ -50,7 +50,11 @@ pub fn run_one(
     let study = Study::builder(&format!("nas-{}", spec.method.name()))
         .storage(std::sync::Arc::new(MemoryStorage::new()))
         .direction(Direction::Maximize)
-        .sampler_arc(pipeline::sampler_for(spec.method, &space, spec.seed))
+        .sampler_arc(pipeline::sampler_for(
+            spec.method,
+            std::sync::Arc::new(space.clone()),
+            spec.seed,
+        ))
         .seed(spec.seed)
         .build()?;
     let r = pipeline::run(spec, splits, &study, |line| eprintln!("  {line}"))?;

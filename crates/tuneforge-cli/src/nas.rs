@@ -2,9 +2,11 @@
 //! crate), recorded in the storage like any study.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use tuneforge::nas::CellSpace;
+
+use tuneforge::nas::{ArchitectureSpace, CellSpace, ChainSpace};
 use tuneforge::{Direction, Error, Result, Study};
 use tuneforge_nas::darts::Order;
 use tuneforge_nas::pipeline::{self, Method, SearchSpec};
@@ -16,8 +18,8 @@ use crate::resolve;
 /// The `nas` subcommands.
 #[derive(Subcommand)]
 pub enum NasCmd {
-    /// Searches a cell (NAS-Bench-201 space) on an image dataset, retrains it from scratch,
-    /// records both in a study and exports the result.
+    /// Searches a cell (NAS-Bench-201 space) or a chain on an image dataset, retrains it from
+    /// scratch, records both in a study and exports the result.
     Search(SearchArgs),
     /// Measures inference latency on this machine: a cell's network at batch 1 and a chosen
     /// batch, a per-operator lookup table, and the table's prediction error over random cells
@@ -120,6 +122,14 @@ pub struct SearchArgs {
     /// darts, gdas, spos, enas, evolution, rl or random.
     #[arg(long, default_value = "darts")]
     method: String,
+    /// The architecture space: `cell` (NAS-Bench-201's cell) or `chain` (a MobileNet-style
+    /// chain of --layers layers, each conv, mbconv or skip with its kernel, expansion and
+    /// width; searched by spos, evolution, rl or random).
+    #[arg(long, default_value = "cell")]
+    space: String,
+    /// Layers of a chain space (split over 3 stages).
+    #[arg(long, default_value_t = 6)]
+    layers: usize,
     /// fashion-mnist, mnist or digits.
     #[arg(long, default_value = "fashion-mnist")]
     dataset: String,
@@ -179,6 +189,31 @@ pub struct SearchArgs {
     /// Folder for architecture.json, weights.safetensors and model.py.
     #[arg(long, short)]
     output: Option<PathBuf>,
+}
+
+/// Prints what a search found and where it is recorded.
+fn print_result<N>(
+    result: &pipeline::SearchResult<N>,
+    spec: &SearchSpec,
+    name: &str,
+    url: &str,
+    what: &str,
+) {
+    println!("method: {}", result.method.name());
+    println!("{what}: {}", result.cell);
+    println!("search: {:.1} s", result.search_seconds);
+    println!(
+        "retrained {} epochs in {:.1} s: valid accuracy {:.4}, test accuracy {:.4}",
+        spec.retrain.epochs,
+        result.retrain.train_seconds,
+        result.valid_accuracy,
+        result.test_accuracy
+    );
+    println!(
+        "recorded as trial {} of study '{name}' in {}",
+        result.trial,
+        tuneforge::storage::redact(url)
+    );
 }
 
 fn nas_error(e: tuneforge_nas::Error) -> Error {
@@ -499,11 +534,26 @@ fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
         splits.train.height,
         splits.train.width
     );
-    let space = CellSpace::nas_bench_201();
     let name = args
         .study
         .clone()
         .unwrap_or_else(|| format!("nas-{}-{}", method.name(), args.dataset));
+    let space: Arc<dyn ArchitectureSpace> = match args.space.as_str() {
+        "cell" => Arc::new(CellSpace::nas_bench_201()),
+        "chain" => Arc::new(ChainSpace::mobile(args.layers)?),
+        other => {
+            return Err(Error::invalid(format!(
+                "--space must be cell or chain, not '{other}'"
+            )));
+        }
+    };
+    if args.space == "chain" {
+        tuneforge_nas::chainsearch::check(&spec).map_err(nas_error)?;
+    }
+    let space_name = match args.space.as_str() {
+        "cell" => "nas-bench-201".to_string(),
+        _ => format!("chain-mobile-{}", args.layers),
+    };
     let (study, url) = open_study(
         &name,
         Direction::Maximize,
@@ -511,48 +561,56 @@ fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
         &[
             ("method", method.name()),
             ("dataset", args.dataset.as_str()),
-            ("space", "nas-bench-201"),
+            ("space", space_name.as_str()),
             ("metric", "valid_accuracy"),
         ],
         |b| {
-            b.sampler_arc(pipeline::sampler_for(method, &space, args.seed))
+            b.sampler_arc(pipeline::sampler_for(method, space, args.seed))
                 .seed(args.seed)
         },
     )?;
-    let result =
-        pipeline::run(&spec, &splits, &study, |line| eprintln!("{line}")).map_err(nas_error)?;
-    println!("method: {}", method.name());
-    println!("cell: {}", result.cell);
-    println!("search: {:.1} s", result.search_seconds);
-    println!(
-        "retrained {} epochs in {:.1} s: valid accuracy {:.4}, test accuracy {:.4}",
-        spec.retrain.epochs,
-        result.retrain.train_seconds,
-        result.valid_accuracy,
-        result.test_accuracy
-    );
-    println!(
-        "recorded as trial {} of study '{name}' in {}",
-        result.trial,
-        tuneforge::storage::redact(&url)
-    );
+    let extra = |r_valid: f64, r_test: f64, search: f64, trial: u64| {
+        serde_json::json!({
+            "method": method.name(),
+            "dataset": args.dataset,
+            "valid_accuracy": r_valid,
+            "test_accuracy": r_test,
+            "search_seconds": search,
+            "study": name,
+            "trial": trial,
+        })
+    };
+    let log = |line: &str| eprintln!("{line}");
+    if args.space == "chain" {
+        let chain = ChainSpace::mobile(args.layers)?;
+        let result = tuneforge_nas::chainsearch::run_chain(&spec, &chain, &splits, &study, log)
+            .map_err(nas_error)?;
+        print_result(&result, &spec, &name, &url, "chain");
+        if let Some(dir) = &args.output {
+            let doc = extra(
+                result.valid_accuracy,
+                result.test_accuracy,
+                result.search_seconds,
+                result.trial,
+            );
+            tuneforge_nas::export::export_chain(dir, &chain, &result.arch, &result.net, doc)
+                .map_err(nas_error)?;
+            println!("exported to {} (no model.py for chains)", dir.display());
+        }
+        return Ok(0);
+    }
+    let cells = CellSpace::nas_bench_201();
+    let result = pipeline::run(&spec, &splits, &study, log).map_err(nas_error)?;
+    print_result(&result, &spec, &name, &url, "cell");
     if let Some(dir) = &args.output {
-        tuneforge_nas::export::export(
-            dir,
-            &space,
-            &result.arch,
-            &result.net,
-            serde_json::json!({
-                "method": method.name(),
-                "dataset": args.dataset,
-                "valid_accuracy": result.valid_accuracy,
-                "test_accuracy": result.test_accuracy,
-                "search_seconds": result.search_seconds,
-                "study": name,
-                "trial": result.trial,
-            }),
-        )
-        .map_err(nas_error)?;
+        let doc = extra(
+            result.valid_accuracy,
+            result.test_accuracy,
+            result.search_seconds,
+            result.trial,
+        );
+        tuneforge_nas::export::export(dir, &cells, &result.arch, &result.net, doc)
+            .map_err(nas_error)?;
         println!("exported to {}", dir.display());
     }
     Ok(0)

@@ -156,6 +156,47 @@ fn candidate_methods_record_one_trial_per_candidate_then_the_retrained_best() {
 }
 
 #[test]
+fn a_chain_space_search_trains_a_supernet_retrains_records_and_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = digits_dir(tmp.path());
+    let out = stdout(&mut search(
+        tmp.path(),
+        &data,
+        "spos",
+        &[
+            "--space", "chain", "--layers", "3", "--budget", "4", "--output", "found",
+        ],
+    ));
+    assert!(out.contains("chain: "), "{out}");
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("found/architecture.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["format"], "tuneforge-nas-chain/1");
+    assert_eq!(doc["blocks"].as_array().map(Vec::len), Some(3));
+    assert!(tmp.path().join("found/weights.safetensors").exists());
+    let trials = export_trials(tmp.path(), "nas-spos-digits");
+    assert_eq!(trials.len(), 1);
+    assert_eq!(trials[0]["user_attrs"]["role"], "retrain");
+    assert_eq!(trials[0]["user_attrs"]["cell"], doc["chain"]);
+    let err = run_err(&mut search(
+        tmp.path(),
+        &data,
+        "darts",
+        &["--space", "chain", "--study", "refused"],
+    ));
+    assert!(err.contains("cell spaces only"), "{err}");
+    let err = run_err(&mut search(tmp.path(), &data, "spos", &["--space", "ring"]));
+    assert!(err.contains("--space must be cell or chain"), "{err}");
+    let list = stdout(tuneforge().current_dir(tmp.path()).args([
+        "studies",
+        "--storage",
+        "sqlite://nas.db",
+    ]));
+    assert!(!list.contains("refused"), "{list}");
+}
+
+#[test]
 fn bad_options_and_missing_data_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let data = digits_dir(tmp.path());

@@ -227,6 +227,8 @@ pub struct ChainNet {
     starts: Vec<usize>,
     #[module(skip)]
     fixed: Vec<usize>,
+    #[module(skip)]
+    config: NetConfig,
 }
 
 impl ChainNet {
@@ -339,9 +341,15 @@ impl ChainNet {
             reductions,
             head: LinearConfig::new(c << (config.stages - 1), config.classes).init(device),
             fixed: vec![0; layers],
+            config: config.clone(),
             candidates,
             starts,
         })
+    }
+
+    /// The network's size.
+    pub fn config(&self) -> &NetConfig {
+        &self.config
     }
 
     /// The candidate blocks every layer holds.

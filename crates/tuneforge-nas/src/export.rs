@@ -2,14 +2,16 @@
 //! decisions, the network size and the measured accuracies), `weights.safetensors` (the trained
 //! weights and batch-norm statistics, under the module paths of [`CellNet`]) and `model.py`, a
 //! generated PyTorch `nn.Module` of the same structure with a loader for those weights.
+//! [`export_chain`] writes the first two for a chain network.
 
 use std::path::Path;
 
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde_json::json;
-use tuneforge::nas::{ArchitectureSpace, CellSpace};
+use tuneforge::nas::{ArchitectureSpace, CellSpace, ChainSpace};
 
+use crate::chainnet::ChainNet;
 use crate::error::{Error, Result};
 use crate::ops::OpKind;
 use crate::supernet::{CellNet, NetConfig, edge_pairs};
@@ -34,7 +36,7 @@ pub fn export(
     let config = net.config();
     let ops: Vec<String> = arch.iter().map(|&a| space.ops()[a].clone()).collect();
     let check = check_logits(net);
-    let mut doc = json!({
+    let doc = json!({
         "format": "tuneforge-nas-cell/1",
         "cell": space.format(arch),
         "nodes": space.nodes(),
@@ -48,17 +50,7 @@ pub fn export(
             "logits": check,
         },
     });
-    if let (Some(d), serde_json::Value::Object(e)) = (doc.as_object_mut(), extra) {
-        d.extend(e);
-    }
-    let json_path = dir.join("architecture.json");
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| io(&json_path, e))?;
-    std::fs::write(&json_path, text + "\n").map_err(|e| io(&json_path, e))?;
-    let weights = dir.join("weights.safetensors");
-    let mut store = SafetensorsStore::from_file(&weights).overwrite(true);
-    net.valid()
-        .save_into(&mut store)
-        .map_err(|e| io(&weights, format!("{e:?}")))?;
+    write_document(dir, doc, extra, net)?;
     let py = dir.join("model.py");
     let kinds = arch
         .iter()
@@ -70,6 +62,56 @@ pub fn export(
     )
     .map_err(|e| io(&py, e))?;
     Ok(())
+}
+
+/// Writes `doc` merged with `extra` as `architecture.json`, and `net`'s inference weights as
+/// `weights.safetensors`, into `dir`.
+fn write_document<M: Module>(
+    dir: &Path,
+    mut doc: serde_json::Value,
+    extra: serde_json::Value,
+    net: &M,
+) -> Result<()> {
+    if let (Some(d), serde_json::Value::Object(e)) = (doc.as_object_mut(), extra) {
+        d.extend(e);
+    }
+    let json_path = dir.join("architecture.json");
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| io(&json_path, e))?;
+    std::fs::write(&json_path, text + "\n").map_err(|e| io(&json_path, e))?;
+    let weights = dir.join("weights.safetensors");
+    let mut store = SafetensorsStore::from_file(&weights).overwrite(true);
+    net.valid()
+        .save_into(&mut store)
+        .map_err(|e| io(&weights, format!("{e:?}")))?;
+    Ok(())
+}
+
+/// Writes `architecture.json` (the chain, its decisions, each layer's block, the network size)
+/// and `weights.safetensors` (under [`ChainNet`]'s module paths) into `dir` for the stand-alone
+/// chain network `net` of `arch`. No PyTorch source is generated for chains.
+pub fn export_chain(
+    dir: &Path,
+    space: &ChainSpace,
+    arch: &[usize],
+    net: &ChainNet,
+    extra: serde_json::Value,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let path = net.path(space, arch)?;
+    let blocks: Vec<String> = path
+        .iter()
+        .map(|&k| format!("{:?}", net.candidates()[k]))
+        .collect();
+    let doc = json!({
+        "format": "tuneforge-nas-chain/1",
+        "chain": space.format(arch),
+        "params": space.params_of(arch),
+        "blocks": blocks,
+        "path": path,
+        "net": net.config(),
+        "parameters": net.num_params(),
+    });
+    write_document(dir, doc, extra, net)
 }
 
 /// Inference-mode class scores for the fixed input `sin(0.1 i)` of shape `[1, c, 16, 16]`: a

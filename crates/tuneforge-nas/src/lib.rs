@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod chainnet;
+pub mod chainsearch;
 pub mod cpubatchnorm;
 pub mod cpuconv;
 pub mod darts;

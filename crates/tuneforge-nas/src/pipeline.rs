@@ -13,12 +13,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tuneforge::nas::objectives::MnasNetReward;
 use tuneforge::nas::{ArchitectureSpace, CellSpace};
 use tuneforge::sampler::{EvolutionConfig, ReinforceConfig, ReinforceSampler};
-use tuneforge::{Outcome, RandomSampler, Sampler, Study};
+use tuneforge::{Outcome, RandomSampler, Sampler, Study, Trial};
 
 use crate::darts::{self, DartsConfig, Order};
 use crate::data::{Dataset, Splits};
@@ -26,8 +27,11 @@ use crate::enas::{self, EnasConfig};
 use crate::error::{Error, Result};
 use crate::latency::measure_network;
 use crate::spos::{self, EvolveConfig};
-use crate::supernet::{CellNet, EdgeMode, NetConfig};
-use crate::train::{TrainConfig, TrainReport, accuracy, train_device, train_standalone};
+use crate::supernet::{CellNet, NetConfig};
+use crate::train::{
+    Classifier, TrainConfig, TrainReport, classifier_accuracy, train_classifier, train_device,
+    train_standalone,
+};
 
 /// A search method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,9 +146,9 @@ impl Default for SearchSpec {
     }
 }
 
-/// What a search found and measured.
+/// What a search found and measured (`N`: the retrained network's type).
 #[derive(Debug)]
-pub struct SearchResult {
+pub struct SearchResult<N = CellNet> {
     /// The method.
     pub method: Method,
     /// The found cell, one operation index per edge.
@@ -162,7 +166,7 @@ pub struct SearchResult {
     /// Method-specific history (α per epoch, rewards, one-shot scores, ...).
     pub details: serde_json::Value,
     /// The retrained network.
-    pub net: CellNet,
+    pub net: N,
     /// Number of the trial holding the retrained cell.
     pub trial: u64,
 }
@@ -178,7 +182,11 @@ pub fn load_data(spec: &SearchSpec) -> Result<Splits> {
 
 /// The sampler a study of `method` should use (the candidate-training methods need theirs;
 /// the weight-sharing ones only record).
-pub fn sampler_for(method: Method, space: &CellSpace, seed: u64) -> Arc<dyn Sampler> {
+pub fn sampler_for(
+    method: Method,
+    space: Arc<dyn ArchitectureSpace>,
+    seed: u64,
+) -> Arc<dyn Sampler> {
     match method {
         Method::Evolution => Arc::new(
             EvolutionConfig {
@@ -188,7 +196,7 @@ pub fn sampler_for(method: Method, space: &CellSpace, seed: u64) -> Arc<dyn Samp
             .build(seed),
         ),
         Method::Rl => Arc::new(ReinforceSampler::new(
-            Arc::new(space.clone()),
+            space,
             ReinforceConfig::default(),
             seed,
         )),
@@ -255,11 +263,7 @@ pub fn run(
                 spos::train_supernet(&space, &net_config, &splits.train, &search_train, |e, l| {
                     log(&format!("supernet epoch {}: loss {l:.4}", e + 1))
                 })?;
-            let evolve = EvolveConfig {
-                population: spec.budget.max(2),
-                seed: spec.seed,
-                ..Default::default()
-            };
+            let evolve = EvolveConfig::with_population(spec.budget, spec.seed);
             let (arch, scored) = spos::evolve(&space, &evolve, |a| {
                 Ok(spos::one_shot_accuracy(&net, a, &splits.valid))
             })?;
@@ -268,17 +272,7 @@ pub fn run(
                 scored.len(),
                 space.format(&arch)
             ));
-            let mut top = scored.clone();
-            top.sort_by(|a, b| b.1.total_cmp(&a.1));
-            top.truncate(10);
-            let top: Vec<_> = top
-                .iter()
-                .map(|(a, s)| json!({"cell": space.format(a), "one_shot_accuracy": s}))
-                .collect();
-            (
-                arch,
-                json!({"evolve": evolve, "scored": scored.len(), "top": top}),
-            )
+            (arch, one_shot_details(&space, &evolve, &scored))
         }
         Method::Enas => {
             let config = EnasConfig {
@@ -313,15 +307,10 @@ pub fn run(
                 epochs: spec.candidate_epochs.max(1),
                 ..spec.retrain.clone()
             };
-            let mut done = 0usize;
-            for _ in 0..spec.budget.max(1) {
-                let mut trial = study.ask()?;
-                let arch = space.suggest(&mut trial)?;
-                let _ = trial.set_user_attr("role", "candidate");
-                let _ = trial.set_user_attr("cell", space.format(&arch));
+            train_candidates(spec, &space, study, &mut log, |arch, trial| {
                 let device = train_device();
                 device.seed(spec.seed.wrapping_add(trial.number()));
-                let net = CellNet::standalone(&space, &arch, &net_config, &device)?;
+                let net = CellNet::standalone(&space, arch, &net_config, &device)?;
                 let outcome = train_standalone(
                     net,
                     &splits.train,
@@ -332,76 +321,159 @@ pub fn run(
                             trial.report(e as u64, [("train_loss", loss), ("valid_accuracy", acc)]);
                     },
                 );
-                match outcome {
-                    Ok((_, report)) => {
-                        let acc = report.epoch_valid_accuracy.last().copied().unwrap_or(0.0);
-                        done += 1;
-                        let value = match spec.target_latency_ms {
-                            Some(target) => {
-                                let (h, w) = (splits.train.height, splits.train.width);
-                                let lat = measure_network(
-                                    &space,
-                                    &arch,
-                                    &net_config,
-                                    h.max(w),
-                                    1,
-                                    3,
-                                    15,
-                                )?;
-                                trial.set_user_attr("latency_ms", lat.median_ms)?;
-                                trial.set_user_attr("accuracy", acc)?;
-                                let reward =
-                                    MnasNetReward::soft(target).reward(acc, lat.median_ms)?;
-                                log(&format!(
-                                    "candidate {done}: {} valid accuracy {acc:.4}, latency {:.3} ms, reward {reward:.4}",
-                                    space.format(&arch),
-                                    lat.median_ms
-                                ));
-                                reward
-                            }
-                            None => {
-                                log(&format!(
-                                    "candidate {done}: {} valid accuracy {acc:.4}",
-                                    space.format(&arch)
-                                ));
-                                acc
-                            }
-                        };
-                        study.tell(trial, Outcome::Complete(vec![value]))?;
+                let acc = match outcome {
+                    Ok((_, report)) => report.epoch_valid_accuracy.last().copied().unwrap_or(0.0),
+                    Err(e) => return Ok(Err(e)),
+                };
+                Ok(Ok(match spec.target_latency_ms {
+                    Some(target) => {
+                        let (h, w) = (splits.train.height, splits.train.width);
+                        let lat = measure_network(&space, arch, &net_config, h.max(w), 1, 3, 15)?;
+                        trial.set_user_attr("latency_ms", lat.median_ms)?;
+                        trial.set_user_attr("accuracy", acc)?;
+                        let reward = MnasNetReward::soft(target).reward(acc, lat.median_ms)?;
+                        (
+                            reward,
+                            format!(
+                                "valid accuracy {acc:.4}, latency {:.3} ms, reward {reward:.4}",
+                                lat.median_ms
+                            ),
+                        )
                     }
-                    Err(e) => {
-                        log(&format!("candidate {}: failed: {e}", space.format(&arch)));
-                        study.tell(trial, Outcome::Failed(e.to_string()))?;
-                    }
-                }
-            }
-            let best = study
-                .trials()?
-                .into_iter()
-                .filter(|t| t.user_attrs.get("role").and_then(|v| v.as_str()) == Some("candidate"))
-                .filter_map(|t| t.value().map(|v| (t, v)))
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .ok_or_else(|| Error::Training("no candidate finished".into()))?;
-            let arch = space.arch_of(&best.0.params)?;
-            (
-                arch,
-                json!({"candidates": done, "best_candidate_trial": best.0.number}),
-            )
+                    None => (acc, format!("valid accuracy {acc:.4}")),
+                }))
+            })?
         }
     };
     let search_seconds = start.elapsed().as_secs_f64();
+    retrain_recorded(
+        spec,
+        &space,
+        Found {
+            arch,
+            details,
+            search_seconds,
+        },
+        &net_config,
+        splits,
+        study,
+        &mut log,
+        |arch, device| CellNet::standalone(&space, arch, &net_config, device),
+        |arch, trial, log| {
+            let (h, w) = (splits.train.height, splits.train.width);
+            let lat = measure_network(&space, arch, &net_config, h.max(w), 1, 3, 15)?;
+            trial.set_user_attr("latency_ms", lat.median_ms)?;
+            log(&format!(
+                "latency (batch 1, this machine): {:.3} ms",
+                lat.median_ms
+            ));
+            Ok(())
+        },
+    )
+}
+
+/// SPOS's details: the evolution's settings, how many architectures it scored, and the ten
+/// best by one-shot accuracy.
+pub(crate) fn one_shot_details(
+    space: &dyn ArchitectureSpace,
+    evolve: &EvolveConfig,
+    scored: &[(Vec<usize>, f64)],
+) -> serde_json::Value {
+    let mut top = scored.to_vec();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    top.truncate(10);
+    let top: Vec<_> = top
+        .iter()
+        .map(|(a, s)| json!({"cell": space.format(a), "one_shot_accuracy": s}))
+        .collect();
+    json!({"evolve": evolve, "scored": scored.len(), "top": top})
+}
+
+/// What a search found, before retraining.
+pub(crate) struct Found {
+    /// The architecture.
+    pub arch: Vec<usize>,
+    /// Method-specific history.
+    pub details: serde_json::Value,
+    /// Seconds spent searching.
+    pub search_seconds: f64,
+}
+
+/// The candidate-training searches (evolution, rl, random) over any space: `budget` trials
+/// asked from the study's sampler, each trained by `train_one`, which returns the trial's
+/// value and a description for the log (an inner error fails that candidate only; an outer
+/// one stops the search). Returns the best candidate and the search's details.
+pub(crate) fn train_candidates(
+    spec: &SearchSpec,
+    space: &dyn ArchitectureSpace,
+    study: &Study,
+    log: &mut dyn FnMut(&str),
+    mut train_one: impl FnMut(&[usize], &mut Trial) -> Result<Result<(f64, String)>>,
+) -> Result<(Vec<usize>, serde_json::Value)> {
+    let mut done = 0usize;
+    for _ in 0..spec.budget.max(1) {
+        let mut trial = study.ask()?;
+        let arch = space.suggest(&mut trial)?;
+        let _ = trial.set_user_attr("role", "candidate");
+        let _ = trial.set_user_attr("cell", space.format(&arch));
+        match train_one(&arch, &mut trial)? {
+            Ok((value, what)) => {
+                done += 1;
+                log(&format!("candidate {done}: {} {what}", space.format(&arch)));
+                study.tell(trial, Outcome::Complete(vec![value]))?;
+            }
+            Err(e) => {
+                log(&format!("candidate {}: failed: {e}", space.format(&arch)));
+                study.tell(trial, Outcome::Failed(e.to_string()))?;
+            }
+        }
+    }
+    let best = study
+        .trials()?
+        .into_iter()
+        .filter(|t| t.user_attrs.get("role").and_then(|v| v.as_str()) == Some("candidate"))
+        .filter_map(|t| t.value().map(|v| (t, v)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .ok_or_else(|| Error::Training("no candidate finished".into()))?;
+    let arch = space.arch_of(&best.0.params)?;
+    Ok((
+        arch,
+        json!({"candidates": done, "best_candidate_trial": best.0.number}),
+    ))
+}
+
+/// Retrains a found architecture from scratch with the recipe, recorded as its own trial
+/// (user attribute `role = "retrain"`, the search's details, the retraining curve), then
+/// measures validation and test accuracy; `build` makes the stand-alone network and `measure`
+/// records anything else about it (latency) on the trial.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn retrain_recorded<N: Classifier>(
+    spec: &SearchSpec,
+    space: &dyn ArchitectureSpace,
+    found: Found,
+    net_config: &NetConfig,
+    splits: &Splits,
+    study: &Study,
+    log: &mut dyn FnMut(&str),
+    build: impl FnOnce(&[usize], &Device) -> Result<N>,
+    measure: impl FnOnce(&[usize], &mut Trial, &mut dyn FnMut(&str)) -> Result<()>,
+) -> Result<SearchResult<N>> {
+    let Found {
+        arch,
+        details,
+        search_seconds,
+    } = found;
     let cell = space.format(&arch);
     log(&format!(
         "{} found {cell} in {search_seconds:.1} s; retraining from scratch",
         spec.method.name()
     ));
-    // Retrain the found cell from scratch, recorded as its own trial.
     study.enqueue(space.params_of(&arch))?;
     let mut trial = study.ask()?;
     let recorded = space.suggest(&mut trial)?;
     if recorded != arch {
         return Err(Error::Training(format!(
-            "trial {} did not take the enqueued cell (another worker's entry?)",
+            "trial {} did not take the enqueued architecture (another worker's entry?)",
             trial.number()
         )));
     }
@@ -410,12 +482,12 @@ pub fn run(
     trial.set_user_attr("cell", &cell)?;
     trial.set_user_attr("search_seconds", search_seconds)?;
     trial.set_user_attr("search", &details)?;
-    trial.set_user_attr("net", &net_config)?;
+    trial.set_user_attr("net", net_config)?;
     trial.set_user_attr("recipe", &spec.retrain)?;
     let device = train_device();
     device.seed(spec.seed);
-    let net = CellNet::standalone(&space, &arch, &net_config, &device)?;
-    let trained = train_standalone(
+    let net = build(&arch, &device)?;
+    let trained = train_classifier(
         net,
         &splits.train,
         &splits.valid,
@@ -436,15 +508,9 @@ pub fn run(
         }
     };
     let valid_accuracy = report.epoch_valid_accuracy.last().copied().unwrap_or(0.0);
-    let test_accuracy = accuracy(&net, &splits.test, &EdgeMode::Path(vec![0; net.edges()]));
+    let test_accuracy = classifier_accuracy(&net, &splits.test);
     trial.set_user_attr("test_accuracy", test_accuracy)?;
-    let (h, w) = (splits.train.height, splits.train.width);
-    let lat = measure_network(&space, &arch, &net_config, h.max(w), 1, 3, 15)?;
-    trial.set_user_attr("latency_ms", lat.median_ms)?;
-    log(&format!(
-        "latency (batch 1, this machine): {:.3} ms",
-        lat.median_ms
-    ));
+    measure(&arch, &mut trial, log)?;
     trial.set_user_attr("retrain_seconds", report.train_seconds)?;
     let number = trial.number();
     study.tell(trial, Outcome::Complete(vec![valid_accuracy]))?;

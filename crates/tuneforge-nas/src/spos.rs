@@ -58,6 +58,20 @@ impl Default for EvolveConfig {
     }
 }
 
+impl EvolveConfig {
+    /// The defaults with a population of `budget` (at least 2) and no more parents than that.
+    pub fn with_population(budget: usize, seed: u64) -> EvolveConfig {
+        let population = budget.max(2);
+        let base = EvolveConfig::default();
+        EvolveConfig {
+            population,
+            parents: base.parents.min(population),
+            seed,
+            ..base
+        }
+    }
+}
+
 /// Trains a supernet over `space` by uniform single-path sampling with the recipe `config`;
 /// `on_epoch(epoch, loss)` sees each epoch's mean loss.
 pub fn train_supernet(
