@@ -229,6 +229,7 @@ pub fn one_shot_rank_correlation(
     spec: &SearchSpec,
     splits: &Splits,
     k: usize,
+    supernet_epochs: usize,
 ) -> tuneforge_nas::Result<(f64, Vec<RankedCell>)> {
     use rand::SeedableRng;
     use tuneforge_nas::spos;
@@ -237,7 +238,7 @@ pub fn one_shot_rank_correlation(
     net_config.in_channels = splits.train.channels;
     net_config.classes = splits.train.classes;
     let supernet_recipe = tuneforge_nas::train::TrainConfig {
-        epochs: spec.search_epochs,
+        epochs: supernet_epochs,
         ..spec.retrain.clone()
     };
     let supernet = spos::train_supernet(
@@ -292,11 +293,16 @@ pub fn kendall_section(doc: &serde_json::Value) -> String {
         "\nRandom architectures and the one-shot ranking: {} random cells, each retrained alone with \
          the recipe above (median test accuracy {:.4}, median validation accuracy {:.4}: the median \
          random architecture the searches should beat), against their one-shot validation accuracy \
-         in a SPOS supernet (inherited weights, batch statistics per batch): Kendall's τ = {:.3}.\n\n\
+         in a SPOS supernet ({}; inherited weights, batch statistics per batch): Kendall's τ = {:.3}.\n\n\
          | cell | one-shot valid acc | stand-alone valid acc | stand-alone test acc |\n|---|---:|---:|---:|\n",
         pairs.len(),
         median(3),
         median(2),
+        doc["supernet_epochs"]
+            .as_u64()
+            .map_or("trained for the search epochs".to_string(), |e| format!(
+                "trained {e} epochs"
+            )),
         doc["tau"].as_f64().unwrap_or(f64::NAN)
     );
     for p in &pairs {

@@ -33,6 +33,8 @@ struct Cli {
     command: Cmd,
 }
 
+// Parsed once per process; boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Runs (or resumes) the study declared in a study file.

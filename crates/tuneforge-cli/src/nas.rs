@@ -34,6 +34,9 @@ pub enum NasCmd {
 /// Options of `tuneforge nas latency`.
 #[derive(Args)]
 pub struct LatencyArgs {
+    /// Device to train and run on: cpu, or cuda / cuda:N in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// A cell in NAS-Bench-201 notation to measure (default: a random one per sample only).
     #[arg(long)]
     cell: Option<String>,
@@ -72,6 +75,9 @@ pub struct LatencyArgs {
 /// Options of `tuneforge nas scale`.
 #[derive(Args)]
 pub struct ScaleArgs {
+    /// Device to train and run on: cpu, or cuda / cuda:N in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// fashion-mnist, mnist or digits.
     #[arg(long, default_value = "fashion-mnist")]
     dataset: String,
@@ -119,6 +125,9 @@ pub struct ScaleArgs {
 /// Options of `tuneforge nas search`.
 #[derive(Args)]
 pub struct SearchArgs {
+    /// Device to train and run on: cpu, or cuda / cuda:N in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// darts, gdas, spos, enas, evolution, rl or random.
     #[arg(long, default_value = "darts")]
     method: String,
@@ -226,9 +235,18 @@ fn nas_error(e: tuneforge_nas::Error) -> Error {
 /// Runs a `nas` subcommand.
 pub fn run(cmd: NasCmd, storage_flag: Option<&str>) -> Result<u8> {
     match cmd {
-        NasCmd::Search(args) => search(args, storage_flag),
-        NasCmd::Latency(args) => latency(args, storage_flag),
-        NasCmd::Scale(args) => scale(args, storage_flag),
+        NasCmd::Search(args) => {
+            tuneforge_nas::train::select_device(&args.device).map_err(nas_error)?;
+            search(args, storage_flag)
+        }
+        NasCmd::Latency(args) => {
+            tuneforge_nas::train::select_device(&args.device).map_err(nas_error)?;
+            latency(args, storage_flag)
+        }
+        NasCmd::Scale(args) => {
+            tuneforge_nas::train::select_device(&args.device).map_err(nas_error)?;
+            scale(args, storage_flag)
+        }
     }
 }
 

@@ -200,6 +200,13 @@ fn a_chain_space_search_trains_a_supernet_retrains_records_and_exports() {
 fn bad_options_and_missing_data_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let data = digits_dir(tmp.path());
+    let err = run_err(&mut search(
+        tmp.path(),
+        &data,
+        "darts",
+        &["--device", "tpu"],
+    ));
+    assert!(err.contains("unknown device 'tpu'"), "{err}");
     let err = run_err(&mut search(tmp.path(), &data, "bayes", &[]));
     assert!(err.contains("unknown method 'bayes'"), "{err}");
     let err = run_err(&mut search(

@@ -120,7 +120,7 @@ pub fn check_logits(net: &CellNet) -> Vec<f32> {
     let c = net.config().in_channels;
     let n = c * 16 * 16;
     let x: Vec<f32> = (0..n).map(|i| (0.1 * i as f32).sin()).collect();
-    let device = burn::tensor::Device::default();
+    let device = crate::train::base_device();
     let x = burn::tensor::Tensor::<4>::from_data(
         burn::tensor::TensorData::new(x, [1, c, 16, 16]),
         &device,

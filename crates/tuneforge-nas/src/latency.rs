@@ -82,7 +82,7 @@ pub fn measure_network(
     warmup: usize,
     repeats: usize,
 ) -> Result<Latency> {
-    let device = Device::default();
+    let device = crate::train::base_device();
     let net = CellNet::standalone(space, arch, config, &device)?.valid();
     let x = random_input([batch, config.in_channels, resolution, resolution], &device);
     Ok(time_ms(warmup, repeats, batch, || {
@@ -125,7 +125,7 @@ impl LookupTable {
         warmup: usize,
         repeats: usize,
     ) -> Result<LookupTable> {
-        let device = Device::default();
+        let device = crate::train::base_device();
         let mut entries = BTreeMap::new();
         let c = config.channels;
         let stem = Conv2dConfig::new([config.in_channels, c], [3, 3])

@@ -237,7 +237,7 @@ pub fn resize(set: &ImageSet, resolution: usize) -> ImageSet {
     if set.height == resolution && set.width == resolution {
         return set.clone();
     }
-    let device = Device::default();
+    let device = crate::train::base_device();
     let size = set.image_size();
     let mut pixels = Vec::with_capacity(set.len() * set.channels * resolution * resolution);
     for chunk in (0..set.len()).collect::<Vec<_>>().chunks(512) {

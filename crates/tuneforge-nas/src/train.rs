@@ -85,9 +85,49 @@ pub struct TrainReport {
     pub train_seconds: f64,
 }
 
-/// The training device: the default (CPU) device with automatic differentiation.
+static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+
+/// Chooses the device every network of this process trains and runs on: `cpu` (burn's
+/// pure-Rust Flex backend, the default) or, in a build with the `cuda` feature, `cuda` or
+/// `cuda:N` (burn's CubeCL CUDA backend on GPU N). Call it before the first network is built;
+/// choosing another device afterwards is an error.
+pub fn select_device(name: &str) -> Result<()> {
+    let device = match name.split_once(':') {
+        None if name == "cpu" => Device::flex(),
+        #[cfg(feature = "cuda")]
+        None if name == "cuda" => Device::cuda(0),
+        #[cfg(feature = "cuda")]
+        Some(("cuda", n)) => Device::cuda(n.parse::<usize>().map_err(|_| {
+            Error::Config(format!("device '{name}': the GPU index must be a number"))
+        })?),
+        _ => {
+            let known = if cfg!(feature = "cuda") {
+                "cpu, cuda or cuda:N"
+            } else {
+                "cpu (this build has no CUDA: build with --features cuda)"
+            };
+            return Err(Error::Config(format!(
+                "unknown device '{name}' (known: {known})"
+            )));
+        }
+    };
+    let chosen = DEVICE.get_or_init(|| device.clone());
+    if *chosen != device {
+        return Err(Error::Config(format!(
+            "the device is already {chosen:?}; it cannot change to '{name}' in the same process"
+        )));
+    }
+    Ok(())
+}
+
+/// The device networks run on for inference: the one [`select_device`] chose, else the CPU.
+pub fn base_device() -> Device {
+    DEVICE.get().cloned().unwrap_or_else(Device::flex)
+}
+
+/// The training device: [`base_device`] with automatic differentiation.
 pub fn train_device() -> Device {
-    Device::default().autodiff()
+    base_device().autodiff()
 }
 
 /// Cross-entropy of class scores against labels.
@@ -221,7 +261,7 @@ pub fn train_classifier<M: Classifier>(
 pub fn accuracy<N: SharedWeights>(net: &N, set: &ImageSet, mode: &EdgeMode) -> f64 {
     let model = net.valid();
     let mode = mode.clone().map_weights(|w| w.inner());
-    count_correct(set, 256, &Device::default(), |x| {
+    count_correct(set, 256, &base_device(), |x| {
         model.forward_mode(x, &mode, false)
     })
 }
@@ -229,7 +269,7 @@ pub fn accuracy<N: SharedWeights>(net: &N, set: &ImageSet, mode: &EdgeMode) -> f
 /// Accuracy of a classifier on `set` in inference mode.
 pub fn classifier_accuracy<M: Classifier>(net: &M, set: &ImageSet) -> f64 {
     let model = net.valid();
-    count_correct(set, 256, &Device::default(), |x| model.classify(x))
+    count_correct(set, 256, &base_device(), |x| model.classify(x))
 }
 
 /// Accuracy with batch statistics in every batch norm (the one-shot evaluation of a path of a
@@ -243,7 +283,7 @@ pub fn accuracy_batch_stats<N: SharedWeights>(
 ) -> f64 {
     let model = net.valid();
     let mode = mode.clone().map_weights(|w| w.inner());
-    count_correct(set, batch, &Device::default(), |x| {
+    count_correct(set, batch, &base_device(), |x| {
         model.forward_mode(x, &mode, true)
     })
 }
@@ -265,4 +305,22 @@ fn count_correct(
         correct += hits;
     }
     correct as f64 / set.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CPU is chosen by name; unknown names, and CUDA in a build without it, are refused.
+    #[test]
+    fn devices_are_chosen_by_name() {
+        select_device("cpu").expect("cpu");
+        assert!(format!("{:?}", base_device()).contains("Flex"));
+        let e = select_device("tpu").unwrap_err().to_string();
+        assert!(e.contains("unknown device 'tpu'"), "{e}");
+        if !cfg!(feature = "cuda") {
+            let e = select_device("cuda").unwrap_err().to_string();
+            assert!(e.contains("--features cuda"), "{e}");
+        }
+    }
 }

@@ -149,6 +149,9 @@ enum Cmd {
         /// Random cells on which one-shot and stand-alone accuracy are rank-correlated (0: skip).
         #[arg(long, default_value_t = 8)]
         kendall: usize,
+        /// Epochs of the SPOS supernet behind the rank correlation (0: --search-epochs).
+        #[arg(long, default_value_t = 0)]
+        kendall_epochs: usize,
         /// Also run one DARTS search (and its retraining) on the whole Fashion-MNIST training
         /// split, timed.
         #[arg(long)]
@@ -529,6 +532,7 @@ fn main() {
             python,
             results,
             kendall,
+            kendall_epochs,
             full_darts,
             report_only,
             out,
@@ -549,7 +553,7 @@ fn main() {
                 seeds,
                 &python,
                 &results,
-                (kendall, full_darts),
+                (kendall, kendall_epochs, full_darts),
                 report_only,
                 &out,
             )
@@ -1545,7 +1549,7 @@ fn nas_train_cmd(
     seeds: u64,
     python: &std::path::Path,
     results: &std::path::Path,
-    (kendall, full_darts): (usize, bool),
+    (kendall, kendall_epochs, full_darts): (usize, usize, bool),
     report_only: bool,
     out: &std::path::Path,
 ) {
@@ -1605,9 +1609,16 @@ fn nas_train_cmd(
         }
         if kendall > 1 {
             eprintln!("one-shot rank correlation over {kendall} cells");
-            let (tau, pairs) = nastrain::one_shot_rank_correlation(&spec, &splits, kendall)
+            let epochs = if kendall_epochs > 0 {
+                kendall_epochs
+            } else {
+                spec.search_epochs
+            };
+            let (tau, pairs) = nastrain::one_shot_rank_correlation(&spec, &splits, kendall, epochs)
                 .unwrap_or_else(|e| fail(&e));
-            append(&serde_json::json!({"kind": "kendall", "tau": tau, "pairs": pairs}));
+            append(&serde_json::json!({
+                "kind": "kendall", "tau": tau, "pairs": pairs, "supernet_epochs": epochs
+            }));
         }
         if full_darts {
             let full = tuneforge_nas::pipeline::SearchSpec {
