@@ -208,6 +208,26 @@ fn col2im(g: &Geometry, col: &[f32], dx: &mut [f32]) {
     }
 }
 
+thread_local! {
+    /// Each thread's unfolding buffer, kept between calls (a fresh one per image would be
+    /// allocated and zeroed every time).
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch buffer of `len` floats (contents unspecified).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        // Re-entered on this thread (a nested parallel call): a buffer of its own.
+        Err(_) => f(&mut vec![0.0f32; len]),
+    })
+}
+
 /// The forward pass: `x` `[n, c_in, h, w]`, weights `[c_out, c_in, k, k]`, into
 /// `[n, c_out, h_out, w_out]`.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
@@ -215,18 +235,16 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0f32; g.n * g.c_out * p];
     out.par_chunks_mut(g.c_out * p)
         .zip(x.par_chunks(img))
-        .for_each_init(
-            || vec![0.0f32; if g.pointwise() { 0 } else { rows * p }],
-            |col, (y, xi)| {
-                let src: &[f32] = if g.pointwise() {
-                    xi
-                } else {
+        .for_each(|(y, xi)| {
+            if g.pointwise() {
+                matmul(g.c_out, p, rows, y, false, weight, false, xi, false);
+            } else {
+                with_scratch(rows * p, |col| {
                     im2col(g, xi, col);
-                    col
-                };
-                matmul(g.c_out, p, rows, y, false, weight, false, src, false);
-            },
-        );
+                    matmul(g.c_out, p, rows, y, false, weight, false, col, false);
+                });
+            }
+        });
     out
 }
 
@@ -255,34 +273,35 @@ pub fn backward(
         .enumerate()
         .map(|(c, mut dxc)| {
             let pointwise = g.pointwise();
-            let mut col = vec![0.0f32; if pointwise { 0 } else { rows * p }];
             let mut dw = want_w.then(|| vec![0.0f32; wlen]);
             let first = c * per;
             let last = ((c + 1) * per).min(g.n);
-            for (j, i) in (first..last).enumerate() {
-                let xi = &x[i * img..(i + 1) * img];
-                let gyi = &gy[i * g.c_out * p..(i + 1) * g.c_out * p];
-                if let Some(dw) = dw.as_mut() {
-                    let src: &[f32] = if pointwise {
-                        xi
-                    } else {
-                        im2col(g, xi, &mut col);
-                        &col
-                    };
-                    // dW[c_out, rows] += gy[c_out, p] · colᵀ[p, rows]
-                    matmul(g.c_out, rows, p, dw, j > 0, gyi, false, src, true);
-                }
-                if let Some(dxc) = dxc.as_mut() {
-                    let dxi = &mut dxc[j * img..(j + 1) * img];
-                    if pointwise {
-                        // dx[c_in, p] = Wᵀ[c_in, c_out] · gy[c_out, p]
-                        matmul(rows, p, g.c_out, dxi, false, weight, true, gyi, false);
-                    } else {
-                        matmul(rows, p, g.c_out, &mut col, false, weight, true, gyi, false);
-                        col2im(g, &col, dxi);
+            with_scratch(if pointwise { 0 } else { rows * p }, |col| {
+                for (j, i) in (first..last).enumerate() {
+                    let xi = &x[i * img..(i + 1) * img];
+                    let gyi = &gy[i * g.c_out * p..(i + 1) * g.c_out * p];
+                    if let Some(dw) = dw.as_mut() {
+                        let src: &[f32] = if pointwise {
+                            xi
+                        } else {
+                            im2col(g, xi, col);
+                            col
+                        };
+                        // dW[c_out, rows] += gy[c_out, p] · colᵀ[p, rows]
+                        matmul(g.c_out, rows, p, dw, j > 0, gyi, false, src, true);
+                    }
+                    if let Some(dxc) = dxc.as_mut() {
+                        let dxi = &mut dxc[j * img..(j + 1) * img];
+                        if pointwise {
+                            // dx[c_in, p] = Wᵀ[c_in, c_out] · gy[c_out, p]
+                            matmul(rows, p, g.c_out, dxi, false, weight, true, gyi, false);
+                        } else {
+                            matmul(rows, p, g.c_out, col, false, weight, true, gyi, false);
+                            col2im(g, col, dxi);
+                        }
                     }
                 }
-            }
+            });
             dw
         })
         .collect();

@@ -13,6 +13,7 @@ pub mod chainnet;
 pub mod chainsearch;
 pub mod cpubatchnorm;
 pub mod cpuconv;
+pub mod cpupool;
 pub mod darts;
 pub mod data;
 pub mod enas;
