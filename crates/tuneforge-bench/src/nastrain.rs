@@ -171,7 +171,7 @@ pub fn section(
         s.push_str(&format!(
             "\nTraining throughput of one fixed network (`{}`), median seconds per step \
              (forward, backward, AdamW), batch 64, 28x28, same machine and run:\n\n\
-             | | seconds per step | relative to PyTorch |\n|---|---:|---:|\n| tuneforge (burn CPU) | {ours:.4} | {} |\n",
+             | | seconds per step | relative to PyTorch |\n|---|---:|---:|\n| tuneforge (burn CPU, its own convolution and batch norm) | {ours:.4} | {} |\n",
             cell,
             torch.map(|t| format!("{:.2}x", t / ours)).unwrap_or_else(|| "-".into())
         ));

@@ -1710,7 +1710,8 @@ fn nas_train_cmd(
          the training images in halves for weights and α); evolution, rl and random train {} \
          candidates for {} epoch each; every found cell is retrained from scratch for {} epochs \
          (AdamW, lr {}, cosine, batch {}). Validation accuracy selects, test accuracy is reported \
-         once. This 2-core machine, burn's CPU backend.",
+         once. This 2-core machine, burn's CPU backend with tuneforge's own convolution, batch \
+         norm and 3x3 average pooling (`tuneforge_nas::cpuconv`, `cpubatchnorm`, `cpupool`).",
         spec.net.channels,
         spec.net.cells_per_stage,
         spec.net.stages,
