@@ -200,6 +200,23 @@ pub struct SearchArgs {
     output: Option<PathBuf>,
 }
 
+/// What an export records about the search besides the architecture.
+fn export_doc<N>(
+    result: &pipeline::SearchResult<N>,
+    dataset: &str,
+    study: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "method": result.method.name(),
+        "dataset": dataset,
+        "valid_accuracy": result.valid_accuracy,
+        "test_accuracy": result.test_accuracy,
+        "search_seconds": result.search_seconds,
+        "study": study,
+        "trial": result.trial,
+    })
+}
+
 /// Prints what a search found and where it is recorded.
 fn print_result<N>(
     result: &pipeline::SearchResult<N>,
@@ -587,17 +604,6 @@ fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
                 .seed(args.seed)
         },
     )?;
-    let extra = |r_valid: f64, r_test: f64, search: f64, trial: u64| {
-        serde_json::json!({
-            "method": method.name(),
-            "dataset": args.dataset,
-            "valid_accuracy": r_valid,
-            "test_accuracy": r_test,
-            "search_seconds": search,
-            "study": name,
-            "trial": trial,
-        })
-    };
     let log = |line: &str| eprintln!("{line}");
     if args.space == "chain" {
         let chain = ChainSpace::mobile(args.layers)?;
@@ -605,12 +611,7 @@ fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
             .map_err(nas_error)?;
         print_result(&result, &spec, &name, &url, "chain");
         if let Some(dir) = &args.output {
-            let doc = extra(
-                result.valid_accuracy,
-                result.test_accuracy,
-                result.search_seconds,
-                result.trial,
-            );
+            let doc = export_doc(&result, &args.dataset, &name);
             tuneforge_nas::export::export_chain(dir, &chain, &result.arch, &result.net, doc)
                 .map_err(nas_error)?;
             println!("exported to {} (no model.py for chains)", dir.display());
@@ -621,12 +622,7 @@ fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
     let result = pipeline::run(&spec, &splits, &study, log).map_err(nas_error)?;
     print_result(&result, &spec, &name, &url, "cell");
     if let Some(dir) = &args.output {
-        let doc = extra(
-            result.valid_accuracy,
-            result.test_accuracy,
-            result.search_seconds,
-            result.trial,
-        );
+        let doc = export_doc(&result, &args.dataset, &name);
         tuneforge_nas::export::export(dir, &cells, &result.arch, &result.net, doc)
             .map_err(nas_error)?;
         println!("exported to {}", dir.display());

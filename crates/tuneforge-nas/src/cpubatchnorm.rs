@@ -336,13 +336,7 @@ mod tests {
     }
 
     fn close(a: Vec<f32>, b: Vec<f32>, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
-            .fold(0.0f32, f32::max);
-        assert!(worst < 1e-4, "{what}: largest relative difference {worst}");
+        crate::assert_close(&a, &b, what);
     }
 
     /// Output, gradients of x, gamma and beta, and the running statistics agree with burn's

@@ -419,22 +419,16 @@ impl<C: CheckpointStrategy> UnfoldedConv for Autodiff<Flex, C> {
         stride: usize,
         pad: usize,
     ) -> FloatTensor<Self> {
+        let xp = x.primitive().to_contiguous();
+        let wp = weight.primitive().to_contiguous();
+        let y = flex_forward(&xp, &wp, stride, pad);
         match (UnfoldedConvBackward { stride, pad })
             .prepare::<C>([x.node(), weight.node()])
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => {
-                let xp = x.primitive().to_contiguous();
-                let wp = weight.primitive().to_contiguous();
-                let y = flex_forward(&xp, &wp, stride, pad);
-                prep.finish((xp, wp), y)
-            }
-            OpsKind::UnTracked(prep) => {
-                let xp = x.primitive().to_contiguous();
-                let wp = weight.primitive().to_contiguous();
-                prep.finish(flex_forward(&xp, &wp, stride, pad))
-            }
+            OpsKind::Tracked(prep) => prep.finish((xp, wp), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
         }
     }
 }
@@ -484,15 +478,8 @@ mod tests {
     use burn::tensor::Distribution;
 
     fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        let a: Vec<f32> = a.into_data().try_to_vec::<f32>().expect("f32");
-        let b: Vec<f32> = b.into_data().try_to_vec::<f32>().expect("f32");
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
-            .fold(0.0f32, f32::max);
-        assert!(worst < 1e-4, "{what}: largest relative difference {worst}");
+        let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32");
+        crate::assert_close(&values(a), &values(b), what);
     }
 
     /// Forward pass, input gradient and weight gradient agree with burn's own convolution.

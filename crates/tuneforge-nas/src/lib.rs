@@ -60,3 +60,15 @@ pub(crate) fn test_blobs(n: usize) -> data::ImageSet {
         classes: 3,
     }
 }
+
+/// Asserts that `a` and `b` agree to 1e-4 relative (to 1 + |b|) in every entry (for tests).
+#[cfg(test)]
+pub(crate) fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "{what}: largest relative difference {worst}");
+}
