@@ -263,7 +263,7 @@ pub fn backward(
     let wlen = g.c_out * rows;
     // Images in a few contiguous chunks, one weight-gradient accumulator per chunk.
     let chunks = rayon::current_num_threads().clamp(1, g.n.max(1));
-    let per = g.n.div_ceil(chunks);
+    let per = g.n.div_ceil(chunks).max(1);
     let dx_chunks: Vec<Option<&mut [f32]>> = match dx.as_mut() {
         Some(d) => d.chunks_mut(per * img).map(Some).collect(),
         None => (0..g.n.div_ceil(per)).map(|_| None).collect(),
@@ -525,6 +525,26 @@ mod tests {
                 &format!("weight gradient {case}"),
             );
         }
+    }
+
+    /// An empty batch has empty gradients (no chunk of zero images to split).
+    #[test]
+    fn an_empty_batch_has_empty_gradients() {
+        let g = Geometry {
+            n: 0,
+            c_in: 2,
+            h: 5,
+            w: 5,
+            c_out: 3,
+            k: 3,
+            stride: 1,
+            pad: 1,
+        };
+        let w = vec![0.5f32; 3 * 2 * 9];
+        assert!(forward(&g, &[], &w).is_empty());
+        let (dx, dw) = backward(&g, &[], &w, &[], true, true);
+        assert_eq!(dx.map(|d| d.len()), Some(0));
+        assert_eq!(dw, Some(vec![0.0; 3 * 2 * 9]));
     }
 
     /// Convolutions it cannot compute (a bias, uneven padding) still give burn's result.
