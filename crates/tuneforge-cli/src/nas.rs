@@ -573,21 +573,22 @@ fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
         .study
         .clone()
         .unwrap_or_else(|| format!("nas-{}-{}", method.name(), args.dataset));
-    let space: Arc<dyn ArchitectureSpace> = match args.space.as_str() {
-        "cell" => Arc::new(CellSpace::nas_bench_201()),
-        "chain" => Arc::new(ChainSpace::mobile(args.layers)?),
+    let chain = match args.space.as_str() {
+        "cell" => None,
+        "chain" => {
+            let chain = ChainSpace::mobile(args.layers)?;
+            tuneforge_nas::chainsearch::check(&spec).map_err(nas_error)?;
+            Some(chain)
+        }
         other => {
             return Err(Error::invalid(format!(
                 "--space must be cell or chain, not '{other}'"
             )));
         }
     };
-    if args.space == "chain" {
-        tuneforge_nas::chainsearch::check(&spec).map_err(nas_error)?;
-    }
-    let space_name = match args.space.as_str() {
-        "cell" => "nas-bench-201".to_string(),
-        _ => format!("chain-mobile-{}", args.layers),
+    let (space, space_name): (Arc<dyn ArchitectureSpace>, String) = match &chain {
+        Some(c) => (Arc::new(c.clone()), format!("chain-mobile-{}", args.layers)),
+        None => (Arc::new(CellSpace::nas_bench_201()), "nas-bench-201".into()),
     };
     let (study, url) = open_study(
         &name,
@@ -605,14 +606,13 @@ fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
         },
     )?;
     let log = |line: &str| eprintln!("{line}");
-    if args.space == "chain" {
-        let chain = ChainSpace::mobile(args.layers)?;
-        let result = tuneforge_nas::chainsearch::run_chain(&spec, &chain, &splits, &study, log)
+    if let Some(chain) = &chain {
+        let result = tuneforge_nas::chainsearch::run_chain(&spec, chain, &splits, &study, log)
             .map_err(nas_error)?;
         print_result(&result, &spec, &name, &url, "chain");
         if let Some(dir) = &args.output {
             let doc = export_doc(&result, &args.dataset, &name);
-            tuneforge_nas::export::export_chain(dir, &chain, &result.arch, &result.net, doc)
+            tuneforge_nas::export::export_chain(dir, chain, &result.arch, &result.net, doc)
                 .map_err(nas_error)?;
             println!("exported to {} (no model.py for chains)", dir.display());
         }

@@ -250,15 +250,17 @@ impl ChainNet {
     ) -> Result<(ChainNet, Vec<usize>)> {
         check_arch(space, arch)?;
         let layout = Layout::of(space);
-        let mut kinds = Vec::new();
+        let mut kinds: Vec<BlockKind> = Vec::new();
+        let mut path = Vec::new();
         for l in 0..space.layers() {
             let b = layout.block(space, arch, l)?;
-            if !kinds.contains(&b) {
+            let k = kinds.iter().position(|k| *k == b).unwrap_or(kinds.len());
+            if k == kinds.len() {
                 kinds.push(b);
             }
+            path.push(k);
         }
         let mut net = Self::build(space.layers(), kinds, config, device)?;
-        let path = net.path(space, arch)?;
         net.fixed = path.clone();
         Ok((net, path))
     }

@@ -23,7 +23,7 @@ use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::conv::Conv2d;
-use burn::tensor::{Bytes, DType, Shape, Tensor};
+use burn::tensor::{Bytes, DType, Device, Shape, Tensor};
 use rayon::prelude::*;
 
 /// The geometry of one convolution.
@@ -433,9 +433,10 @@ impl<C: CheckpointStrategy> UnfoldedConv for Autodiff<Flex, C> {
     }
 }
 
-/// Whether `device` runs on burn's pure-Rust CPU backend (with or without autodiff).
+/// Whether `x` lives on burn's pure-Rust CPU backend, with or without autodiff (device
+/// equality compares the hardware and ignores autodiff).
 pub(crate) fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
-    format!("{:?}", x.device()).contains("Flex")
+    x.device() == Device::flex()
 }
 
 /// `conv`'s forward pass on `x`: the unfolded convolution where it applies (burn's CPU backend,
@@ -562,5 +563,9 @@ mod tests {
             "fallback",
         );
         assert!(on_flex(&x), "{:?}", x.device());
+        assert!(
+            on_flex(&x.clone().inner()),
+            "the inference device is Flex too"
+        );
     }
 }
