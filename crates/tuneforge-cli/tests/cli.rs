@@ -36,12 +36,7 @@ fn the_digits_example_beats_its_baseline() {
         digits_mlp.display()
     );
     let dir = digits_example("study.toml");
-    run_ok(
-        tuneforge()
-            .current_dir(dir.path())
-            .env("PATH", path_with_bins())
-            .args(["run", "study.toml", "--trials", "10", "--quiet"]),
-    );
+    run_in_example(&dir, &["run", "study.toml", "--trials", "10", "--quiet"]);
     let ts = trials(dir.path(), "study.toml");
     assert_eq!(ts.len(), 10);
     assert!(ts.iter().all(|t| t["state"] == "complete"), "{ts:?}");
@@ -98,18 +93,33 @@ fn digits_example(file: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Runs `tuneforge ARGS` in an example folder with the example programs on PATH; its stderr.
+fn run_in_example(dir: &tempfile::TempDir, args: &[&str]) -> String {
+    let out = run_ok(
+        tuneforge()
+            .current_dir(dir.path())
+            .env("PATH", path_with_bins())
+            .args(args),
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The steps a trial reported intermediate values at.
+fn reported_steps(t: &serde_json::Value) -> Vec<u64> {
+    t["intermediate"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.parse().unwrap())
+        .collect()
+}
+
 /// The early-stopping variant of the example: real training, epochs as the resource,
 /// Hyperband stops poor trials at their bracket's rungs, BOHB proposes.
 #[test]
 fn the_digits_hyperband_example_stops_poor_trials_early() {
     let dir = digits_example("study-hyperband.toml");
-    let out = run_ok(
-        tuneforge()
-            .current_dir(dir.path())
-            .env("PATH", path_with_bins())
-            .args(["run", "study.toml", "--trials", "30"]),
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_in_example(&dir, &["run", "study.toml", "--trials", "30"]);
     let ts = trials(dir.path(), "study.toml");
     assert_eq!(ts.len(), 30);
     let pruned: Vec<_> = ts.iter().filter(|t| t["state"] == "pruned").collect();
@@ -117,12 +127,7 @@ fn the_digits_hyperband_example_stops_poor_trials_early() {
     assert!(pruned.len() >= 8 && complete.len() >= 4, "{err}");
     assert_eq!(pruned.len() + complete.len(), 30, "{err}");
     for t in &pruned {
-        let steps: Vec<u64> = t["intermediate"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.parse().unwrap())
-            .collect();
+        let steps = reported_steps(t);
         let last = *steps.iter().max().unwrap();
         assert!([1, 3, 9].contains(&last), "pruned at a rung, not at {last}");
     }
@@ -150,13 +155,10 @@ fn the_digits_hyperband_example_stops_poor_trials_early() {
 #[test]
 fn the_digits_promote_example_resumes_survivors_from_their_checkpoints() {
     let dir = digits_example("study-promote.toml");
-    let out = run_ok(
-        tuneforge()
-            .current_dir(dir.path())
-            .env("PATH", path_with_bins())
-            .args(["run", "study.toml", "--trials", "41", "--jobs", "1"]),
+    let err = run_in_example(
+        &dir,
+        &["run", "study.toml", "--trials", "41", "--jobs", "1"],
     );
-    let err = String::from_utf8_lossy(&out.stderr);
     let ts = trials(dir.path(), "study.toml");
     assert_eq!(ts.len(), 41);
     assert!(ts.iter().all(|t| t["state"] == "complete"), "{err}");
@@ -180,12 +182,7 @@ fn the_digits_promote_example_resumes_survivors_from_their_checkpoints() {
         };
         let parent = &ts[from as usize];
         let pb = attr(parent, "budget").unwrap();
-        let steps: Vec<u64> = t["intermediate"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.parse().unwrap())
-            .collect();
+        let steps = reported_steps(t);
         assert_eq!(
             steps.iter().min(),
             Some(&(pb + 1)),
