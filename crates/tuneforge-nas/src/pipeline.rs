@@ -216,6 +216,10 @@ pub fn run(
     let mut net_config = spec.net.clone();
     net_config.in_channels = splits.train.channels;
     net_config.classes = splits.train.classes;
+    // A cell network's batch-1 latency on this machine, at the data's resolution.
+    let resolution = splits.train.height.max(splits.train.width);
+    let batch1_latency =
+        |arch: &[usize]| measure_network(&space, arch, &net_config, resolution, 1, 3, 15);
     let search_train = TrainConfig {
         epochs: spec.search_epochs.max(1),
         seed: spec.seed,
@@ -327,8 +331,7 @@ pub fn run(
                 };
                 Ok(Ok(match spec.target_latency_ms {
                     Some(target) => {
-                        let (h, w) = (splits.train.height, splits.train.width);
-                        let lat = measure_network(&space, arch, &net_config, h.max(w), 1, 3, 15)?;
+                        let lat = batch1_latency(arch)?;
                         trial.set_user_attr("latency_ms", lat.median_ms)?;
                         trial.set_user_attr("accuracy", acc)?;
                         let reward = MnasNetReward::soft(target).reward(acc, lat.median_ms)?;
@@ -360,8 +363,7 @@ pub fn run(
         &mut log,
         |arch, device| CellNet::standalone(&space, arch, &net_config, device),
         |arch, trial, log| {
-            let (h, w) = (splits.train.height, splits.train.width);
-            let lat = measure_network(&space, arch, &net_config, h.max(w), 1, 3, 15)?;
+            let lat = batch1_latency(arch)?;
             trial.set_user_attr("latency_ms", lat.median_ms)?;
             log(&format!(
                 "latency (batch 1, this machine): {:.3} ms",
