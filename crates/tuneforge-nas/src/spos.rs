@@ -20,6 +20,7 @@
 
 use std::collections::HashSet;
 
+use burn::tensor::Device;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -81,11 +82,13 @@ pub fn train_supernet(
     config: &TrainConfig,
     on_epoch: impl FnMut(usize, f64),
 ) -> Result<CellNet> {
-    config.validate()?;
-    let device = train_device();
-    device.seed(config.seed);
-    let net = CellNet::supernet(space, net_config, &device)?;
-    train_single_paths(net, train, config, on_epoch, |_, rng| space.random(rng))
+    train_single_paths(
+        |device| CellNet::supernet(space, net_config, device),
+        train,
+        config,
+        on_epoch,
+        |_, rng| space.random(rng),
+    )
 }
 
 /// [`train_supernet`] over a chain space: each mini-batch trains the blocks of one uniformly
@@ -97,26 +100,32 @@ pub fn train_chain_supernet(
     config: &TrainConfig,
     on_epoch: impl FnMut(usize, f64),
 ) -> Result<ChainNet> {
-    config.validate()?;
-    let device = train_device();
-    device.seed(config.seed);
-    let net = ChainNet::supernet(space, net_config, &device)?;
-    train_single_paths(net, train, config, on_epoch, |n, rng| {
-        // Every block a chain of this space can choose is one of the supernet's candidates.
-        n.path(space, &space.random(rng))
-            .expect("a chain of the supernet's own space has a path through it")
-    })
+    train_single_paths(
+        |device| ChainNet::supernet(space, net_config, device),
+        train,
+        config,
+        on_epoch,
+        |n, rng| {
+            // Every block a chain of this space can choose is one of the supernet's candidates.
+            n.path(space, &space.random(rng))
+                .expect("a chain of the supernet's own space has a path through it")
+        },
+    )
 }
 
-/// The single-path training loop: every mini-batch trains the path `sample` draws.
+/// The single-path training loop: the recipe is checked, the device seeded, the supernet
+/// built by `build`, then every mini-batch trains the path `sample` draws.
 fn train_single_paths<N: SharedWeights>(
-    mut net: N,
+    build: impl FnOnce(&Device) -> Result<N>,
     train: &ImageSet,
     config: &TrainConfig,
     mut on_epoch: impl FnMut(usize, f64),
     sample: impl Fn(&N, &mut ChaCha8Rng) -> Vec<usize>,
 ) -> Result<N> {
+    config.validate()?;
     let device = train_device();
+    device.seed(config.seed);
+    let mut net = build(&device)?;
     let mut steps = Steps::new(config, train.len());
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     for epoch in 0..config.epochs {
