@@ -577,7 +577,7 @@ fn search(args: SearchArgs, storage_flag: Option<&str>) -> Result<u8> {
         "cell" => None,
         "chain" => {
             let chain = ChainSpace::mobile(args.layers)?;
-            tuneforge_nas::chainsearch::check(&spec).map_err(nas_error)?;
+            tuneforge_nas::chainsearch::check(&spec, &chain).map_err(nas_error)?;
             Some(chain)
         }
         other => {

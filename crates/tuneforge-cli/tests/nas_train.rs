@@ -186,6 +186,16 @@ fn a_chain_space_search_trains_a_supernet_retrains_records_and_exports() {
         &["--space", "chain", "--study", "refused"],
     ));
     assert!(err.contains("cell spaces only"), "{err}");
+    let err = run_err(&mut search(
+        tmp.path(),
+        &data,
+        "random",
+        &["--space", "chain", "--layers", "2", "--study", "refused"],
+    ));
+    assert!(
+        err.contains("a chain of 2 layers cannot fill 3 stages"),
+        "{err}"
+    );
     let err = run_err(&mut search(tmp.path(), &data, "spos", &["--space", "ring"]));
     assert!(err.contains("--space must be cell or chain"), "{err}");
     let list = stdout(tuneforge().current_dir(tmp.path()).args([

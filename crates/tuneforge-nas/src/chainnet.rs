@@ -240,6 +240,14 @@ impl ChainNet {
         Self::build(space.layers(), candidates, config, device)
     }
 
+    /// Checks, without building anything, that a network of `config` over `space` can be built
+    /// (every block trainable, enough layers for the stages): the errors
+    /// [`ChainNet::supernet`] would give.
+    pub fn check(space: &ChainSpace, config: &NetConfig) -> Result<()> {
+        Self::candidates_of(space)?;
+        check_size(space.layers(), config)
+    }
+
     /// The stand-alone network of `arch`: only the blocks it uses, and the candidate index of
     /// each layer (the path [`Classifier::classify`] runs).
     pub fn standalone(
@@ -307,13 +315,7 @@ impl ChainNet {
         config: &NetConfig,
         device: &Device,
     ) -> Result<ChainNet> {
-        config.validate()?;
-        if config.stages > layers {
-            return Err(Error::Config(format!(
-                "a chain of {layers} layers cannot fill {} stages",
-                config.stages
-            )));
-        }
+        check_size(layers, config)?;
         let c = config.channels;
         let starts: Vec<usize> = (0..config.stages)
             .map(|s| s * layers / config.stages)
@@ -377,6 +379,18 @@ impl ChainNet {
     pub fn block_param_count(&self, l: usize, k: usize) -> usize {
         self.layers[l].blocks[k].num_params()
     }
+}
+
+/// Checks that a network of `config` can be built over `layers` chain layers.
+fn check_size(layers: usize, config: &NetConfig) -> Result<()> {
+    config.validate()?;
+    if config.stages > layers {
+        return Err(Error::Config(format!(
+            "a chain of {layers} layers cannot fill {} stages",
+            config.stages
+        )));
+    }
+    Ok(())
 }
 
 fn check_arch(space: &ChainSpace, arch: &[usize]) -> Result<()> {

@@ -20,8 +20,9 @@ use crate::pipeline::{
 use crate::spos::{self, EvolveConfig};
 use crate::train::{TrainConfig, train_classifier, train_device};
 
-/// Refuses what a chain search cannot do: DARTS, GDAS and ENAS, and latency targets.
-pub fn check(spec: &SearchSpec) -> Result<()> {
+/// Refuses what a chain search cannot do: DARTS, GDAS and ENAS, latency targets, and networks
+/// that cannot be built over `space`.
+pub fn check(spec: &SearchSpec, space: &ChainSpace) -> Result<()> {
     if matches!(spec.method, Method::Darts | Method::Gdas | Method::Enas) {
         return Err(Error::Config(format!(
             "{} searches cell spaces only; a chain space takes spos, evolution, rl or random",
@@ -33,7 +34,7 @@ pub fn check(spec: &SearchSpec) -> Result<()> {
             "a latency target needs the cell space's lookup table; chain searches take none".into(),
         ));
     }
-    Ok(())
+    ChainNet::check(space, &spec.net)
 }
 
 /// Runs the search of `spec` over `space` on `splits`, recording into `study` (whose parameters
@@ -45,7 +46,7 @@ pub fn run_chain(
     study: &Study,
     mut log: impl FnMut(&str),
 ) -> Result<SearchResult<ChainNet>> {
-    check(spec)?;
+    check(spec, space)?;
     let mut net_config = spec.net.clone();
     net_config.in_channels = splits.train.channels;
     net_config.classes = splits.train.classes;
