@@ -32,7 +32,7 @@ pub const METHODS: [(&str, &str); 13] = [
     ("bohb", "BOHB: TPE per budget + Hyperband"),
     (
         "bohb-asha",
-        "BOHB's TPE per budget + ASHA (Hyperband's most aggressive bracket only)",
+        "BOHB's TPE per budget + ASHA on Hyperband's most aggressive bracket only (rungs R·eta^-k)",
     ),
     (
         "asha-promote",
@@ -139,22 +139,20 @@ fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn P
         ),
         "bohb-asha" => (
             Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
-            Arc::new(AshaPruner::new(1, r, 3).target(target.clone())),
+            Arc::new(hb().max_brackets(1)),
         ),
         "asha-promote" => (
             Arc::new(AshaScheduler::new(random(), 1, r, 3).target(target.clone())),
             Arc::new(NopPruner),
         ),
         "bohb-promote" => (
-            Arc::new(
-                AshaScheduler::new(
-                    Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
-                    1,
-                    r,
-                    3,
-                )
-                .target(target.clone()),
-            ),
+            Arc::new({
+                // BOHB's models at ASHA's rungs (r·η^k) and the full budget.
+                let mut budgets = tuneforge::pruner::rung_resources(1, r, 3, 0);
+                budgets.push(r);
+                let bohb = BohbSampler::with_budgets(budgets, seed).target(target.clone());
+                AshaScheduler::new(Arc::new(bohb), 1, r, 3).target(target.clone())
+            }),
             Arc::new(NopPruner),
         ),
         "hyperband-sync" => (
@@ -417,6 +415,7 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
         "hyperband",
         "tpe-hyperband",
         "bohb",
+        "bohb-asha",
         "hyperband-sync",
         "bohb-sync",
     ]

@@ -110,16 +110,9 @@ pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
                 Error::invalid("sampler \"bohb\" needs a [pruner] with resources")
             })?;
             Arc::new(
-                tuneforge::sampler::BohbSampler::new(
-                    p.min_resource,
-                    p.max_resource.unwrap_or(p.min_resource),
-                    p.reduction_factor,
-                    seed,
-                )
-                .target(tuneforge::pruner::Target::new(
-                    p.metric.clone(),
-                    p.direction,
-                )),
+                tuneforge::sampler::BohbSampler::with_budgets(p.budgets(), seed).target(
+                    tuneforge::pruner::Target::new(p.metric.clone(), p.direction),
+                ),
             )
         }
         SamplerKind::LocalSearch | SamplerKind::Reinforce => {

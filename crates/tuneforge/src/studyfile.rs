@@ -175,6 +175,9 @@ pub struct PrunerSpec {
     /// (ASHA's promotions, or Hyperband's synchronous brackets, resuming from the previous
     /// trial's directory) instead of running trials being stopped.
     pub promote: bool,
+    /// Hyperband: how many of its brackets run, most exploratory first (None: all; 1:
+    /// successive halving on Hyperband's budgets only).
+    pub brackets: Option<usize>,
 }
 
 impl PrunerSpec {
@@ -197,6 +200,7 @@ impl PrunerSpec {
                     max,
                     self.reduction_factor,
                 )
+                .max_brackets(self.brackets.unwrap_or(usize::MAX))
                 .target(target),
             );
         }
@@ -209,6 +213,19 @@ impl PrunerSpec {
             )
             .target(target),
         )
+    }
+
+    /// The resources at which this schedule judges trials, and the full resource: the budgets
+    /// a BOHB sampler fits its models at. Hyperband's rungs are R·η^(−k); every other
+    /// schedule's are ASHA's r·η^k.
+    pub fn budgets(&self) -> Vec<u64> {
+        let max = self.max_resource.unwrap_or(self.min_resource);
+        if self.kind == PrunerKind::Hyperband {
+            return crate::pruner::hyperband_budgets(self.min_resource, max, self.reduction_factor);
+        }
+        let mut b = crate::pruner::rung_resources(self.min_resource, max, self.reduction_factor, 0);
+        b.push(max);
+        b
     }
 
     /// The pruner this section declares.
@@ -236,7 +253,9 @@ impl PrunerSpec {
                 AshaPruner::new(self.min_resource, max, self.reduction_factor).target(target),
             ),
             PrunerKind::Hyperband => std::sync::Arc::new(
-                HyperbandPruner::new(self.min_resource, max, self.reduction_factor).target(target),
+                HyperbandPruner::new(self.min_resource, max, self.reduction_factor)
+                    .max_brackets(self.brackets.unwrap_or(usize::MAX))
+                    .target(target),
             ),
             PrunerKind::Curve => std::sync::Arc::new(
                 CurveExtrapolationPruner::new(max)
@@ -365,6 +384,7 @@ struct RawPruner {
     percentile: Option<f64>,
     threshold: Option<f64>,
     schedule: Option<String>,
+    brackets: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -1065,8 +1085,20 @@ fn parse_pruner(
     if promote && max_resource.is_none() {
         return Err("schedule \"promote\" needs max_resource".into());
     }
+    let brackets = match p.brackets {
+        None => None,
+        Some(_) if kind != PrunerKind::Hyperband => {
+            return Err(format!(
+                "brackets is a Hyperband setting, not one of type '{}'",
+                p.kind
+            ));
+        }
+        Some(n) if n >= 1 => Some(n as usize),
+        Some(n) => return Err(format!("brackets must be at least 1 ({n})")),
+    };
     Ok(PrunerSpec {
         promote,
+        brackets,
         kind,
         metric,
         direction,

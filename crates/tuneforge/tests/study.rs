@@ -746,3 +746,57 @@ fn a_study_can_record_the_environment_of_its_trials() {
             .contains_key(tuneforge::attrs::ENV)
     );
 }
+
+/// A study file's `[pruner] type = "hyperband"` with `brackets = 1` and R = 52 stops trials
+/// only at Hyperband's budgets of its most exploratory bracket (2, 6 and 17 epochs: anchored at
+/// R), never at ASHA's 1, 3, 9 or 27.
+#[test]
+fn a_one_bracket_hyperband_from_a_study_file_judges_at_the_papers_budgets() {
+    let file = tuneforge::studyfile::StudyFile::parse(
+        std::path::Path::new("hb.toml"),
+        "[study]\nname = \"hb1\"\nmetric = \"loss\"\n\n\
+         [pruner]\ntype = \"hyperband\"\nmax_resource = 52\nbrackets = 1\n\n\
+         [params.x]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n",
+    )
+    .unwrap();
+    let spec = file.pruner.as_ref().unwrap();
+    let study = Study::builder("hb1")
+        .sampler(RandomSampler::new(5))
+        .pruner_arc(spec.build())
+        .build()
+        .unwrap();
+    study
+        .optimize(
+            |t| -> Result<f64, Error> {
+                let x = t.suggest_float("x", 0.0, 1.0).get()?;
+                let mut loss = f64::NAN;
+                for step in 1..=52u64 {
+                    loss = (x - 0.3).powi(2) + 1.0 / step as f64;
+                    t.report(step, [("loss", loss)])?;
+                    if step < 52 && t.should_prune()? {
+                        return Err(Error::Pruned);
+                    }
+                }
+                Ok(loss)
+            },
+            Optimize::trials(60),
+        )
+        .unwrap();
+    let pruned: Vec<(u64, u64)> = study
+        .trials()
+        .unwrap()
+        .iter()
+        .filter(|t| t.state == TrialState::Pruned)
+        .map(|t| (t.number, *t.intermediate.keys().last().unwrap()))
+        .collect();
+    let stops: std::collections::BTreeSet<u64> = pruned.iter().map(|p| p.1).collect();
+    assert!(stops.is_subset(&[2, 6, 17].into()), "{stops:?}");
+    // Trials 27..49 would be in the less exploratory brackets (first rung 6, 17 or none)
+    // under all four; here they too are judged at 2.
+    assert!(
+        pruned
+            .iter()
+            .any(|&(n, at)| (27..49).contains(&n) && at == 2),
+        "{pruned:?}"
+    );
+}

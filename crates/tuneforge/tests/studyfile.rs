@@ -246,6 +246,34 @@ fn the_pruner_section_declares_the_rule_its_metric_and_the_resource() {
         (1, Some(27), 3)
     );
     assert_eq!(f.command.as_ref().unwrap().budget, Some(27));
+    // BOHB models the budgets the schedule judges at: Hyperband's R·η^(−k), ASHA's r·η^k.
+    assert_eq!(p.budgets(), vec![1, 3, 9, 27]);
+    let budgets = |kind: &str| {
+        parse(&format!(
+            "{HEAD}[pruner]\ntype = \"{kind}\"\nmin_resource = 1\nmax_resource = 52\n"
+        ))
+        .unwrap()
+        .pruner
+        .unwrap()
+        .budgets()
+    };
+    assert_eq!(budgets("hyperband"), vec![2, 6, 17, 52]);
+    assert_eq!(budgets("asha"), vec![1, 3, 9, 27, 52]);
+    // `brackets` keeps Hyperband's most exploratory brackets only.
+    let one = parse(&format!(
+        "{HEAD}[pruner]\ntype = \"hyperband\"\nmax_resource = 52\nbrackets = 1\n"
+    ))
+    .unwrap();
+    assert_eq!(one.pruner.as_ref().unwrap().brackets, Some(1));
+    assert_eq!(p.brackets, None, "all brackets unless told");
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"hyperband\"\nmax_resource = 52\nbrackets = 0\n"),
+        &["brackets must be at least 1 (0)"],
+    );
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"asha\"\nbrackets = 2\n"),
+        &["brackets is a Hyperband setting", "'asha'"],
+    );
     bad(
         &format!("{HEAD}[pruner]\ntype = \"magic\"\n"),
         &["[pruner]", "type 'magic' is not known"],

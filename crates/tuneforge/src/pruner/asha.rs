@@ -61,11 +61,13 @@ impl AshaPruner {
         )
     }
 
-    /// The decision for `trial` against the trials `competitors` yields.
+    /// The decision for `trial` at the rungs `rungs` (resources, increasing) against the
+    /// trials `competitors` yields.
     pub(crate) fn judge<'a>(
         &self,
         study: &'a StudyView,
         trial: &'a FrozenTrial,
+        rungs: &[u64],
         competitors: impl Fn(&FrozenTrial) -> bool,
     ) -> Result<bool> {
         let Some((metric, d)) = self.target.resolve(study, trial)? else {
@@ -77,10 +79,10 @@ impl AshaPruner {
         };
         let previous = curve.len().checked_sub(2).map(|i| curve[i].0);
         // The rung this report crosses (judged once, at the first report reaching it).
-        let Some(rung) = self
-            .rungs()
-            .into_iter()
+        let Some(rung) = rungs
+            .iter()
             .rev()
+            .copied()
             .find(|&r| r <= step && previous.is_none_or(|p| p < r))
         else {
             return Ok(false);
@@ -101,7 +103,7 @@ impl AshaPruner {
 
 impl Pruner for AshaPruner {
     fn prune(&self, study: &StudyView, trial: &FrozenTrial) -> Result<bool> {
-        self.judge(study, trial, |_| true)
+        self.judge(study, trial, &self.rungs(), |_| true)
     }
 }
 

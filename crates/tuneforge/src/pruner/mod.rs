@@ -19,7 +19,7 @@ mod successive_halving;
 
 pub use asha::AshaPruner;
 pub use curve_extrapolation::CurveExtrapolationPruner;
-pub use hyperband::{Bracket, HyperbandPruner, hyperband_brackets};
+pub use hyperband::{Bracket, HyperbandPruner, hyperband_brackets, hyperband_budgets};
 pub use percentile::PercentilePruner;
 pub use successive_halving::{rung_resources, successive_halving_survivors};
 

@@ -7,8 +7,10 @@
 //! N_min = d + 1) and the configuration maximising l(x)/g(x) is proposed. Here the density
 //! model is tuneforge's TPE (one model per budget, each with its own incremental history), the
 //! observations at budget b are the values trials reported when they first reached b, and the
-//! budgets are the rungs of the study's Hyperband (or ASHA) pruner plus the full resource. Pair
-//! it with [`crate::pruner::HyperbandPruner`], which decides how far each trial runs.
+//! budgets are the resources at which the study's schedule judges trials, plus the full
+//! resource: Hyperband's R·η^(−k) by default ([`BohbSampler::new`]), ASHA's r·η^k through
+//! [`BohbSampler::with_budgets`]. Pair it with [`crate::pruner::HyperbandPruner`] (or the
+//! promotion-based [`super::HyperbandScheduler`]), which decides how far each trial runs.
 
 use indexmap::IndexMap;
 use std::collections::HashMap;
@@ -18,7 +20,7 @@ use super::tpe::{TpeConfig, TpeSampler};
 use super::{RandomSampler, Sampler, StudyView};
 use crate::distribution::Distribution;
 use crate::error::Result;
-use crate::pruner::{Target, rung_resources};
+use crate::pruner::{Target, hyperband_budgets};
 use crate::record::{Direction, FrozenTrial, TrialState};
 use crate::seed::mix;
 
@@ -40,10 +42,17 @@ pub struct BohbSampler {
 }
 
 impl BohbSampler {
-    /// Budgets at the rungs r·η^k below `max_resource`, and `max_resource` itself.
+    /// Budgets at Hyperband's rungs for `min_resource..=max_resource` and reduction factor
+    /// `eta` (R·η^(−k), [`hyperband_budgets`]), `max_resource` included.
     pub fn new(min_resource: u64, max_resource: u64, eta: u64, seed: u64) -> Self {
-        let mut budgets = rung_resources(min_resource, max_resource, eta, 0);
-        budgets.push(max_resource);
+        Self::with_budgets(hyperband_budgets(min_resource, max_resource, eta), seed)
+    }
+
+    /// Budgets `budgets`: the resources at which the study's schedule judges trials, and the
+    /// full resource. For schedules other than Hyperband's, ASHA's r·η^k for instance.
+    pub fn with_budgets(mut budgets: Vec<u64>, seed: u64) -> Self {
+        budgets.sort_unstable();
+        budgets.dedup();
         BohbSampler {
             budgets,
             target: Target::default(),
@@ -284,5 +293,17 @@ mod tests {
             .min_points(7)
             .random_fraction(0.0);
         assert_eq!(s.level(&view, &me), None);
+    }
+
+    /// The budgets are where the schedule judges: Hyperband's R·η^(−k) (anchored at R, so
+    /// R = 52 gives 2, 6, 17), or the ones given (ASHA's r·η^k), sorted and without repeats.
+    #[test]
+    fn budgets_follow_the_schedule() {
+        assert_eq!(BohbSampler::new(1, 52, 3, 1).budgets(), &[2, 6, 17, 52]);
+        assert_eq!(BohbSampler::new(1, 81, 3, 1).budgets(), &[1, 3, 9, 27, 81]);
+        assert_eq!(
+            BohbSampler::with_budgets(vec![52, 1, 3, 9, 27, 27], 1).budgets(),
+            &[1, 3, 9, 27, 52]
+        );
     }
 }

@@ -56,6 +56,13 @@ impl HyperbandScheduler {
         self
     }
 
+    /// Keeps only the `n` most exploratory brackets (s_max down to s_max − n + 1); `n` = 1 is
+    /// synchronous successive halving on Hyperband's budgets.
+    pub fn max_brackets(mut self, n: usize) -> Self {
+        self.brackets.truncate(n.max(1));
+        self
+    }
+
     /// The brackets, in the order they run (s_max first), then again from the start.
     pub fn brackets(&self) -> &[Bracket] {
         &self.brackets
@@ -167,6 +174,27 @@ mod tests {
 
     fn attr(t: &FrozenTrial, k: &str) -> Option<u64> {
         t.system_attrs.get(k).and_then(|v| v.as_u64())
+    }
+
+    /// One bracket kept: every opened bracket is the most exploratory one, with Hyperband's
+    /// budgets (R = 52, η = 3: 27 configurations at 2 epochs, 9 at 6, 3 at 17, 1 at 52).
+    #[test]
+    fn max_brackets_keeps_the_most_exploratory_ones() {
+        let sched =
+            HyperbandScheduler::new(Arc::new(RandomSampler::new(0)), 1, 52, 3).max_brackets(1);
+        assert_eq!(sched.brackets().len(), 1);
+        for j in 0..5 {
+            assert_eq!(
+                sched.bracket(j).rungs,
+                vec![(27, 2), (9, 6), (3, 17), (1, 52)]
+            );
+        }
+        let two =
+            HyperbandScheduler::new(Arc::new(RandomSampler::new(0)), 1, 52, 3).max_brackets(2);
+        assert_eq!(
+            two.brackets().iter().map(|b| b.s).collect::<Vec<_>>(),
+            vec![3, 2]
+        );
     }
 
     /// Li et al. 2018, Algorithm 1 with R = 9, η = 3: brackets s = 2, 1, 0 with rungs
