@@ -136,7 +136,18 @@ pub(crate) fn loss_at(
 
 /// The loss (smaller is better) trial `t` had at `budget`: its first report of `metric` at a
 /// step of at least `budget`, or its final value when it completed without such a report.
+/// A trial run by a promotion schedule (system attributes `budget` and, for a promotion,
+/// `resume_budget`) observed only the budgets it trained through, above the one it resumed
+/// from and up to its own: the lower ones belong to the trial it continues, and it never
+/// reached the higher ones, however it ended.
 pub fn loss_at_budget(t: &FrozenTrial, metric: &str, d: Direction, budget: u64) -> Option<f64> {
+    let attr = |k: &str| t.system_attrs.get(k).and_then(|v| v.as_u64());
+    if let Some(own) = attr(crate::attrs::BUDGET) {
+        let from = attr(crate::attrs::RESUME_BUDGET).unwrap_or(0);
+        if budget <= from || budget > own {
+            return None;
+        }
+    }
     loss_at(t, metric, d, budget, Some(0))
 }
 

@@ -295,6 +295,33 @@ mod tests {
         assert_eq!(s.level(&view, &me), None);
     }
 
+    /// Under a promotion schedule a configuration is several trials: the one that ran to
+    /// budget 1 and completed there, and its promotion that resumed at 1 and ran to 3. Each
+    /// is observed at its own budget only: the first's final value is not a value at 3, and the
+    /// promotion's report at 2 is not a value at 1.
+    #[test]
+    fn scheduled_trials_are_observed_only_at_the_budgets_they_trained_through() {
+        use crate::attrs::{BUDGET, RESUME_BUDGET};
+        let s = BohbSampler::new(1, 9, 3, 1)
+            .min_points(2)
+            .random_fraction(0.0);
+        let mut first = reached(0, 0.2, &[(1, 5.0)], TrialState::Complete);
+        first.values = Some(vec![5.0]);
+        first.system_attrs.insert(BUDGET.into(), 1.into());
+        let mut promoted = reached(1, 0.2, &[(2, 4.0), (3, 3.0)], TrialState::Complete);
+        promoted.values = Some(vec![3.0]);
+        promoted.system_attrs.insert(BUDGET.into(), 3.into());
+        promoted.system_attrs.insert(RESUME_BUDGET.into(), 1.into());
+        let view = StudyView::new(vec![Direction::Minimize], vec![first, promoted]);
+        let values = |b: u64| -> Vec<Option<Vec<f64>>> {
+            let (v, _) = s.at_budget(&view, b).unwrap();
+            v.trials.iter().map(|t| t.values.clone()).collect()
+        };
+        assert_eq!(values(1), vec![Some(vec![5.0]), None]);
+        assert_eq!(values(3), vec![None, Some(vec![3.0])]);
+        assert_eq!(values(9), vec![None, None]);
+    }
+
     /// The budgets are where the schedule judges: Hyperband's R·η^(−k) (anchored at R, so
     /// R = 52 gives 2, 6, 17), or the ones given (ASHA's r·η^k), sorted and without repeats.
     #[test]
