@@ -398,15 +398,20 @@ impl Browser {
     }
 
     fn command(&self, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.try_command(path, body);
+        assert_eq!(status, 200, "WebDriver {path}: {v}");
+        v["value"].clone()
+    }
+
+    /// The WebDriver status and answer of one command.
+    fn try_command(&self, path: &str, body: Option<Value>) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
         let mut resp = match body {
             Some(b) => agent().post(&url).send_json(&b).unwrap(),
             None => agent().get(&url).call().unwrap(),
         };
         let status = resp.status().as_u16();
-        let v: Value = resp.body_mut().read_json().unwrap();
-        assert_eq!(status, 200, "WebDriver {path}: {v}");
-        v["value"].clone()
+        (status, resp.body_mut().read_json().unwrap())
     }
 
     fn open(&self, url: &str) {
@@ -446,18 +451,33 @@ impl Browser {
         path
     }
 
+    /// Clicks the element `css` selects. The live page redraws while the study runs, so an
+    /// element found may be replaced before the click lands (WebDriver's "stale element
+    /// reference"): it is then found again, for up to 10 seconds.
     fn click(&self, css: &str) {
-        let el = self.command(
-            "/element",
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        let id = el
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(|v| v.as_str())
-            .unwrap_or_else(|| panic!("no element {css}: {el}"))
-            .to_string();
-        self.command(&format!("/element/{id}/click"), Some(json!({})));
+        let started = Instant::now();
+        loop {
+            let el = self.command(
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            );
+            let id = el
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(|v| v.as_str())
+                .unwrap_or_else(|| panic!("no element {css}: {el}"))
+                .to_string();
+            let (status, v) = self.try_command(&format!("/element/{id}/click"), Some(json!({})));
+            if status == 200 {
+                return;
+            }
+            let stale = v["value"]["error"] == "stale element reference";
+            assert!(
+                stale && started.elapsed() < Duration::from_secs(10),
+                "WebDriver click on {css}: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -545,7 +565,9 @@ fn a_real_browser_shows_every_plot_and_clicks_through_to_a_trial() {
         let n = browser.script(
             "const h = document.querySelector('#history .note'); return h ? h.textContent : '';",
         );
-        let total = browser.script("return document.querySelector('.stats .stat b').textContent;");
+        let total = browser.script(
+            "const b = document.querySelector('.stats .stat b'); return b ? b.textContent : '';",
+        );
         if total == "45" {
             assert!(n.as_str().unwrap().contains("complete"), "{n}");
             break;
