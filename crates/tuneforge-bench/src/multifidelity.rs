@@ -21,7 +21,7 @@ use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study, Trial
 
 /// The methods this benchmark knows: (name, what it is). r = 1 epoch, R = the source's full
 /// budget, η = 3 throughout.
-pub const METHODS: [(&str, &str); 13] = [
+pub const METHODS: [(&str, &str); 14] = [
     ("random", "random search, every trial to R epochs"),
     ("tpe", "TPE, every trial to R epochs"),
     ("median", "TPE + median stopping"),
@@ -41,6 +41,10 @@ pub const METHODS: [(&str, &str); 13] = [
     (
         "bohb-promote",
         "promotion-based ASHA with BOHB's per-budget TPE proposing new configurations",
+    ),
+    (
+        "bohb-promote-hb",
+        "promotion-based ASHA on Hyperband's budgets (rungs R·eta^-k) with BOHB's per-budget TPE proposing new configurations",
     ),
     (
         "hyperband-sync",
@@ -171,13 +175,26 @@ fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn P
             ),
             Arc::new(NopPruner),
         ),
+        "bohb-promote-hb" => (
+            Arc::new(
+                AshaScheduler::new(
+                    Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
+                    1,
+                    r,
+                    3,
+                )
+                .budgets_at(tuneforge::pruner::hyperband_budgets(1, r, 3))
+                .target(target.clone()),
+            ),
+            Arc::new(NopPruner),
+        ),
         _ => return None,
     })
 }
 
 /// Whether `method` runs trials that continue other trials (a promotion schedule).
 pub fn promotes(method: &str) -> bool {
-    method.ends_with("-promote") || method.ends_with("-sync")
+    method.contains("-promote") || method.ends_with("-sync")
 }
 
 /// The seed of a trial's training: distinct per (run seed, trial number).
@@ -416,6 +433,8 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
         "tpe-hyperband",
         "bohb",
         "bohb-asha",
+        "bohb-promote",
+        "bohb-promote-hb",
         "hyperband-sync",
         "bohb-sync",
     ]

@@ -178,6 +178,9 @@ pub struct PrunerSpec {
     /// Hyperband: how many of its brackets run, most exploratory first (None: all; 1:
     /// successive halving on Hyperband's budgets only).
     pub brackets: Option<usize>,
+    /// ASHA: rungs anchored at the maximum resource (R·η^(−k), Hyperband's budgets) instead
+    /// of at the minimum (r·η^k). Hyperband's are always anchored at the maximum.
+    pub anchor_max: bool,
 }
 
 impl PrunerSpec {
@@ -211,16 +214,17 @@ impl PrunerSpec {
                 max,
                 self.reduction_factor,
             )
+            .budgets_at(self.budgets())
             .target(target),
         )
     }
 
     /// The resources at which this schedule judges trials, and the full resource: the budgets
-    /// a BOHB sampler fits its models at. Hyperband's rungs are R·η^(−k); every other
-    /// schedule's are ASHA's r·η^k.
+    /// a BOHB sampler fits its models at. Hyperband's rungs are R·η^(−k), and so are ASHA's
+    /// with `anchor = "max"`; every other schedule's are ASHA's r·η^k.
     pub fn budgets(&self) -> Vec<u64> {
         let max = self.max_resource.unwrap_or(self.min_resource);
-        if self.kind == PrunerKind::Hyperband {
+        if self.kind == PrunerKind::Hyperband || self.anchor_max {
             return crate::pruner::hyperband_budgets(self.min_resource, max, self.reduction_factor);
         }
         let mut b = crate::pruner::rung_resources(self.min_resource, max, self.reduction_factor, 0);
@@ -248,6 +252,12 @@ impl PrunerSpec {
                 .warmup_steps(self.warmup_steps)
                 .startup_trials(self.startup_trials)
                 .target(target),
+            ),
+            // ASHA on Hyperband's budgets is Hyperband's most exploratory bracket alone.
+            PrunerKind::Asha if self.anchor_max => std::sync::Arc::new(
+                HyperbandPruner::new(self.min_resource, max, self.reduction_factor)
+                    .max_brackets(1)
+                    .target(target),
             ),
             PrunerKind::Asha => std::sync::Arc::new(
                 AshaPruner::new(self.min_resource, max, self.reduction_factor).target(target),
@@ -385,6 +395,7 @@ struct RawPruner {
     threshold: Option<f64>,
     schedule: Option<String>,
     brackets: Option<i64>,
+    anchor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -1096,9 +1107,24 @@ fn parse_pruner(
         Some(n) if n >= 1 => Some(n as usize),
         Some(n) => return Err(format!("brackets must be at least 1 ({n})")),
     };
+    if p.anchor.is_some() && kind != PrunerKind::Asha {
+        return Err(format!(
+            "anchor is an ASHA setting, not one of type '{}'",
+            p.kind
+        ));
+    }
+    let anchor_max = match p.anchor.as_deref() {
+        None | Some("min") => false,
+        Some("max") if max_resource.is_none() => {
+            return Err("anchor \"max\" needs max_resource".into());
+        }
+        Some("max") => true,
+        Some(other) => return Err(format!("anchor '{other}' must be \"min\" or \"max\"")),
+    };
     Ok(PrunerSpec {
         promote,
         brackets,
+        anchor_max,
         kind,
         metric,
         direction,

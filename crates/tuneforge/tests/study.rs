@@ -747,16 +747,15 @@ fn a_study_can_record_the_environment_of_its_trials() {
     );
 }
 
-/// A study file's `[pruner] type = "hyperband"` with `brackets = 1` and R = 52 stops trials
-/// only at Hyperband's budgets of its most exploratory bracket (2, 6 and 17 epochs: anchored at
-/// R), never at ASHA's 1, 3, 9 or 27.
-#[test]
-fn a_one_bracket_hyperband_from_a_study_file_judges_at_the_papers_budgets() {
+/// The (trial number, last step) of the trials a study file's `[pruner]` section stopped, over
+/// 60 trials whose loss curves run to 52 steps.
+fn stops_under(pruner: &str) -> Vec<(u64, u64)> {
     let file = tuneforge::studyfile::StudyFile::parse(
         std::path::Path::new("hb.toml"),
-        "[study]\nname = \"hb1\"\nmetric = \"loss\"\n\n\
-         [pruner]\ntype = \"hyperband\"\nmax_resource = 52\nbrackets = 1\n\n\
-         [params.x]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n",
+        &format!(
+            "[study]\nname = \"hb1\"\nmetric = \"loss\"\n\n[pruner]\n{pruner}\n\n\
+             [params.x]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n"
+        ),
     )
     .unwrap();
     let spec = file.pruner.as_ref().unwrap();
@@ -782,21 +781,71 @@ fn a_one_bracket_hyperband_from_a_study_file_judges_at_the_papers_budgets() {
             Optimize::trials(60),
         )
         .unwrap();
-    let pruned: Vec<(u64, u64)> = study
+    study
         .trials()
         .unwrap()
         .iter()
         .filter(|t| t.state == TrialState::Pruned)
         .map(|t| (t.number, *t.intermediate.keys().last().unwrap()))
+        .collect()
+}
+
+/// A study file's `[pruner] type = "hyperband"` with `brackets = 1` and R = 52 stops trials
+/// only at Hyperband's budgets of its most exploratory bracket (2, 6 and 17 epochs: anchored at
+/// R), never at ASHA's 1, 3, 9 or 27; so does `type = "asha"` with `anchor = "max"`, and
+/// without it ASHA stops at 1, 3, 9 and 27.
+#[test]
+fn a_one_bracket_hyperband_from_a_study_file_judges_at_the_papers_budgets() {
+    for pruner in [
+        "type = \"hyperband\"\nmax_resource = 52\nbrackets = 1",
+        "type = \"asha\"\nmax_resource = 52\nanchor = \"max\"",
+    ] {
+        let pruned = stops_under(pruner);
+        let stops: std::collections::BTreeSet<u64> = pruned.iter().map(|p| p.1).collect();
+        assert!(stops.is_subset(&[2, 6, 17].into()), "{pruner}: {stops:?}");
+        // Trials 27..49 would be in the less exploratory brackets (first rung 6, 17 or none)
+        // under all four; here they too are judged at 2.
+        assert!(
+            pruned
+                .iter()
+                .any(|&(n, at)| (27..49).contains(&n) && at == 2),
+            "{pruner}: {pruned:?}"
+        );
+    }
+    let asha: std::collections::BTreeSet<u64> = stops_under("type = \"asha\"\nmax_resource = 52")
+        .iter()
+        .map(|p| p.1)
         .collect();
-    let stops: std::collections::BTreeSet<u64> = pruned.iter().map(|p| p.1).collect();
-    assert!(stops.is_subset(&[2, 6, 17].into()), "{stops:?}");
-    // Trials 27..49 would be in the less exploratory brackets (first rung 6, 17 or none)
-    // under all four; here they too are judged at 2.
     assert!(
-        pruned
-            .iter()
-            .any(|&(n, at)| (27..49).contains(&n) && at == 2),
-        "{pruned:?}"
+        asha.contains(&1) && asha.is_subset(&[1, 3, 9, 27].into()),
+        "{asha:?}"
     );
+}
+
+/// Promotion-based ASHA from a study file with `anchor = "max"` hands out Hyperband's budgets:
+/// a new configuration gets 2 epochs (R = 52), not 1.
+#[test]
+fn promotion_asha_anchored_at_the_maximum_starts_new_configurations_at_hyperbands_budget() {
+    for (anchor, first) in [("max", 2), ("min", 1)] {
+        let file = tuneforge::studyfile::StudyFile::parse(
+            std::path::Path::new("p.toml"),
+            &format!(
+                "[study]\nname = \"p\"\nmetric = \"loss\"\n\n[pruner]\ntype = \"asha\"\n\
+                 schedule = \"promote\"\nmax_resource = 52\nanchor = \"{anchor}\"\n\n\
+                 [params.x]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n"
+            ),
+        )
+        .unwrap();
+        let spec = file.pruner.as_ref().unwrap();
+        let study = Study::builder("p")
+            .sampler_arc(spec.scheduler(Arc::new(RandomSampler::new(1))))
+            .build()
+            .unwrap();
+        let t = study.ask().unwrap();
+        assert_eq!(
+            tuneforge::sampler::asha_scheduler::budget_of(t.frozen()),
+            Some(first),
+            "anchor {anchor}"
+        );
+    }
 }

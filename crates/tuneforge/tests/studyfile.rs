@@ -274,6 +274,33 @@ fn the_pruner_section_declares_the_rule_its_metric_and_the_resource() {
         &format!("{HEAD}[pruner]\ntype = \"asha\"\nbrackets = 2\n"),
         &["brackets is a Hyperband setting", "'asha'"],
     );
+    // `anchor = "max"` puts ASHA's rungs at Hyperband's budgets.
+    let anchored = |extra: &str| {
+        parse(&format!(
+            "{HEAD}[pruner]\ntype = \"asha\"\nmax_resource = 52\n{extra}"
+        ))
+        .map(|f| f.pruner.unwrap())
+    };
+    assert_eq!(
+        anchored("anchor = \"max\"\n").unwrap().budgets(),
+        vec![2, 6, 17, 52]
+    );
+    assert_eq!(
+        anchored("anchor = \"min\"\n").unwrap().budgets(),
+        vec![1, 3, 9, 27, 52]
+    );
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"asha\"\nmax_resource = 52\nanchor = \"middle\"\n"),
+        &["anchor 'middle' must be \"min\" or \"max\""],
+    );
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"asha\"\nanchor = \"max\"\n"),
+        &["anchor \"max\" needs max_resource"],
+    );
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"hyperband\"\nmax_resource = 52\nanchor = \"max\"\n"),
+        &["anchor is an ASHA setting", "'hyperband'"],
+    );
     bad(
         &format!("{HEAD}[pruner]\ntype = \"magic\"\n"),
         &["[pruner]", "type 'magic' is not known"],

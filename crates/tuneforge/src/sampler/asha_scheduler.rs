@@ -45,6 +45,17 @@ impl AshaScheduler {
         }
     }
 
+    /// Rungs at other budgets (increasing, the last being the full resource): Hyperband's
+    /// R·η^(−k) ([`crate::pruner::hyperband_budgets`]) for instance.
+    pub fn budgets_at(mut self, mut budgets: Vec<u64>) -> Self {
+        budgets.sort_unstable();
+        budgets.dedup();
+        if !budgets.is_empty() {
+            self.budgets = budgets;
+        }
+        self
+    }
+
     /// The objective value's direction (the metric is the trial's value).
     pub fn target(mut self, t: Target) -> Self {
         self.target = t;
@@ -191,6 +202,18 @@ mod tests {
 
     /// Every trial runs to a rung budget; the best 1/η of each rung is promoted once, to η times
     /// the budget, resuming from the trial it continues; the best trial ran the full budget.
+    /// Other rung budgets replace r·η^k, sorted and without repeats; an empty list keeps them.
+    #[test]
+    fn rungs_can_sit_at_other_budgets() {
+        let base = || AshaScheduler::new(Arc::new(RandomSampler::new(0)), 1, 52, 3);
+        assert_eq!(base().budgets(), &[1, 3, 9, 27, 52]);
+        assert_eq!(
+            base().budgets_at(vec![52, 17, 2, 6, 6]).budgets(),
+            &[2, 6, 17, 52]
+        );
+        assert_eq!(base().budgets_at(Vec::new()).budgets(), &[1, 3, 9, 27, 52]);
+    }
+
     #[test]
     fn promotes_the_best_one_over_eta_once_each_to_the_next_budget() {
         let s = Study::builder("asha-promote")
