@@ -623,6 +623,23 @@ fn a_liveness_policy_that_would_fail_live_trials_is_refused() {
     );
 }
 
+/// An objective whose loss curve over steps 1..=`r` is (x − 0.3)² + 1/step, reported each
+/// step, with the pruner asked before the last.
+fn loss_curve(r: u64) -> impl Fn(&mut tuneforge::Trial) -> Result<f64, Error> + Sync {
+    move |t| {
+        let x = t.suggest_float("x", 0.0, 1.0).get()?;
+        let mut loss = f64::NAN;
+        for step in 1..=r {
+            loss = (x - 0.3).powi(2) + 1.0 / step as f64;
+            t.report(step, [("loss", loss)])?;
+            if step < r && t.should_prune()? {
+                return Err(Error::Pruned);
+            }
+        }
+        Ok(loss)
+    }
+}
+
 /// Hyperband through the real engine: four threads share one SQLite study, trials report a
 /// curve each step and ask the pruner; trials stop only at rung resources of their own bracket,
 /// the best configurations run to the end, and a pruned trial keeps the reports it made.
@@ -641,21 +658,7 @@ fn hyperband_prunes_at_rungs_with_parallel_workers_on_shared_storage() {
         .build()
         .unwrap();
     study
-        .optimize(
-            |t| -> Result<f64, Error> {
-                let x = t.suggest_float("x", 0.0, 1.0).get()?;
-                let mut loss = f64::NAN;
-                for step in 1..=27u64 {
-                    loss = (x - 0.3).powi(2) + 1.0 / step as f64;
-                    t.report(step, [("loss", loss)])?;
-                    if step < 27 && t.should_prune()? {
-                        return Err(Error::Pruned);
-                    }
-                }
-                Ok(loss)
-            },
-            Optimize::trials(80).jobs(4),
-        )
+        .optimize(loss_curve(27), Optimize::trials(80).jobs(4))
         .unwrap();
     let trials = study.trials().unwrap();
     assert_eq!(trials.len(), 80);
@@ -765,21 +768,7 @@ fn stops_under(pruner: &str) -> Vec<(u64, u64)> {
         .build()
         .unwrap();
     study
-        .optimize(
-            |t| -> Result<f64, Error> {
-                let x = t.suggest_float("x", 0.0, 1.0).get()?;
-                let mut loss = f64::NAN;
-                for step in 1..=52u64 {
-                    loss = (x - 0.3).powi(2) + 1.0 / step as f64;
-                    t.report(step, [("loss", loss)])?;
-                    if step < 52 && t.should_prune()? {
-                        return Err(Error::Pruned);
-                    }
-                }
-                Ok(loss)
-            },
-            Optimize::trials(60),
-        )
+        .optimize(loss_curve(52), Optimize::trials(60))
         .unwrap();
     study
         .trials()
