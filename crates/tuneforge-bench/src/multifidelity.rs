@@ -152,8 +152,7 @@ fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn P
         "bohb-promote" => (
             Arc::new({
                 // BOHB's models at ASHA's rungs (r·η^k) and the full budget.
-                let mut budgets = tuneforge::pruner::rung_resources(1, r, 3, 0);
-                budgets.push(r);
+                let budgets = tuneforge::pruner::asha_budgets(1, r, 3);
                 let bohb = BohbSampler::with_budgets(budgets, seed).target(target.clone());
                 AshaScheduler::new(Arc::new(bohb), 1, r, 3).target(target.clone())
             }),

@@ -227,9 +227,7 @@ impl PrunerSpec {
         if self.kind == PrunerKind::Hyperband || self.anchor_max {
             return crate::pruner::hyperband_budgets(self.min_resource, max, self.reduction_factor);
         }
-        let mut b = crate::pruner::rung_resources(self.min_resource, max, self.reduction_factor, 0);
-        b.push(max);
-        b
+        crate::pruner::asha_budgets(self.min_resource, max, self.reduction_factor)
     }
 
     /// The pruner this section declares.

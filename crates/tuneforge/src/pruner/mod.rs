@@ -21,7 +21,7 @@ pub use asha::AshaPruner;
 pub use curve_extrapolation::CurveExtrapolationPruner;
 pub use hyperband::{Bracket, HyperbandPruner, hyperband_brackets, hyperband_budgets};
 pub use percentile::PercentilePruner;
-pub use successive_halving::{rung_resources, successive_halving_survivors};
+pub use successive_halving::{asha_budgets, rung_resources, successive_halving_survivors};
 
 use crate::error::{Error, Result};
 use crate::record::{Direction, FrozenTrial, TrialState};

@@ -20,6 +20,15 @@ pub fn rung_resources(min_resource: u64, max_resource: u64, eta: u64, s: u32) ->
     out
 }
 
+/// ASHA's rungs r·η^k below `max_resource`, then `max_resource` itself: the budgets a
+/// promotion-based ASHA hands out, and the ones a model-based sampler over ASHA (BOHB) fits its
+/// models at.
+pub fn asha_budgets(min_resource: u64, max_resource: u64, eta: u64) -> Vec<u64> {
+    let mut out = rung_resources(min_resource, max_resource, eta, 0);
+    out.push(max_resource);
+    out
+}
+
 /// The indices of the configurations that survive one rung: the best ⌊n/η⌋ by loss (smaller
 /// is better; ties broken by position), at least one when any is given.
 pub fn successive_halving_survivors(losses: &[f64], eta: u64) -> Vec<usize> {
@@ -41,6 +50,7 @@ mod tests {
         assert_eq!(rung_resources(1, 81, 3, 2), vec![9, 27]);
         assert_eq!(rung_resources(2, 100, 4, 0), vec![2, 8, 32]);
         assert!(rung_resources(100, 50, 3, 0).is_empty());
+        assert_eq!(asha_budgets(1, 52, 3), vec![1, 3, 9, 27, 52]);
     }
 
     /// The paper's rule: each rung keeps exactly the best 1/η. Starting from 81 configurations

@@ -20,7 +20,7 @@ use super::{Reservation, Sampler, StudyView};
 use crate::attrs;
 use crate::distribution::Distribution;
 use crate::error::Result;
-use crate::pruner::{Target, rung_resources};
+use crate::pruner::{Target, asha_budgets};
 use crate::record::{FrozenTrial, TrialState};
 
 /// Promotion-based ASHA around a sampler for new configurations.
@@ -35,11 +35,9 @@ impl AshaScheduler {
     /// Budgets r, rη, rη², ... below `max_resource`, then `max_resource`; new configurations
     /// from `inner`.
     pub fn new(inner: Arc<dyn Sampler>, min_resource: u64, max_resource: u64, eta: u64) -> Self {
-        let mut budgets = rung_resources(min_resource, max_resource, eta, 0);
-        budgets.push(max_resource);
         AshaScheduler {
             inner,
-            budgets,
+            budgets: asha_budgets(min_resource, max_resource, eta),
             eta: eta.max(2),
             target: Target::default(),
         }
