@@ -293,6 +293,61 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// Resamplings behind the interval of the budget fraction needed to reach random search's level.
+pub const BOOTSTRAP_REPLICATES: usize = 1000;
+
+/// The budget fraction `run` needed to reach `level` (infinite: never).
+fn fraction_to(run: &Run, level: f64, budget: u64) -> f64 {
+    run.epochs_to(level)
+        .map_or(f64::INFINITY, |e| e as f64 / budget as f64)
+}
+
+/// A percentile bootstrap interval (5% and 95%) of the median over tasks of the budget fraction
+/// a method needs to reach random search's final level. `tasks` holds, per task, random search's
+/// runs and the method's runs; each of `replicates` resamplings draws both with replacement,
+/// recomputes the level (the median of random search's best at `budget`, no result counting as
+/// 0) and the method's median fraction, then the median over tasks. Infinite bounds: never.
+pub fn fraction_interval(
+    tasks: &[(&[&Run], &[&Run])],
+    budget: u64,
+    replicates: usize,
+    seed: u64,
+) -> (f64, f64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut medians = Vec::with_capacity(replicates);
+    for _ in 0..replicates {
+        let mut per_task = Vec::with_capacity(tasks.len());
+        for (random, method) in tasks {
+            if random.is_empty() || method.is_empty() {
+                continue;
+            }
+            let level = median(
+                (0..random.len())
+                    .map(|_| {
+                        let b = random[rng.random_range(0..random.len())].best_at(budget);
+                        if b.is_nan() { 0.0 } else { b }
+                    })
+                    .collect(),
+            );
+            per_task.push(median(
+                (0..method.len())
+                    .map(|_| fraction_to(method[rng.random_range(0..method.len())], level, budget))
+                    .collect(),
+            ));
+        }
+        medians.push(median(per_task));
+    }
+    medians.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        medians
+            .get(((medians.len().saturating_sub(1)) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    (at(0.05), at(0.95))
+}
+
 /// The tables of a multi-fidelity section of docs/BENCHMARKS.md: `runs` at `budget` epochs
 /// (`budget / r` full trainings of `r` epochs); `ours` names tuneforge's methods (the rest are
 /// peers).
@@ -383,9 +438,11 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
          search's median (over seeds) best accuracy after its whole budget ({} configurations \
          trained for {r} epochs); for each method, the median over seeds of the epochs it needed \
          to reach that level, as a fraction of that budget (a run that never reached it counts \
-         as never). Target for Hyperband or BOHB: at most 0.10 (median over tasks).\n\n\
-         | method | median fraction over tasks | tasks within 0.10 | tasks never reached (median) |\n\
-         |---|---:|---:|---:|\n",
+         as never). Target for Hyperband or BOHB: at most 0.10 (median over tasks). The interval \
+         is a 90% bootstrap interval of that median: {BOOTSTRAP_REPLICATES} resamplings of the \
+         seeds, per task, of both random search (its level) and the method.\n\n\
+         | method | median fraction over tasks | 90% interval | tasks within 0.10 | tasks never reached (median) |\n\
+         |---|---:|---:|---:|---:|\n",
         budget / r.max(1)
     ));
     let mut fractions: BTreeMap<&str, f64> = BTreeMap::new();
@@ -397,15 +454,7 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
             else {
                 continue;
             };
-            let f = median(
-                rs.iter()
-                    .map(|r| {
-                        r.epochs_to(level)
-                            .map(|e| e as f64 / budget as f64)
-                            .unwrap_or(f64::INFINITY)
-                    })
-                    .collect(),
-            );
+            let f = median(rs.iter().map(|r| fraction_to(r, level, budget)).collect());
             if f.is_infinite() {
                 never += 1;
             }
@@ -417,13 +466,28 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
         let within = per_task.iter().filter(|f| **f <= 0.1).count();
         let med = median(per_task.clone());
         fractions.insert(m, med);
-        s.push_str(&format!(
-            "| {m} | {} | {within} of {} | {never} |\n",
-            if med.is_finite() {
-                format!("{med:.3}")
+        let resampled: Vec<(&[&Run], &[&Run])> = tasks
+            .iter()
+            .filter_map(|&t| {
+                Some((
+                    by.get(&(t, "random"))?.as_slice(),
+                    by.get(&(t, *m))?.as_slice(),
+                ))
+            })
+            .collect();
+        let (lo, hi) = fraction_interval(&resampled, budget, BOOTSTRAP_REPLICATES, 0);
+        let show = |f: f64| {
+            if f.is_finite() {
+                format!("{f:.3}")
             } else {
                 "never".into()
-            },
+            }
+        };
+        s.push_str(&format!(
+            "| {m} | {} | {} – {} | {within} of {} | {never} |\n",
+            show(med),
+            show(lo),
+            show(hi),
             per_task.len()
         ));
     }
@@ -531,6 +595,45 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
 mod tests {
     use super::*;
     use crate::lcbench::{EPOCHS, Surrogate};
+
+    fn traced(trace: Vec<(u64, f64)>) -> Run {
+        Run {
+            task: "t".into(),
+            method: "m".into(),
+            seed: 0,
+            trace,
+            trials: 0,
+            seconds: None,
+        }
+    }
+
+    /// Without seed-to-seed differences the interval is the point estimate; a method that never
+    /// reaches the level gives "never" at both ends; spread between seeds gives an interval
+    /// around the median within the spread.
+    #[test]
+    fn the_fraction_interval_reflects_seed_noise() {
+        let random: Vec<Run> = (0..5)
+            .map(|_| traced(vec![(100, 0.5), (1000, 0.9)]))
+            .collect();
+        let random: Vec<&Run> = random.iter().collect();
+        let same: Vec<Run> = (0..5).map(|_| traced(vec![(50, 0.95)])).collect();
+        let same: Vec<&Run> = same.iter().collect();
+        assert_eq!(
+            fraction_interval(&[(&random, &same)], 1000, 200, 1),
+            (0.05, 0.05)
+        );
+        let never = [traced(vec![(10, 0.1)])];
+        let never: Vec<&Run> = never.iter().collect();
+        let (lo, hi) = fraction_interval(&[(&random, &never)], 1000, 200, 1);
+        assert!(lo.is_infinite() && hi.is_infinite());
+        let spread: Vec<Run> = (1..=10).map(|k| traced(vec![(10 * k, 0.95)])).collect();
+        let spread: Vec<&Run> = spread.iter().collect();
+        let (lo, hi) = fraction_interval(&[(&random, &spread)], 1000, 1000, 1);
+        assert!(
+            0.01 <= lo && lo < 0.055 && 0.055 < hi && hi <= 0.1,
+            "{lo} {hi}"
+        );
+    }
 
     #[test]
     fn runs_spend_their_budget_and_pruning_methods_try_more_configurations() {
