@@ -131,10 +131,6 @@ impl crate::multifidelity::CurveSource for Curves<'_> {
         EPOCHS
     }
 
-    fn resumable(&self) -> bool {
-        true
-    }
-
     fn learner<'a>(
         &'a self,
         task: &str,

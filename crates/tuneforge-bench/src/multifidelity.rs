@@ -7,6 +7,7 @@
 //! The learning curves come from a [`CurveSource`]: the LCBench surrogate (`lcbench`, 52 epochs)
 //! or real networks trained here, epoch by epoch (`mftrain`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,10 +62,6 @@ pub trait CurveSource: Sync {
     /// Epochs of a full training (R).
     fn max_epochs(&self) -> usize;
 
-    /// Whether a trial can continue another trial's training from its checkpoint (what the
-    /// promotion schedules need).
-    fn resumable(&self) -> bool;
-
     /// Suggests a configuration in `trial` for `task` and returns its learner; `seed` seeds the
     /// training (weights, batch order).
     fn learner<'a>(
@@ -75,8 +72,10 @@ pub trait CurveSource: Sync {
     ) -> tuneforge::Result<Box<dyn Learner + 'a>>;
 }
 
-/// One configuration being trained.
-pub trait Learner {
+/// One configuration being trained. Under a promotion schedule the harness keeps a learner that
+/// stopped at its budget as the trial's checkpoint, and the trial that continues it trains on
+/// from there.
+pub trait Learner: Send {
     /// Trains through epoch `epoch` (1-based; called with increasing epochs) and returns the
     /// validation accuracy in percent.
     fn accuracy_after(&mut self, epoch: usize) -> tuneforge::Result<f64>;
@@ -212,11 +211,6 @@ pub fn run(
     let r = source.max_epochs();
     let (sampler, pruner) =
         parts(method, seed, r as u64).ok_or_else(|| format!("unknown method '{method}'"))?;
-    if promotes(method) && !source.resumable() {
-        return Err(format!(
-            "method '{method}' resumes trials from checkpoints, which this benchmark does not keep"
-        ));
-    }
     let study = Study::builder(&format!("{task}-{method}-{seed}"))
         .direction(Direction::Maximize)
         .sampler_arc(sampler)
@@ -229,19 +223,29 @@ pub fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let trace: Mutex<Vec<(u64, f64)>> = Mutex::new(Vec::new());
     let trials = AtomicU64::new(0);
+    // The learners of trials that stopped at their budget below R, by trial number: the
+    // checkpoints a promotion continues (each taken once).
+    let checkpoints: Mutex<HashMap<u64, Box<dyn Learner + '_>>> = Mutex::new(HashMap::new());
     let objective = |t: &mut Trial| -> tuneforge::Result<f64> {
         trials.fetch_add(1, Ordering::SeqCst);
         let mut learner = source.learner(task, t, training_seed(seed, t.number()))?;
-        // Under a promotion schedule the trial runs from where the trial it continues stopped
-        // (its checkpoint) to its own budget; otherwise from scratch to the end.
+        // Under a promotion schedule the trial continues the learner of the trial it promotes
+        // (its checkpoint) from that trial's budget to its own; otherwise it trains from
+        // scratch to the end.
         let end = budget_of(t.frozen()).map_or(r, |b| b as usize);
         let attr = |k: &str| t.frozen().system_attrs.get(k).and_then(|v| v.as_u64());
         let start = match attr(tuneforge::attrs::RESUME_FROM) {
-            Some(from) => attr(tuneforge::attrs::RESUME_BUDGET)
-                .map(|b| b as usize)
-                .ok_or_else(|| {
+            Some(from) => {
+                let budget = attr(tuneforge::attrs::RESUME_BUDGET).ok_or_else(|| {
                     Error::Storage(format!("trial {from} continued without its budget"))
-                })?,
+                })?;
+                learner = checkpoints
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&from)
+                    .ok_or_else(|| Error::Storage(format!("no checkpoint of trial {from}")))?;
+                budget as usize
+            }
             None => 0,
         };
         let mut acc = f64::NAN;
@@ -261,6 +265,11 @@ pub fn run(
             if tr.last().is_none_or(|(_, b)| acc > *b) {
                 tr.push((spent.load(Ordering::SeqCst), acc));
             }
+        } else {
+            checkpoints
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(t.number(), learner);
         }
         Ok(acc)
     };
@@ -604,6 +613,60 @@ mod tests {
             trace,
             trials: 0,
             seconds: None,
+        }
+    }
+
+    /// A learner that must be trained through consecutive epochs: it counts a call that skips
+    /// or repeats an epoch (what a promotion given a fresh learner would do).
+    struct Counting<'a> {
+        x: f64,
+        done: usize,
+        broken: &'a AtomicU64,
+    }
+
+    impl Learner for Counting<'_> {
+        fn accuracy_after(&mut self, epoch: usize) -> tuneforge::Result<f64> {
+            if epoch != self.done + 1 {
+                self.broken.fetch_add(1, Ordering::SeqCst);
+            }
+            self.done = epoch;
+            Ok(100.0 * (1.0 - (self.x - 0.3).powi(2)) * epoch as f64 / 27.0)
+        }
+    }
+
+    struct Synthetic(AtomicU64);
+
+    impl CurveSource for Synthetic {
+        fn max_epochs(&self) -> usize {
+            27
+        }
+
+        fn learner<'a>(
+            &'a self,
+            _task: &str,
+            trial: &mut Trial,
+            _seed: u64,
+        ) -> tuneforge::Result<Box<dyn Learner + 'a>> {
+            let x = trial.suggest_float("x", 0.0, 1.0).get()?;
+            Ok(Box::new(Counting {
+                x,
+                done: 0,
+                broken: &self.0,
+            }))
+        }
+    }
+
+    /// Under a promotion schedule a promoted trial continues the learner its predecessor left
+    /// (every learner sees consecutive epochs), and promotions reach the full budget.
+    #[test]
+    fn promotions_continue_the_checkpointed_learner() {
+        for method in ["asha-promote", "bohb-promote-hb", "hyperband-sync"] {
+            let source = Synthetic(AtomicU64::new(0));
+            let run = run(&source, "t", method, 3, 40 * 27).unwrap();
+            assert_eq!(source.0.load(Ordering::SeqCst), 0, "{method}");
+            assert!(run.best_at(40 * 27) > 90.0, "{method}: {run:?}");
+            // Far more trials than 40 full trainings: most stopped at low budgets.
+            assert!(run.trials > 80, "{method}: {} trials", run.trials);
         }
     }
 

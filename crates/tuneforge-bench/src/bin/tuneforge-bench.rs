@@ -1160,7 +1160,7 @@ fn mf_train_cmd(
     results: PathBuf,
     out: PathBuf,
 ) {
-    use tuneforge_bench::multifidelity::{self, METHODS, promotes};
+    use tuneforge_bench::multifidelity::{self, METHODS};
     if plan.methods.is_empty() {
         plan.methods = [
             "random",
@@ -1170,13 +1170,11 @@ fn mf_train_cmd(
             "hyperband",
             "bohb",
             "bohb-asha",
+            "bohb-promote-hb",
+            "bohb-sync",
         ]
         .map(String::from)
         .to_vec();
-    }
-    if let Some(m) = plan.methods.iter().find(|m| promotes(m)) {
-        eprintln!("error: '{m}' resumes trials from checkpoints, which mf-train does not keep");
-        std::process::exit(1);
     }
     let source = train.load();
     let r = train.epochs as u64;
@@ -1204,7 +1202,8 @@ fn mf_train_cmd(
          Seeds: {}, budget per run: {budget} epochs ({} full trainings). The cost of a run is the \
          epochs it trained; every method, the peers included, trains the same networks (the \
          peers through `tuneforge-bench mf-train-serve`). Peers: {peer_note} (DEHB and SMAC \
-         train each fidelity from scratch, so a promotion costs its whole fidelity). tuneforge \
+         train each fidelity from scratch, so a promotion costs its whole fidelity; tuneforge's \
+         promotion schedules keep each stopped network in memory and train it on). tuneforge \
          methods: {}. Median wall time per run here: {}.\n",
         command_line(),
         machine(),
