@@ -600,10 +600,9 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
     s
 }
 
-#[cfg(all(test, feature = "lcbench"))]
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lcbench::{EPOCHS, Surrogate};
 
     fn traced(trace: Vec<(u64, f64)>) -> Run {
         Run {
@@ -692,14 +691,14 @@ mod tests {
         let spread: Vec<Run> = (1..=10).map(|k| traced(vec![(10 * k, 0.95)])).collect();
         let spread: Vec<&Run> = spread.iter().collect();
         let (lo, hi) = fraction_interval(&[(&random, &spread)], 1000, 1000, 1);
-        assert!(
-            0.01 <= lo && lo < 0.055 && 0.055 < hi && hi <= 0.1,
-            "{lo} {hi}"
-        );
+        assert!((0.01..0.055).contains(&lo), "{lo} {hi}");
+        assert!(hi > 0.055 && hi <= 0.1, "{lo} {hi}");
     }
 
+    #[cfg(feature = "lcbench")]
     #[test]
     fn runs_spend_their_budget_and_pruning_methods_try_more_configurations() {
+        use crate::lcbench::{EPOCHS, Surrogate};
         let dir = std::path::PathBuf::from(
             std::env::var("CARGO_MANIFEST_DIR")
                 .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
