@@ -190,11 +190,6 @@ fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn P
     })
 }
 
-/// Whether `method` runs trials that continue other trials (a promotion schedule).
-pub fn promotes(method: &str) -> bool {
-    method.contains("-promote") || method.ends_with("-sync")
-}
-
 /// The seed of a trial's training: distinct per (run seed, trial number).
 pub fn training_seed(run_seed: u64, trial: u64) -> u64 {
     run_seed.wrapping_mul(1_000_003).wrapping_add(trial)
@@ -230,8 +225,8 @@ pub fn run(
         trials.fetch_add(1, Ordering::SeqCst);
         let mut learner = source.learner(task, t, training_seed(seed, t.number()))?;
         // Under a promotion schedule the trial continues the learner of the trial it promotes
-        // (its checkpoint) from that trial's budget to its own; otherwise it trains from
-        // scratch to the end.
+        // (its checkpoint) from that trial's budget to its own, the fresh one above having only
+        // recorded the parameters; otherwise it trains from scratch to the end.
         let end = budget_of(t.frozen()).map_or(r, |b| b as usize);
         let attr = |k: &str| t.frozen().system_attrs.get(k).and_then(|v| v.as_u64());
         let start = match attr(tuneforge::attrs::RESUME_FROM) {
