@@ -181,6 +181,11 @@ pub struct PrunerSpec {
     /// ASHA: rungs anchored at the maximum resource (R·η^(−k), Hyperband's budgets) instead
     /// of at the minimum (r·η^k). Hyperband's are always anchored at the maximum.
     pub anchor_max: bool,
+    /// ASHA with `schedule = "promote"`: until a trial has the full resource, the best of the
+    /// first N configurations at the bottom rung runs on rung by rung without waiting for the
+    /// rungs to fill, so a full-budget result comes early
+    /// ([`crate::sampler::AshaScheduler::first_full_after`]).
+    pub first_full_after: Option<usize>,
 }
 
 impl PrunerSpec {
@@ -207,16 +212,18 @@ impl PrunerSpec {
                 .target(target),
             );
         }
-        std::sync::Arc::new(
-            crate::sampler::AshaScheduler::new(
-                inner,
-                self.min_resource,
-                max,
-                self.reduction_factor,
-            )
-            .budgets_at(self.budgets())
-            .target(target),
+        let mut asha = crate::sampler::AshaScheduler::new(
+            inner,
+            self.min_resource,
+            max,
+            self.reduction_factor,
         )
+        .budgets_at(self.budgets())
+        .target(target);
+        if let Some(n) = self.first_full_after {
+            asha = asha.first_full_after(n);
+        }
+        std::sync::Arc::new(asha)
     }
 
     /// The resources at which this schedule judges trials, and the full resource: the budgets
@@ -394,6 +401,7 @@ struct RawPruner {
     schedule: Option<String>,
     brackets: Option<i64>,
     anchor: Option<String>,
+    first_full_after: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -1119,10 +1127,23 @@ fn parse_pruner(
         Some("max") => true,
         Some(other) => return Err(format!("anchor '{other}' must be \"min\" or \"max\"")),
     };
+    let first_full_after = match p.first_full_after {
+        None => None,
+        Some(_) if !(promote && kind == PrunerKind::Asha) => {
+            return Err(
+                "first_full_after is a setting of type \"asha\" with schedule \"promote\" \
+                 (the stopping schedule already lets its first trials run to the end)"
+                    .into(),
+            );
+        }
+        Some(n) if n >= 1 => Some(n as usize),
+        Some(n) => return Err(format!("first_full_after must be at least 1 ({n})")),
+    };
     Ok(PrunerSpec {
         promote,
         brackets,
         anchor_max,
+        first_full_after,
         kind,
         metric,
         direction,

@@ -838,3 +838,40 @@ fn promotion_asha_anchored_at_the_maximum_starts_new_configurations_at_hyperband
         );
     }
 }
+
+/// Promotion-based ASHA from a study file with `first_full_after = 3`: the best of the first
+/// three configurations (each at 2 epochs) is continued to 6, 17 and 52 epochs straight away.
+#[test]
+fn promotion_asha_from_a_study_file_can_run_a_first_configuration_to_the_end_early() {
+    use tuneforge::sampler::asha_scheduler::budget_of;
+    let file = tuneforge::studyfile::StudyFile::parse(
+        std::path::Path::new("p.toml"),
+        "[study]\nname = \"p\"\nmetric = \"loss\"\n\n[pruner]\ntype = \"asha\"\n\
+         schedule = \"promote\"\nmax_resource = 52\nanchor = \"max\"\nfirst_full_after = 3\n\n\
+         [params.x]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n",
+    )
+    .unwrap();
+    let spec = file.pruner.as_ref().unwrap();
+    let study = Study::builder("p")
+        .sampler_arc(spec.scheduler(Arc::new(RandomSampler::new(1))))
+        .build()
+        .unwrap();
+    let mut budgets = Vec::new();
+    let mut resumed = Vec::new();
+    for i in 0..6 {
+        let t = study.ask().unwrap();
+        budgets.push(budget_of(t.frozen()).unwrap());
+        resumed.push(t.frozen().system_attrs.get("resume_from").cloned());
+        // The second configuration is the best of the first three.
+        let loss = [0.5, 0.1, 0.9].get(i).copied().unwrap_or(0.1);
+        study.tell(t, Outcome::Complete(vec![loss])).unwrap();
+    }
+    assert_eq!(budgets, vec![2, 2, 2, 6, 17, 52]);
+    assert_eq!(
+        resumed[3],
+        Some(1.into()),
+        "continues the best of the three"
+    );
+    assert_eq!(resumed[4], Some(3.into()));
+    assert_eq!(resumed[5], Some(4.into()));
+}

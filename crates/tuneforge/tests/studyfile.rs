@@ -301,6 +301,30 @@ fn the_pruner_section_declares_the_rule_its_metric_and_the_resource() {
         &format!("{HEAD}[pruner]\ntype = \"hyperband\"\nmax_resource = 52\nanchor = \"max\"\n"),
         &["anchor is an ASHA setting", "'hyperband'"],
     );
+    // `first_full_after` belongs to promotion-based ASHA.
+    let promote = "type = \"asha\"\nschedule = \"promote\"\nmax_resource = 52\n";
+    assert_eq!(
+        anchored("schedule = \"promote\"\nfirst_full_after = 3\n")
+            .unwrap()
+            .first_full_after,
+        Some(3)
+    );
+    assert_eq!(anchored("").unwrap().first_full_after, None);
+    bad(
+        &format!("{HEAD}[pruner]\n{promote}first_full_after = 0\n"),
+        &["first_full_after must be at least 1 (0)"],
+    );
+    bad(
+        &format!("{HEAD}[pruner]\ntype = \"asha\"\nmax_resource = 52\nfirst_full_after = 3\n"),
+        &["first_full_after is a setting of type \"asha\" with schedule \"promote\""],
+    );
+    bad(
+        &format!(
+            "{HEAD}[pruner]\ntype = \"hyperband\"\nschedule = \"promote\"\nmax_resource = 52\n\
+             first_full_after = 3\n"
+        ),
+        &["first_full_after is a setting"],
+    );
     bad(
         &format!("{HEAD}[pruner]\ntype = \"magic\"\n"),
         &["[pruner]", "type 'magic' is not known"],

@@ -255,6 +255,12 @@ enum Cmd {
         /// options) instead of running them again.
         #[arg(long)]
         reuse_results: bool,
+        /// The section of --out to write (another name keeps the main table).
+        #[arg(long, default_value = "multifidelity")]
+        section: String,
+        /// The section's title.
+        #[arg(long, default_value = "Multi-fidelity on LCBench")]
+        title: String,
     },
     /// Several objectives: hypervolume on ZDT1-3 of NSGA-II, TPE and random, with the peers.
     Multiobjective {
@@ -469,17 +475,21 @@ fn main() {
             out,
             threads,
             reuse_results,
+            section,
+            title,
         } => mf_cmd(
-            tasks,
-            seeds,
-            budget_configs,
-            methods,
+            MfPlan {
+                tasks,
+                seeds,
+                budget_configs,
+                methods,
+                threads,
+                reuse_results,
+            },
             data,
             peers,
             results,
-            out,
-            threads,
-            reuse_results,
+            (out, section, title),
         ),
         Cmd::MfTrain {
             train,
@@ -1096,17 +1106,14 @@ fn mf_described(methods: &[String]) -> String {
 
 #[cfg(feature = "lcbench")]
 #[allow(clippy::too_many_arguments)]
+/// `plan`'s runs on the LCBench surrogate in `data`, written as section `out.1` titled `out.2`
+/// of the file `out.0`.
 fn mf_cmd(
-    tasks: Vec<String>,
-    seeds: u64,
-    budget_configs: u64,
-    methods: Vec<String>,
+    mut plan: MfPlan,
     data: PathBuf,
     peers: Option<PathBuf>,
     results: PathBuf,
-    out: PathBuf,
-    threads: usize,
-    reuse_results: bool,
+    (out, section, title): (PathBuf, String, String),
 ) {
     use tuneforge_bench::lcbench::{Curves, EPOCHS, Surrogate, TASKS};
     use tuneforge_bench::multifidelity::{self, METHODS};
@@ -1117,27 +1124,18 @@ fn mf_cmd(
             std::process::exit(1);
         }
     };
-    let plan = MfPlan {
-        tasks: if tasks.is_empty() {
-            TASKS.iter().map(|t| t.to_string()).collect()
-        } else {
-            tasks
-        },
-        seeds,
-        budget_configs,
-        methods: if methods.is_empty() {
-            METHODS.iter().map(|(m, _)| m.to_string()).collect()
-        } else {
-            methods
-        },
-        threads,
-        reuse_results,
-    };
+    if plan.tasks.is_empty() {
+        plan.tasks = TASKS.iter().map(|t| t.to_string()).collect();
+    }
+    if plan.methods.is_empty() {
+        plan.methods = METHODS.iter().map(|(m, _)| m.to_string()).collect();
+    }
+    let (seeds, budget_configs) = (plan.seeds, plan.budget_configs);
     let budget = budget_configs * EPOCHS as u64;
     let (runs, peer_note) = mf_runs(&Curves(&surrogate), &plan, peers.as_deref(), &results);
     let ours: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
     let header = format!(
-        "## Multi-fidelity on LCBench\n\nCommand: `{}`  \nMachine: {}. Tasks: {}, seeds: {seeds}, \
+        "## {title}\n\nCommand: `{}`  \nMachine: {}. Tasks: {}, seeds: {seeds}, \
          budget per run: {budget} epochs ({budget_configs} full trainings of 52 epochs). Learning \
          curves: the YAHPO Gym LCBench surrogate (validation accuracy per epoch). The cost of a \
          run is the epochs it trained; a promoted trial continues its own curve. Peers: \
@@ -1148,8 +1146,8 @@ fn mf_cmd(
         plan.tasks.len(),
         mf_described(&plan.methods)
     );
-    let section = multifidelity::section(&runs, budget, EPOCHS as u64, &ours, &header);
-    write_section_or_exit(&out, "multifidelity", &section);
+    let text = multifidelity::section(&runs, budget, EPOCHS as u64, &ours, &header);
+    write_section_or_exit(&out, &section, &text);
     eprintln!("wrote {}", out.display());
 }
 
@@ -1171,6 +1169,7 @@ fn mf_train_cmd(
             "bohb",
             "bohb-asha",
             "bohb-promote-hb",
+            "bohb-promote-hb-first",
             "bohb-sync",
         ]
         .map(String::from)
