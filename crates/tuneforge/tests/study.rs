@@ -811,25 +811,31 @@ fn a_one_bracket_hyperband_from_a_study_file_judges_at_the_papers_budgets() {
     );
 }
 
+/// A study with promotion-based ASHA (R = 52) from a study file whose `[pruner]` section also
+/// holds `extra`; new configurations are random.
+fn promotion_study(extra: &str) -> Study {
+    let file = tuneforge::studyfile::StudyFile::parse(
+        std::path::Path::new("p.toml"),
+        &format!(
+            "[study]\nname = \"p\"\nmetric = \"loss\"\n\n[pruner]\ntype = \"asha\"\n\
+             schedule = \"promote\"\nmax_resource = 52\n{extra}\n\
+             [params.x]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n"
+        ),
+    )
+    .unwrap();
+    let spec = file.pruner.as_ref().unwrap();
+    Study::builder("p")
+        .sampler_arc(spec.scheduler(Arc::new(RandomSampler::new(1))))
+        .build()
+        .unwrap()
+}
+
 /// Promotion-based ASHA from a study file with `anchor = "max"` hands out Hyperband's budgets:
 /// a new configuration gets 2 epochs (R = 52), not 1.
 #[test]
 fn promotion_asha_anchored_at_the_maximum_starts_new_configurations_at_hyperbands_budget() {
     for (anchor, first) in [("max", 2), ("min", 1)] {
-        let file = tuneforge::studyfile::StudyFile::parse(
-            std::path::Path::new("p.toml"),
-            &format!(
-                "[study]\nname = \"p\"\nmetric = \"loss\"\n\n[pruner]\ntype = \"asha\"\n\
-                 schedule = \"promote\"\nmax_resource = 52\nanchor = \"{anchor}\"\n\n\
-                 [params.x]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n"
-            ),
-        )
-        .unwrap();
-        let spec = file.pruner.as_ref().unwrap();
-        let study = Study::builder("p")
-            .sampler_arc(spec.scheduler(Arc::new(RandomSampler::new(1))))
-            .build()
-            .unwrap();
+        let study = promotion_study(&format!("anchor = \"{anchor}\"\n"));
         let t = study.ask().unwrap();
         assert_eq!(
             tuneforge::sampler::asha_scheduler::budget_of(t.frozen()),
@@ -844,18 +850,7 @@ fn promotion_asha_anchored_at_the_maximum_starts_new_configurations_at_hyperband
 #[test]
 fn promotion_asha_from_a_study_file_can_run_a_first_configuration_to_the_end_early() {
     use tuneforge::sampler::asha_scheduler::budget_of;
-    let file = tuneforge::studyfile::StudyFile::parse(
-        std::path::Path::new("p.toml"),
-        "[study]\nname = \"p\"\nmetric = \"loss\"\n\n[pruner]\ntype = \"asha\"\n\
-         schedule = \"promote\"\nmax_resource = 52\nanchor = \"max\"\nfirst_full_after = 3\n\n\
-         [params.x]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n",
-    )
-    .unwrap();
-    let spec = file.pruner.as_ref().unwrap();
-    let study = Study::builder("p")
-        .sampler_arc(spec.scheduler(Arc::new(RandomSampler::new(1))))
-        .build()
-        .unwrap();
+    let study = promotion_study("anchor = \"max\"\nfirst_full_after = 3\n");
     let mut budgets = Vec::new();
     let mut resumed = Vec::new();
     for i in 0..6 {
