@@ -856,7 +856,12 @@ fn promotion_asha_from_a_study_file_can_run_a_first_configuration_to_the_end_ear
     for i in 0..6 {
         let t = study.ask().unwrap();
         budgets.push(budget_of(t.frozen()).unwrap());
-        resumed.push(t.frozen().system_attrs.get("resume_from").cloned());
+        resumed.push(
+            t.frozen()
+                .system_attrs
+                .get(tuneforge::attrs::RESUME_FROM)
+                .cloned(),
+        );
         // The second configuration is the best of the first three.
         let loss = [0.5, 0.1, 0.9].get(i).copied().unwrap_or(0.1);
         study.tell(t, Outcome::Complete(vec![loss])).unwrap();

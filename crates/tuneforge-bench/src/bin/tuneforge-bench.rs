@@ -489,7 +489,9 @@ fn main() {
             data,
             peers,
             results,
-            (out, section, title),
+            out,
+            section,
+            title,
         ),
         Cmd::MfTrain {
             train,
@@ -1104,16 +1106,17 @@ fn mf_described(methods: &[String]) -> String {
         .join("; ")
 }
 
+/// `plan`'s runs on the LCBench surrogate in `data`, written to `out` as section `section`
+/// titled `title`.
 #[cfg(feature = "lcbench")]
-#[allow(clippy::too_many_arguments)]
-/// `plan`'s runs on the LCBench surrogate in `data`, written as section `out.1` titled `out.2`
-/// of the file `out.0`.
 fn mf_cmd(
     mut plan: MfPlan,
     data: PathBuf,
     peers: Option<PathBuf>,
     results: PathBuf,
-    (out, section, title): (PathBuf, String, String),
+    out: PathBuf,
+    section: String,
+    title: String,
 ) {
     use tuneforge_bench::lcbench::{Curves, EPOCHS, Surrogate, TASKS};
     use tuneforge_bench::multifidelity::{self, METHODS};

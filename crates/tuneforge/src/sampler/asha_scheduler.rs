@@ -15,9 +15,10 @@
 //! A tuneforge option, not in the paper: [`AshaScheduler::first_full_after`]. Under the rule
 //! above a configuration reaches the full resource only once every rung below it holds η
 //! results (for R = 52, η = 3 and rungs 2, 6, 17: 120 epochs in this module's test, and none
-//! within 104 epochs on any LCBench task), so a study stopped early has no full-budget result. With the option, until some trial has been given the
-//! full resource, the best of the first n configurations at the bottom rung is promoted rung by
-//! rung without waiting for the rungs to fill (n·r + R − r epochs: 56 for n = 3), as the
+//! within 104 epochs on any LCBench task), so a study stopped early has no full-budget result.
+//! With the option, until some trial has been given the full resource, the best of the first n
+//! configurations at the bottom rung is promoted rung by rung without waiting for the rungs to
+//! fill (n·b₀ + R − b₀ epochs, b₀ being the bottom rung's budget: 56 for n = 3, b₀ = 2), as the
 //! stopping form of ASHA lets its first trials run on; then the rule above takes over.
 
 use indexmap::IndexMap;
