@@ -5,14 +5,22 @@ anytime record as tuneforge-bench's `multifidelity` and `mf-train` commands. One
 
 The curves come from a bench object: `space` (the parameters), `epochs` (R) and
 `learner(task, config, seed)`, whose `acc(epoch)` gives the validation accuracy (percent) after
-`epoch` epochs (called with increasing epochs) and `close()` frees it. Here: LCBench through its
-surrogate (onnxruntime); bench/peers/mf_train.py: real networks through tuneforge-bench's server.
+`epoch` epochs (called with increasing epochs) and `close()` frees it. Optionally the bench
+sets `eta` (default 3), `steps` (the budgets a pruned trial reports at; default every epoch),
+`budget(task, configs)` and `trace_cost(task, spent)` (the cost unit; default epochs), and its
+learners `cost(budget, previous)` (default: the epochs in between). Here: LCBench through its
+surrogate (onnxruntime) and FCNet's tables (`--fcnet`: a smaller model as the fidelity, training
+time as the cost); bench/peers/mf_train.py: real networks through tuneforge-bench's server.
 
     bench/.venv/bin/python bench/peers/multifidelity.py --data ../shared/data/lcbench \
         --tasks 3945,7593 --seeds 10 --budget-configs 100 --out bench/results/peers-mf.jsonl
+    bench/.venv/bin/python bench/peers/multifidelity.py --fcnet --data ../shared/data/hpo-tabular \
+        --tasks protein_structure,naval_propulsion --methods optuna-tpe-hyperband,dehb \
+        --out bench/results/peers-mf-fcnet.jsonl
 """
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -69,10 +77,104 @@ class LcBench:
         return L()
 
 
+class Fcnet:
+    """FCNet's tables with a smaller model as the cheap fidelity and training time as the cost,
+    as tuneforge-bench's `mf-fcnet`: at budget b of R = 8 both hidden layers get the units
+    divided by R/b (at least 16); an evaluation costs that network's training time (ms, mean
+    over the 4 seeds) and gives its negative mean validation MSE. The anytime trace counts
+    thousandths of the table's mean training time."""
+
+    epochs = 8
+    eta = 2
+    steps = [1, 2, 4, 8]
+    params = ["activation_fn_1", "activation_fn_2", "batch_size", "dropout_1", "dropout_2",
+              "init_lr", "lr_schedule", "n_units_1", "n_units_2"]
+
+    def __init__(self, data, tasks):
+        import csv
+        import gzip
+        self.tables = {}
+        for task in tasks:
+            with gzip.open(os.path.join(data, f"fcnet_{task}.csv.gz"), "rt") as f:
+                rows = list(csv.reader(f))
+            header, rows = rows[0], rows[1:]
+            pc = [header.index(p) for p in self.params]
+            mse_c = [i for i, h in enumerate(header) if h.startswith("val_loss_s")]
+            time_c = [i for i, h in enumerate(header) if h.startswith("train_time_s")]
+            columns = []
+            for c in pc:
+                vals = [r[c] for r in rows]
+                try:
+                    columns.append(("num", sorted({float(v) for v in vals})))
+                except ValueError:
+                    seen = []
+                    for v in vals:
+                        if v not in seen:
+                            seen.append(v)
+                    columns.append(("text", seen))
+            table = {}
+            for r in rows:
+                key = tuple(col.index(float(r[c]) if kind == "num" else r[c])
+                            for c, (kind, col) in zip(pc, columns))
+                mse = sum(float(r[i]) for i in mse_c) / len(mse_c)
+                secs = sum(float(r[i]) for i in time_c) / len(time_c)
+                table[key] = (-mse, secs)
+            mean_ms = math.floor(1000 * sum(v[1] for v in table.values()) / len(table) + 0.5)
+            self.tables[task] = (columns, table, max(mean_ms, 1))
+        columns = next(iter(self.tables.values()))[0]
+        self.space = [
+            {"name": n, "type": "int", "low": 0, "high": len(col) - 1} if kind == "num"
+            else {"name": n, "type": "cat", "choices": col}
+            for n, (kind, col) in zip(self.params, columns)
+        ]
+
+    def budget(self, task, configs):
+        return configs * self.tables[task][2]
+
+    def trace_cost(self, task, spent):
+        return spent * 1000 // self.tables[task][2]
+
+    def learner(self, task, config, seed):
+        columns, table, _ = self.tables[task]
+        key = [config[n] if kind == "num" else col.index(config[n])
+               for n, (kind, col) in zip(self.params, columns)]
+        units = [self.params.index("n_units_1"), self.params.index("n_units_2")]
+        R = self.epochs
+
+        def at(b):
+            halvings = round(math.log2(R / b))
+            k = list(key)
+            for u in units:
+                k[u] = max(0, k[u] - halvings)
+            v, secs = table[tuple(k)]
+            return v, math.floor(secs * 1000 + 0.5)
+
+        class L:
+            def acc(self, b):
+                return at(b)[0]
+
+            def cost(self, b, previous):
+                return at(b)[1]
+
+            def close(self):
+                pass
+
+        return L()
+
+
+def cost(learner, e, previous):
+    """What training to `e` costs after `previous` (0: from scratch): the epochs in between,
+    unless the learner says otherwise."""
+    f = getattr(learner, "cost", None)
+    return f(e, previous) if f else e - previous
+
+
 def suggest(t, space):
     out = {}
     for p in space:
-        if p["type"] == "int":
+        if p["type"] == "cat":
+            out[p["name"]] = t.suggest_categorical(p["name"], p["choices"])
+        elif p["type"] == "int":
             out[p["name"]] = t.suggest_int(p["name"], p["low"], p["high"], log=p.get("log", False))
         else:
             out[p["name"]] = t.suggest_float(p["name"], p["low"], p["high"], log=p.get("log", False))
@@ -80,10 +182,11 @@ def suggest(t, space):
 
 
 def config_space(space, seed):
-    from ConfigSpace import ConfigurationSpace, Float, Integer
+    from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer
     cs = ConfigurationSpace(seed=seed)
     cs.add([
-        (Integer if p["type"] == "int" else Float)(p["name"], (p["low"], p["high"]), log=p.get("log", False))
+        Categorical(p["name"], p["choices"]) if p["type"] == "cat"
+        else (Integer if p["type"] == "int" else Float)(p["name"], (p["low"], p["high"]), log=p.get("log", False))
         for p in space
     ])
     return cs
@@ -95,36 +198,41 @@ def training_seed(seed, trial):
 
 
 class Record:
-    """Epochs spent and the anytime trace of the best full-budget accuracy."""
+    """The cost spent (epochs, or the bench's own unit) and the anytime trace of the best
+    full-budget value."""
 
-    def __init__(self, epochs):
-        self.epochs = epochs
+    def __init__(self, bench, task):
+        self.epochs = bench.epochs
         self.spent = 0
         self.trace = []
         self.trials = 0
+        self.scale = lambda spent: bench.trace_cost(task, spent) if hasattr(bench, "trace_cost") else spent
 
     def full(self, acc):
         if not self.trace or acc > self.trace[-1][1]:
-            self.trace.append((self.spent, acc))
+            self.trace.append((self.scale(self.spent), acc))
 
 
 def run_optuna(bench, task, method, seed, budget):
     import optuna
     R = bench.epochs
+    eta = getattr(bench, "eta", 3)
     pruner = {
-        "optuna-tpe-hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=R, reduction_factor=3),
-        "optuna-tpe-sh": optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+        "optuna-tpe-hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=R, reduction_factor=eta),
+        "optuna-tpe-sh": optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta),
     }[method]
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
-    rec = Record(R)
+    rec = Record(bench, task)
 
     def objective(t):
         rec.trials += 1
         learner = bench.learner(task, suggest(t, bench.space), training_seed(seed, t.number))
         try:
-            for e in range(1, R + 1):
+            previous = 0
+            for e in getattr(bench, "steps", range(1, R + 1)):
                 acc = learner.acc(e)
-                rec.spent += 1
+                rec.spent += cost(learner, e, previous)
+                previous = e
                 if rec.spent >= budget:
                     t.study.stop()
                 t.report(acc, e)
@@ -145,9 +253,9 @@ def from_scratch(bench, task, seed, rec, config, epochs):
     learner = bench.learner(task, config, training_seed(seed, rec.trials - 1))
     try:
         acc = learner.acc(epochs)
+        rec.spent += cost(learner, epochs, 0)
     finally:
         learner.close()
-    rec.spent += epochs
     if epochs == bench.epochs:
         rec.full(acc)
     return acc
@@ -157,17 +265,18 @@ def run_dehb(bench, task, seed, budget):
     from dehb import DEHB
     from loguru import logger
     logger.remove()
-    rec = Record(bench.epochs)
+    rec = Record(bench, task)
 
     def f(config, fidelity, **kw):
         e = int(round(fidelity))
+        before = rec.spent
         acc = from_scratch(bench, task, seed, rec, dict(config), e)
-        return {"fitness": -acc, "cost": e}
+        return {"fitness": -acc, "cost": rec.spent - before}
 
     out = tempfile.mkdtemp(prefix="dehb-")
     try:
         d = DEHB(f=f, cs=config_space(bench.space, seed), min_fidelity=1, max_fidelity=bench.epochs,
-                 eta=3, n_workers=1, seed=seed, output_path=out, save_freq="end")
+                 eta=getattr(bench, "eta", 3), n_workers=1, seed=seed, output_path=out, save_freq="end")
         while rec.spent < budget:
             job = d.ask()
             d.tell(job, f(job["config"], job["fidelity"]))
@@ -182,13 +291,13 @@ def run_smac(bench, task, method, seed, budget):
     from smac import HyperbandFacade, MultiFidelityFacade, Scenario
     from smac.runhistory.dataclasses import TrialValue
     facade = {"smac-hyperband": HyperbandFacade, "smac-bohb": MultiFidelityFacade}[method]
-    rec = Record(bench.epochs)
+    rec = Record(bench, task)
     out = tempfile.mkdtemp(prefix="smac-")
     try:
         scenario = Scenario(config_space(bench.space, seed), deterministic=True, n_trials=100000,
                             min_budget=1, max_budget=bench.epochs, seed=seed, output_directory=out)
         smac = facade(scenario, lambda config, seed=0, budget=1: 0.0, overwrite=True, logging_level=40,
-                      intensifier=facade.get_intensifier(scenario, eta=3))
+                      intensifier=facade.get_intensifier(scenario, eta=getattr(bench, "eta", 3)))
         while rec.spent < budget:
             info = smac.ask()
             e = int(round(info.budget))
@@ -213,7 +322,6 @@ ALL = "optuna-tpe-hyperband,optuna-tpe-sh,dehb,smac-hyperband,smac-bohb"
 def main_loop(bench, tasks, methods, seeds, budget_configs, out_path, first_seed=0):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    budget = budget_configs * bench.epochs
     for name, module in [("dehb", "dehb"), ("smac-hyperband", "smac"), ("smac-bohb", "smac")]:
         if name in methods:
             try:
@@ -225,17 +333,22 @@ def main_loop(bench, tasks, methods, seeds, budget_configs, out_path, first_seed
         for task in tasks:
             for method in methods:
                 for seed in range(first_seed, seeds):
+                    budget = (bench.budget(task, budget_configs) if hasattr(bench, "budget")
+                              else budget_configs * bench.epochs)
                     rec = run(bench, task, method, seed, budget)
                     out.write(json.dumps({"task": task, "method": method, "seed": seed,
                                           "trace": rec.trace, "trials": rec.trials}) + "\n")
                     out.flush()
                     best = rec.trace[-1][1] if rec.trace else float("nan")
-                    print(f"{task} {method} {seed}: {rec.trials} trials, best {best:.2f}", file=sys.stderr)
+                    print(f"{task} {method} {seed}: {rec.trials} trials, best {best:.4g}", file=sys.stderr)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/data/lcbench")
+    ap.add_argument("--fcnet", action="store_true",
+                    help="FCNet from --data (hpo-tabular/) with a smaller model as the fidelity and "
+                         "training time as the cost; --tasks name the datasets")
     ap.add_argument("--tasks", required=True)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--first-seed", type=int, default=0,
@@ -244,7 +357,9 @@ def main():
     ap.add_argument("--methods", default="optuna-tpe-hyperband,optuna-tpe-sh,dehb")
     ap.add_argument("--out", default="bench/results/peers-mf.jsonl")
     a = ap.parse_args()
-    main_loop(LcBench(a.data), a.tasks.split(","), a.methods.split(","), a.seeds, a.budget_configs, a.out,
+    tasks = a.tasks.split(",")
+    bench = Fcnet(a.data, tasks) if a.fcnet else LcBench(a.data)
+    main_loop(bench, tasks, a.methods.split(","), a.seeds, a.budget_configs, a.out,
               a.first_seed)
 
 

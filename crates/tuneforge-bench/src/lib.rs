@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod dashboard;
+pub mod fcnet_width;
 pub mod harness;
 pub mod importance;
 #[cfg(feature = "lcbench")]

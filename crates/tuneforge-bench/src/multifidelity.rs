@@ -124,11 +124,18 @@ impl Run {
     }
 }
 
-fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)> {
+/// The sampler and pruner of `method` (a name from [`METHODS`]) with budgets from 1 to `r` and
+/// reduction factor `eta`.
+pub fn parts(
+    method: &str,
+    seed: u64,
+    r: u64,
+    eta: u64,
+) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)> {
     let target = Target::new("acc", Direction::Maximize);
     let tpe = || -> Arc<dyn Sampler> { Arc::new(TpeConfig::default().build(seed)) };
     let random = || -> Arc<dyn Sampler> { Arc::new(RandomSampler::new(seed)) };
-    let hb = || HyperbandPruner::new(1, r, 3).target(target.clone());
+    let hb = || HyperbandPruner::new(1, r, eta).target(target.clone());
     Some(match method {
         "random" => (random(), Arc::new(NopPruner)),
         "tpe" => (tpe(), Arc::new(NopPruner)),
@@ -137,41 +144,44 @@ fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn P
             tpe(),
             Arc::new(CurveExtrapolationPruner::new(r).target(target)),
         ),
-        "asha" => (random(), Arc::new(AshaPruner::new(1, r, 3).target(target))),
+        "asha" => (
+            random(),
+            Arc::new(AshaPruner::new(1, r, eta).target(target)),
+        ),
         "hyperband" => (random(), Arc::new(hb())),
         "tpe-hyperband" => (tpe(), Arc::new(hb())),
         "bohb" => (
-            Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
+            Arc::new(BohbSampler::new(1, r, eta, seed).target(target.clone())),
             Arc::new(hb()),
         ),
         "bohb-asha" => (
-            Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
+            Arc::new(BohbSampler::new(1, r, eta, seed).target(target.clone())),
             Arc::new(hb().max_brackets(1)),
         ),
         "asha-promote" => (
-            Arc::new(AshaScheduler::new(random(), 1, r, 3).target(target.clone())),
+            Arc::new(AshaScheduler::new(random(), 1, r, eta).target(target.clone())),
             Arc::new(NopPruner),
         ),
         "bohb-promote" => (
             Arc::new({
                 // BOHB's models at ASHA's rungs (r·η^k) and the full budget.
-                let budgets = tuneforge::pruner::asha_budgets(1, r, 3);
+                let budgets = tuneforge::pruner::asha_budgets(1, r, eta);
                 let bohb = BohbSampler::with_budgets(budgets, seed).target(target.clone());
-                AshaScheduler::new(Arc::new(bohb), 1, r, 3).target(target.clone())
+                AshaScheduler::new(Arc::new(bohb), 1, r, eta).target(target.clone())
             }),
             Arc::new(NopPruner),
         ),
         "hyperband-sync" => (
-            Arc::new(HyperbandScheduler::new(random(), 1, r, 3).target(target.clone())),
+            Arc::new(HyperbandScheduler::new(random(), 1, r, eta).target(target.clone())),
             Arc::new(NopPruner),
         ),
         "bohb-sync" => (
             Arc::new(
                 HyperbandScheduler::new(
-                    Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
+                    Arc::new(BohbSampler::new(1, r, eta, seed).target(target.clone())),
                     1,
                     r,
-                    3,
+                    eta,
                 )
                 .target(target.clone()),
             ),
@@ -180,12 +190,12 @@ fn parts(method: &str, seed: u64, r: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn P
         "bohb-promote-hb" | "bohb-promote-hb-first" => (
             Arc::new({
                 let asha = AshaScheduler::new(
-                    Arc::new(BohbSampler::new(1, r, 3, seed).target(target.clone())),
+                    Arc::new(BohbSampler::new(1, r, eta, seed).target(target.clone())),
                     1,
                     r,
-                    3,
+                    eta,
                 )
-                .budgets_at(tuneforge::pruner::hyperband_budgets(1, r, 3))
+                .budgets_at(tuneforge::pruner::hyperband_budgets(1, r, eta))
                 .target(target.clone());
                 if method == "bohb-promote-hb-first" {
                     asha.first_full_after(3)
@@ -214,7 +224,7 @@ pub fn run(
 ) -> Result<Run, String> {
     let r = source.max_epochs();
     let (sampler, pruner) =
-        parts(method, seed, r as u64).ok_or_else(|| format!("unknown method '{method}'"))?;
+        parts(method, seed, r as u64, 3).ok_or_else(|| format!("unknown method '{method}'"))?;
     let study = Study::builder(&format!("{task}-{method}-{seed}"))
         .direction(Direction::Maximize)
         .sampler_arc(sampler)
@@ -373,10 +383,47 @@ pub fn fraction_interval(
     (at(0.05), at(0.95))
 }
 
-/// The tables of a multi-fidelity section of docs/BENCHMARKS.md: `runs` at `budget` epochs
-/// (`budget / r` full trainings of `r` epochs); `ours` names tuneforge's methods (the rest are
-/// peers).
-pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -> String {
+/// How a multi-fidelity section names its cost and its metric (the metric is always "higher is
+/// better").
+pub struct Units {
+    /// One configuration's full budget, e.g. "52 epochs".
+    pub full: String,
+    /// The metric, e.g. "validation accuracy".
+    pub metric: String,
+    /// What the cost counts, e.g. "epochs".
+    pub cost_name: String,
+    /// What the whole budget pays for, e.g. "100 configurations trained for 52 epochs".
+    pub budget_text: String,
+    /// A cost as text, e.g. "260 epochs".
+    pub cost: fn(u64) -> String,
+    /// A difference of the metric as text, e.g. "-1.58 points".
+    pub gap: fn(f64) -> String,
+    /// What a run with no full-budget result yet counts as.
+    pub missing: f64,
+}
+
+impl Units {
+    /// Epochs as the cost and validation accuracy in percent as the metric: `budget` epochs of
+    /// full trainings of `r` epochs.
+    pub fn epochs(r: u64, budget: u64) -> Units {
+        Units {
+            full: format!("{r} epochs"),
+            metric: "validation accuracy".into(),
+            cost_name: "epochs".into(),
+            budget_text: format!(
+                "{} configurations trained for {r} epochs",
+                budget / r.max(1)
+            ),
+            cost: |c| format!("{c} epochs"),
+            gap: |d| format!("{d:+.2} points"),
+            missing: 0.0,
+        }
+    }
+}
+
+/// The tables of a multi-fidelity section of docs/BENCHMARKS.md: `runs` at `budget` (in the
+/// cost `units` name); `ours` names tuneforge's methods (the rest are peers).
+pub fn section(runs: &[Run], budget: u64, units: &Units, ours: &[&str], header: &str) -> String {
     use std::collections::{BTreeMap, BTreeSet};
     let tasks: BTreeSet<&str> = runs.iter().map(|r| r.task.as_str()).collect();
     let mut methods: Vec<&str> = Vec::new();
@@ -392,15 +439,15 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
         m
     });
     let seeds = by.values().map(|v| v.len()).max().unwrap_or(0);
-    // Median over seeds of the best full-budget accuracy at `epochs` (a run with no full
-    // trial yet counts as 0).
+    // Median over seeds of the best full-budget value at `epochs` (a run with no full trial yet
+    // counts as `units.missing`).
     let med_at = |task: &str, m: &str, epochs: u64| -> Option<f64> {
         by.get(&(task, m)).map(|rs| {
             median(
                 rs.iter()
                     .map(|r| {
                         let b = r.best_at(epochs);
-                        if b.is_nan() { 0.0 } else { b }
+                        if b.is_nan() { units.missing } else { b }
                     })
                     .collect(),
             )
@@ -415,9 +462,11 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
     // Mean ranks.
     s.push_str(&format!(
         "\n### Anytime quality: mean rank over {} tasks (lower is better)\n\nEach method's median \
-         over seeds of the best validation accuracy at {r} epochs found within the budget \
-         fraction, ranked per task among the methods run on it.\n\n| method | runs |",
-        tasks.len()
+         over seeds of the best {} at {} found within the budget fraction, ranked per task among \
+         the methods run on it.\n\n| method | runs |",
+        tasks.len(),
+        units.metric,
+        units.full
     ));
     for f in CHECKPOINTS {
         s.push_str(&format!(" {}% |", f * 100.0));
@@ -460,17 +509,23 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
     // Target 1: budget needed to match random search's final quality.
     s.push_str(&format!(
         "\n### Budget to reach random search's final quality\n\nPer task, the level is random \
-         search's median (over seeds) best accuracy after its whole budget ({} configurations \
-         trained for {r} epochs); for each method, the median over seeds of the epochs it needed \
-         to reach that level, as a fraction of that budget (a run that never reached it counts \
+         search's median (over seeds) best {} after its whole budget ({}); for each method, the \
+         median over seeds of the {} it needed to reach that level, as a fraction of that budget (a run that never reached it counts \
          as never). Target for Hyperband or BOHB: at most 0.10 (median over tasks). The interval \
          is a 90% bootstrap interval of that median: {BOOTSTRAP_REPLICATES} resamplings of the \
          seeds, per task, of both random search (its level) and the method.\n\n\
          | method | median fraction over tasks | 90% interval | tasks within 0.10 | tasks never reached (median) |\n\
          |---|---:|---:|---:|---:|\n",
-        budget / r.max(1)
+        units.metric, units.budget_text, units.cost_name
     ));
     // Each method's median fraction and its 90% interval.
+    let show = |f: f64| {
+        if f.is_finite() {
+            format!("{f:.3}")
+        } else {
+            "never".into()
+        }
+    };
     let mut fractions: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
     for m in &methods {
         let mut per_task = Vec::new();
@@ -502,13 +557,6 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
             .collect();
         let (lo, hi) = fraction_interval(&resampled, budget, BOOTSTRAP_REPLICATES, 0);
         fractions.insert(m, (med, lo, hi));
-        let show = |f: f64| {
-            if f.is_finite() {
-                format!("{f:.3}")
-            } else {
-                "never".into()
-            }
-        };
         s.push_str(&format!(
             "| {m} | {} | {} – {} | {within} of {} | {never} |\n",
             show(med),
@@ -533,8 +581,11 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
     .min_by(|a, b| a.1.0.total_cmp(&b.1.0));
     if let Some((m, (f, lo, hi))) = hb {
         s.push_str(&format!(
-            "\nBest of tuneforge's Hyperband/BOHB: **{m}, {f:.3}** of the budget (90% interval \
-             {lo:.3} – {hi:.3}): target {}.\n",
+            "\nBest of tuneforge's Hyperband/BOHB: **{m}, {}** of the budget (90% interval \
+             {} – {}): target {}.\n",
+            show(f),
+            show(lo),
+            show(hi),
             target_verdict(f, hi, 0.1)
         ));
     }
@@ -568,11 +619,11 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
             }
             n += 1;
             let ok = checkpoints.iter().all(|&c| {
-                let mine = med_at(task, best, c).unwrap_or(0.0);
+                let mine = med_at(task, best, c).unwrap_or(units.missing);
                 let theirs = peers
                     .iter()
                     .filter_map(|p| med_at(task, p, c))
-                    .fold(f64::MIN, f64::max);
+                    .fold(f64::NEG_INFINITY, f64::max);
                 mine >= theirs
             });
             if ok {
@@ -584,21 +635,29 @@ pub fn section(runs: &[Run], budget: u64, r: u64, ours: &[&str], header: &str) -
                         let theirs = peers
                             .iter()
                             .filter_map(|p| med_at(task, p, c))
-                            .fold(f64::MIN, f64::max);
-                        (c, med_at(task, best, c).unwrap_or(0.0) - theirs)
+                            .fold(f64::NEG_INFINITY, f64::max);
+                        (c, med_at(task, best, c).unwrap_or(units.missing), theirs)
                     })
+                    .filter(|(_, mine, theirs)| mine < theirs)
+                    .map(|(c, mine, theirs)| (c, mine - theirs))
                     .min_by(|a, b| a.1.total_cmp(&b.1));
                 if let Some((c, d)) = worst {
-                    lines.push_str(&format!("{task} ({d:+.2} points at {c} epochs), "));
+                    let gap = if d.is_finite() {
+                        (units.gap)(d)
+                    } else {
+                        "no full-budget result yet".into()
+                    };
+                    lines.push_str(&format!("{task} ({gap} at {}), ", (units.cost)(c)));
                 }
             }
         }
         s.push_str(&format!(
             "\n### tuneforge's best multi-fidelity method against the best peer\n\n\
              tuneforge's best multi-fidelity method by mean rank is **{best}**. On {wins} of {n} \
-             tasks ({:.0}%) its median anytime accuracy is at least the best peer's ({}) at every \
+             tasks ({:.0}%) its median anytime {} is at least the best peer's ({}) at every \
              checkpoint; target 75%: {}.{}\n",
             100.0 * wins as f64 / n.max(1) as f64,
+            units.metric,
             peers.join(", "),
             if wins as f64 >= 0.75 * n as f64 {
                 "met"

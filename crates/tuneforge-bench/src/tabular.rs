@@ -132,16 +132,24 @@ impl Tabular {
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }
-}
 
-impl Problem for Tabular {
-    fn name(&self) -> String {
-        self.name.clone()
+    /// The hyperparameter columns, in key order.
+    pub fn params(&self) -> &[(String, Column)] {
+        &self.params
     }
-    fn f_star(&self) -> f64 {
-        self.f_star
+
+    /// The objective at `key` (indices into the columns' values), if the table has it.
+    pub fn value(&self, key: &[usize]) -> Option<f64> {
+        self.table.get(key).copied()
     }
-    fn evaluate(&self, t: &mut Trial) -> Result<f64> {
+
+    /// Every configuration's objective, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.table.values().copied()
+    }
+
+    /// Suggests every hyperparameter in `t` and returns the configuration's key.
+    pub fn key(&self, t: &mut Trial) -> Result<Vec<usize>> {
         let mut key = Vec::with_capacity(self.params.len());
         for (name, col) in &self.params {
             let i = match col {
@@ -153,6 +161,19 @@ impl Problem for Tabular {
             };
             key.push(i);
         }
+        Ok(key)
+    }
+}
+
+impl Problem for Tabular {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn f_star(&self) -> f64 {
+        self.f_star
+    }
+    fn evaluate(&self, t: &mut Trial) -> Result<f64> {
+        let key = self.key(t)?;
         self.table.get(&key).copied().ok_or_else(|| {
             Error::invalid(format!(
                 "{}: configuration {key:?} is not in the table",

@@ -215,6 +215,44 @@ enum Cmd {
         #[arg(long)]
         reuse_results: bool,
     },
+    /// Multi-fidelity methods on FCNet with training time as the cost and a smaller model as
+    /// the cheap fidelity, with the peers' runs from bench/peers/multifidelity.py --fcnet.
+    MfFcnet {
+        /// Directory with fcnet_{protein_structure,naval_propulsion}.csv.gz.
+        #[arg(long, default_value = "../shared/data/hpo-tabular")]
+        data_dir: PathBuf,
+        /// Datasets (comma-separated).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "protein_structure,naval_propulsion"
+        )]
+        tasks: Vec<String>,
+        /// Seeds per (dataset, method).
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// Budget in mean full trainings (x the table's mean training time).
+        #[arg(long, default_value_t = 100)]
+        budget_configs: u64,
+        /// Methods (comma-separated; default: all of fcnet_width::METHODS).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        /// Peer runs (JSON lines from bench/peers/multifidelity.py --fcnet).
+        #[arg(long)]
+        peers: Option<PathBuf>,
+        /// Where to write tuneforge's runs (JSON lines).
+        #[arg(long, default_value = "bench/results/tuneforge-mf-fcnet.jsonl")]
+        results: PathBuf,
+        /// The Markdown file to update.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Read tuneforge's runs from --results instead of running them again.
+        #[arg(long)]
+        reuse_results: bool,
+    },
     /// Serves the real-training learners of `mf-train` to the Python peers: JSON lines on
     /// stdin/stdout (see the `mftrain` module).
     MfTrainServe {
@@ -507,6 +545,31 @@ fn main() {
             &train,
             MfPlan {
                 tasks: train.datasets.clone(),
+                seeds,
+                budget_configs,
+                methods,
+                threads,
+                reuse_results,
+            },
+            peers,
+            results,
+            out,
+        ),
+        Cmd::MfFcnet {
+            data_dir,
+            tasks,
+            seeds,
+            budget_configs,
+            methods,
+            peers,
+            results,
+            out,
+            threads,
+            reuse_results,
+        } => mf_fcnet_cmd(
+            &data_dir,
+            MfPlan {
+                tasks,
                 seeds,
                 budget_configs,
                 methods,
@@ -1005,13 +1068,14 @@ struct MfPlan {
 /// Runs the plan's (task, method, seed) jobs on `source` (reusing stored runs when asked), saves
 /// them to `results`, adds the peers' runs, and returns them with the peers' description.
 fn mf_runs(
-    source: &dyn tuneforge_bench::multifidelity::CurveSource,
+    run_one: &(
+         dyn Fn(&str, &str, u64) -> Result<tuneforge_bench::multifidelity::Run, String> + Sync
+     ),
     plan: &MfPlan,
     peers: Option<&std::path::Path>,
     results: &std::path::Path,
 ) -> (Vec<tuneforge_bench::multifidelity::Run>, String) {
-    use tuneforge_bench::multifidelity::{self, Run};
-    let budget = plan.budget_configs * source.max_epochs() as u64;
+    use tuneforge_bench::multifidelity::Run;
     let mut jobs = Vec::new();
     for t in &plan.tasks {
         for m in &plan.methods {
@@ -1051,7 +1115,7 @@ fn mf_runs(
                     else {
                         return;
                     };
-                    match multifidelity::run(source, &t, &m, seed, budget) {
+                    match run_one(&t, &m, seed) {
                         Ok(r) => {
                             let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
                             d.push(r);
@@ -1106,6 +1170,88 @@ fn mf_described(methods: &[String]) -> String {
         .join("; ")
 }
 
+/// `plan`'s runs on the FCNet tables in `data_dir` (smaller widths as the fidelity, training
+/// time as the cost), written to `out` as section `mf-fcnet`.
+fn mf_fcnet_cmd(
+    data_dir: &std::path::Path,
+    mut plan: MfPlan,
+    peers: Option<PathBuf>,
+    results: PathBuf,
+    out: PathBuf,
+) {
+    use tuneforge_bench::fcnet_width::{self, METHODS, UNITS_PER_TRAINING, WidthFcnet};
+    use tuneforge_bench::multifidelity::{self, Run};
+    let names: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
+    if plan.methods.is_empty() {
+        plan.methods = names.iter().map(|m| m.to_string()).collect();
+    }
+    if let Some(m) = plan.methods.iter().find(|m| !names.contains(&m.as_str())) {
+        eprintln!("error: unknown method '{m}' (known: {})", names.join(", "));
+        std::process::exit(1);
+    }
+    let mut tables = Vec::new();
+    for t in &plan.tasks {
+        let path = data_dir.join(format!("fcnet_{t}.csv.gz"));
+        match WidthFcnet::load(&path) {
+            Ok(fc) => tables.push((t.clone(), fc)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let run_one = |t: &str, m: &str, seed: u64| -> Result<Run, String> {
+        let (_, fc) = tables
+            .iter()
+            .find(|(name, _)| name == t)
+            .ok_or_else(|| format!("no table for {t}"))?;
+        fcnet_width::run(fc, t, m, seed, plan.budget_configs)
+    };
+    let (runs, peer_note) = mf_runs(&run_one, &plan, peers.as_deref(), &results);
+    let described = METHODS
+        .iter()
+        .filter(|(m, _)| plan.methods.iter().any(|x| x == m))
+        .map(|(m, d)| format!("`{m}` {d}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mean_times = tables
+        .iter()
+        .map(|(t, fc)| format!("{t} {:.0} s", fc.mean_full_time_ms() as f64 / 1000.0))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let header = format!(
+        "## Multi-fidelity on FCNet, training time as the cost\n\nCommand: `{}`  \nMachine: {}. \
+         Datasets: {} (Klein & Hutter 2019's tables: every configuration trained for real, 4 \
+         seeds; the objective is the mean validation MSE, shown negated so that higher is \
+         better), seeds: {}. The cost of a run is the measured training time of what it \
+         evaluated (mean over the 4 seeds), counted in the table's mean training time of a \
+         configuration ({mean_times}); budget per run: {} of them. The tables hold only results \
+         after full training, so the cheap fidelity is a smaller model: at budget b of R = {} \
+         (η = {}) both hidden layers get the configuration's units divided by R/b (at least 16), \
+         and the evaluation costs that network's training time. A wider network cannot \
+         continue a narrower one, so every evaluation pays its whole training time, a \
+         promotion's too (as DEHB and SMAC3 do for every fidelity). Narrowing saves little \
+         time here, since batch size, not width, sets most of it. Peers: {peer_note}. \
+         tuneforge methods: {described}.\n",
+        command_line(),
+        machine(),
+        plan.tasks.join(", "),
+        plan.seeds,
+        plan.budget_configs,
+        fcnet_width::R,
+        fcnet_width::ETA,
+    );
+    let text = multifidelity::section(
+        &runs,
+        plan.budget_configs * UNITS_PER_TRAINING,
+        &fcnet_width::units(plan.budget_configs),
+        &names,
+        &header,
+    );
+    write_section_or_exit(&out, "mf-fcnet", &text);
+    eprintln!("wrote {}", out.display());
+}
+
 /// `plan`'s runs on the LCBench surrogate in `data`, written to `out` as section `section`
 /// titled `title`.
 #[cfg(feature = "lcbench")]
@@ -1135,7 +1281,13 @@ fn mf_cmd(
     }
     let (seeds, budget_configs) = (plan.seeds, plan.budget_configs);
     let budget = budget_configs * EPOCHS as u64;
-    let (runs, peer_note) = mf_runs(&Curves(&surrogate), &plan, peers.as_deref(), &results);
+    let curves = Curves(&surrogate);
+    let (runs, peer_note) = mf_runs(
+        &|t, m, seed| multifidelity::run(&curves, t, m, seed, budget),
+        &plan,
+        peers.as_deref(),
+        &results,
+    );
     let ours: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
     let header = format!(
         "## {title}\n\nCommand: `{}`  \nMachine: {}. Tasks: {}, seeds: {seeds}, \
@@ -1149,7 +1301,13 @@ fn mf_cmd(
         plan.tasks.len(),
         mf_described(&plan.methods)
     );
-    let text = multifidelity::section(&runs, budget, EPOCHS as u64, &ours, &header);
+    let text = multifidelity::section(
+        &runs,
+        budget,
+        &multifidelity::Units::epochs(EPOCHS as u64, budget),
+        &ours,
+        &header,
+    );
     write_section_or_exit(&out, &section, &text);
     eprintln!("wrote {}", out.display());
 }
@@ -1181,7 +1339,12 @@ fn mf_train_cmd(
     let source = train.load();
     let r = train.epochs as u64;
     let budget = plan.budget_configs * r;
-    let (runs, peer_note) = mf_runs(&source, &plan, peers.as_deref(), &results);
+    let (runs, peer_note) = mf_runs(
+        &|t, m, seed| multifidelity::run(&source, t, m, seed, budget),
+        &plan,
+        peers.as_deref(),
+        &results,
+    );
     let ours: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
     let seconds: Vec<String> = plan
         .methods
@@ -1218,7 +1381,13 @@ fn mf_train_cmd(
         mf_described(&plan.methods),
         seconds.join(", ")
     );
-    let section = multifidelity::section(&runs, budget, r, &ours, &header);
+    let section = multifidelity::section(
+        &runs,
+        budget,
+        &multifidelity::Units::epochs(r, budget),
+        &ours,
+        &header,
+    );
     write_section_or_exit(&out, "multifidelity-train", &section);
     eprintln!("wrote {}", out.display());
 }
