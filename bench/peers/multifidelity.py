@@ -221,7 +221,10 @@ def run_optuna(bench, task, method, seed, budget):
         "optuna-tpe-hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=R, reduction_factor=eta),
         "optuna-tpe-sh": optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta),
     }[method]
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    # Optuna's HyperbandPruner deals trials to brackets by a hash of the study's name and the
+    # trial number; a fixed name (not Optuna's random default) makes a run repeat exactly.
+    study = optuna.create_study(study_name=f"{task}-{method}-{seed}", direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
     rec = Record(bench, task)
 
     def objective(t):
