@@ -24,12 +24,16 @@ pub const R: u64 = 8;
 pub const ETA: u64 = 2;
 
 /// The methods run on it, with what each is here.
-pub const METHODS: [(&str, &str); 9] = [
+pub const METHODS: [(&str, &str); 10] = [
     ("random", "random search, every trial at full width"),
     ("tpe", "TPE, every trial at full width"),
     (
         "hyperband",
         "random + Hyperband (r=1, eta=2): a trial trains at widths R/8, R/4, R/2, R in turn, each from scratch, until pruned",
+    ),
+    (
+        "tpe-hyperband",
+        "TPE + Hyperband, trials as for hyperband (the pairing of Optuna's TPE + HyperbandPruner)",
     ),
     (
         "bohb",
@@ -62,7 +66,7 @@ pub const METHODS: [(&str, &str); 9] = [
 pub const UNITS_PER_TRAINING: u64 = 1000;
 
 /// Methods whose trials report at every width and are stopped by a pruner.
-const STEPWISE: [&str; 2] = ["hyperband", "bohb"];
+const STEPWISE: [&str; 3] = ["hyperband", "tpe-hyperband", "bohb"];
 
 /// One FCNet dataset's table, with validation MSE and training time per configuration.
 pub struct WidthFcnet {
