@@ -87,58 +87,29 @@ class Fcnet:
     epochs = 8
     eta = 2
     steps = [1, 2, 4, 8]
-    params = ["activation_fn_1", "activation_fn_2", "batch_size", "dropout_1", "dropout_2",
-              "init_lr", "lr_schedule", "n_units_1", "n_units_2"]
 
     def __init__(self, data, tasks):
-        import csv
-        import gzip
+        from problems import FCNET_PARAMS, read_table
         self.tables = {}
         for task in tasks:
-            with gzip.open(os.path.join(data, f"fcnet_{task}.csv.gz"), "rt") as f:
-                rows = list(csv.reader(f))
-            header, rows = rows[0], rows[1:]
-            pc = [header.index(p) for p in self.params]
-            mse_c = [i for i, h in enumerate(header) if h.startswith("val_loss_s")]
-            time_c = [i for i, h in enumerate(header) if h.startswith("train_time_s")]
-            columns = []
-            for c in pc:
-                vals = [r[c] for r in rows]
-                try:
-                    columns.append(("num", sorted({float(v) for v in vals})))
-                except ValueError:
-                    seen = []
-                    for v in vals:
-                        if v not in seen:
-                            seen.append(v)
-                    columns.append(("text", seen))
-            table = {}
-            for r in rows:
-                key = tuple(col.index(float(r[c]) if kind == "num" else r[c])
-                            for c, (kind, col) in zip(pc, columns))
-                mse = sum(float(r[i]) for i in mse_c) / len(mse_c)
-                secs = sum(float(r[i]) for i in time_c) / len(time_c)
-                table[key] = (-mse, secs)
+            path = os.path.join(data, f"fcnet_{task}.csv.gz")
+            _, self.space, means = read_table(path, FCNET_PARAMS, ["val_loss_s", "train_time_s"])
+            table = {k: (-mse, secs) for k, (mse, secs) in means.items()}
             mean_ms = math.floor(1000 * sum(v[1] for v in table.values()) / len(table) + 0.5)
-            self.tables[task] = (columns, table, max(mean_ms, 1))
-        columns = next(iter(self.tables.values()))[0]
-        self.space = [
-            {"name": n, "type": "int", "low": 0, "high": len(col) - 1} if kind == "num"
-            else {"name": n, "type": "cat", "choices": col}
-            for n, (kind, col) in zip(self.params, columns)
-        ]
+            self.tables[task] = (table, max(mean_ms, 1))
+        self.units = [FCNET_PARAMS.index("n_units_1"), FCNET_PARAMS.index("n_units_2")]
 
     def budget(self, task, configs):
-        return configs * self.tables[task][2]
+        return configs * self.tables[task][1]
 
     def trace_cost(self, task, spent):
-        return spent * 1000 // self.tables[task][2]
+        return spent * 1000 // self.tables[task][1]
 
     def learner(self, task, config, seed):
-        columns, table, _ = self.tables[task]
-        key = [config[n] if kind == "num" else col.index(config[n])
-               for n, (kind, col) in zip(self.params, columns)]
-        units = [self.params.index("n_units_1"), self.params.index("n_units_2")]
+        from problems import config_key
+        table, _ = self.tables[task]
+        key = config_key(self.space, config)
+        units = self.units
         R = self.epochs
 
         def at(b):

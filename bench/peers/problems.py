@@ -162,12 +162,16 @@ def _is_num(v):
         return False
 
 
-def tabular(name, path, params, metric):
+def read_table(path, params, prefixes):
+    """A tabular benchmark's grid: the columns (numeric ones as their sorted values, text ones
+    in first-seen order), the search space over them (numeric as the index into the values, as
+    tuneforge-bench does), and per configuration key the mean over seeds of each `prefixes`
+    metric (columns named prefix + seed)."""
     with gzip.open(path, "rt") as f:
         rows = list(csv.reader(f))
     header, rows = rows[0], rows[1:]
     pcols = [header.index(p) for p in params]
-    mcols = [i for i, h in enumerate(header) if h.startswith(metric)]
+    mcols = [[i for i, h in enumerate(header) if h.startswith(m)] for m in prefixes]
     columns = []
     for c in pcols:
         vals = [r[c] for r in rows]
@@ -180,23 +184,30 @@ def tabular(name, path, params, metric):
                     seen.append(v)
             columns.append(("text", seen))
     table = {}
-    acc = "acc" in metric
     for r in rows:
         key = tuple(col.index(float(r[c])) if kind == "num" else col.index(r[c]) for c, (kind, col) in zip(pcols, columns))
-        ys = [float(r[c]) for c in mcols]
-        m = sum(ys) / len(ys)
-        table[key] = 1 - m if acc else m
+        table[key] = [sum(float(r[c]) for c in cs) / len(cs) for cs in mcols]
     space = []
     for p, (kind, col) in zip(params, columns):
         if kind == "num":
             space.append({"name": p, "type": "int", "low": 0, "high": len(col) - 1, "log": False})
         else:
             space.append({"name": p, "type": "cat", "choices": col})
-    names = [s for s in space]
+    return columns, space, table
+
+
+def config_key(space, pv):
+    """The table key of the configuration `pv` (a dict of the space's parameters)."""
+    return tuple(pv[s["name"]] if s["type"] == "int" else s["choices"].index(pv[s["name"]]) for s in space)
+
+
+def tabular(name, path, params, metric):
+    _, space, means = read_table(path, params, [metric])
+    acc = "acc" in metric
+    table = {k: 1 - m[0] if acc else m[0] for k, m in means.items()}
 
     def fn(pv):
-        key = tuple(pv[s["name"]] if s["type"] == "int" else s["choices"].index(pv[s["name"]]) for s in names)
-        return table[key]
+        return table[config_key(space, pv)]
 
     return Problem(name, min(table.values()), space, fn)
 

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tuneforge::sampler::asha_scheduler::budget_of;
-use tuneforge::{Direction, Error, Optimize, Study, Trial};
+use tuneforge::{Error, Optimize, Trial};
 
-use crate::multifidelity::{Run, Units, parts};
+use crate::multifidelity::{Run, Units};
 use crate::tabular::{FCNET_PARAMS, Tabular};
 
 /// The full budget: the configuration's own width.
@@ -147,15 +147,7 @@ pub fn run(
 ) -> Result<Run, String> {
     let mean_ms = fc.mean_full_time_ms().max(1);
     let budget_ms = configs * mean_ms;
-    let (sampler, pruner) =
-        parts(method, seed, R, ETA).ok_or_else(|| format!("unknown method '{method}'"))?;
-    let study = Study::builder(&format!("{task}-{method}-{seed}"))
-        .direction(Direction::Maximize)
-        .sampler_arc(sampler)
-        .pruner_arc(pruner)
-        .seed(seed)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let study = crate::multifidelity::study(task, method, seed, R, ETA)?;
     let clock = std::time::Instant::now();
     let spent = AtomicU64::new(0);
     let stop = Arc::new(AtomicBool::new(false));

@@ -126,12 +126,7 @@ impl Run {
 
 /// The sampler and pruner of `method` (a name from [`METHODS`]) with budgets from 1 to `r` and
 /// reduction factor `eta`.
-pub fn parts(
-    method: &str,
-    seed: u64,
-    r: u64,
-    eta: u64,
-) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)> {
+fn parts(method: &str, seed: u64, r: u64, eta: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)> {
     let target = Target::new("acc", Direction::Maximize);
     let tpe = || -> Arc<dyn Sampler> { Arc::new(TpeConfig::default().build(seed)) };
     let random = || -> Arc<dyn Sampler> { Arc::new(RandomSampler::new(seed)) };
@@ -209,6 +204,20 @@ pub fn parts(
     })
 }
 
+/// A study (maximising "acc") running `method` on `task` with budgets from 1 to `r` and
+/// reduction factor `eta`.
+pub fn study(task: &str, method: &str, seed: u64, r: u64, eta: u64) -> Result<Study, String> {
+    let (sampler, pruner) =
+        parts(method, seed, r, eta).ok_or_else(|| format!("unknown method '{method}'"))?;
+    Study::builder(&format!("{task}-{method}-{seed}"))
+        .direction(Direction::Maximize)
+        .sampler_arc(sampler)
+        .pruner_arc(pruner)
+        .seed(seed)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// The seed of a trial's training: distinct per (run seed, trial number).
 pub fn training_seed(run_seed: u64, trial: u64) -> u64 {
     run_seed.wrapping_mul(1_000_003).wrapping_add(trial)
@@ -223,15 +232,7 @@ pub fn run(
     budget: u64,
 ) -> Result<Run, String> {
     let r = source.max_epochs();
-    let (sampler, pruner) =
-        parts(method, seed, r as u64, 3).ok_or_else(|| format!("unknown method '{method}'"))?;
-    let study = Study::builder(&format!("{task}-{method}-{seed}"))
-        .direction(Direction::Maximize)
-        .sampler_arc(sampler)
-        .pruner_arc(pruner)
-        .seed(seed)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let study = study(task, method, seed, r as u64, 3)?;
     let clock = std::time::Instant::now();
     let spent = AtomicU64::new(0);
     let stop = Arc::new(AtomicBool::new(false));
