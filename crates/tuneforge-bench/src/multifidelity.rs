@@ -761,6 +761,42 @@ mod tests {
         );
     }
 
+    /// With a metric that may be negative (FCNet's negated MSE) a run without a full-budget
+    /// result counts as the units' `missing` (-inf): no method is behind at a checkpoint where
+    /// none has a result, and a gap is measured where ours has none and a peer has one.
+    #[test]
+    fn a_missing_result_counts_as_the_units_say() {
+        let run = |m: &str, trace: Vec<(u64, f64)>| Run {
+            method: m.into(),
+            ..traced(trace)
+        };
+        let units = crate::fcnet_width::units(10);
+        let ours = ["random", "bohb"];
+        // Budget 10 000: checkpoints at 200, 500, 1000, ... Nobody has a result at 200.
+        let level = vec![(300, -0.5), (9000, -0.2)];
+        let runs = vec![
+            run("random", level.clone()),
+            run("bohb", vec![(300, -0.4), (900, -0.1)]),
+            run("peer", vec![(450, -0.45), (5000, -0.3)]),
+        ];
+        let s = section(&runs, 10_000, &units, &ours, "");
+        assert!(s.contains("**bohb**. On 1 of 1 tasks (100%)"), "{s}");
+        // A peer with a result at 200 where ours has none: the gap says so.
+        let runs = vec![
+            run("random", level),
+            run("bohb", vec![(300, -0.4), (900, -0.1)]),
+            run("peer", vec![(150, -0.45), (5000, -0.3)]),
+        ];
+        let s = section(&runs, 10_000, &units, &ours, "");
+        assert!(s.contains("On 0 of 1 tasks (0%)"), "{s}");
+        assert!(
+            s.contains("t (no full-budget result yet at 0.2 mean trainings)"),
+            "{s}"
+        );
+        // The best method's fraction: bohb reached random search's level (-0.2) at 900.
+        assert!(s.contains("| bohb | 0.090 |"), "{s}");
+    }
+
     /// Without seed-to-seed differences the interval is the point estimate; a method that never
     /// reaches the level gives "never" at both ends; spread between seeds gives an interval
     /// around the median within the spread.
