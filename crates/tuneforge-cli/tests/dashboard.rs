@@ -426,7 +426,9 @@ impl Browser {
     fn wait_ready(&self, what: &str) {
         let started = Instant::now();
         loop {
-            let v = self.script("const a = document.getElementById('app'); return a && a.dataset.ready ? a.dataset.ready : null;");
+            // The page of the current route: a click sets the hash before that page loads,
+            // while the page it leaves still says it is ready.
+            let v = self.script("const a = document.getElementById('app'); return a && a.dataset.ready && a.dataset.page === location.hash ? a.dataset.ready : null;");
             if v == "1" {
                 return;
             }

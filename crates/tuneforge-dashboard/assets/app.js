@@ -530,6 +530,9 @@ let poller = null;
 // Each page shown gets a new generation; a poll of an older page stops itself.
 let generation = 0;
 function stopPolling() { generation++; if (poller) { clearTimeout(poller); clearInterval(poller); poller = null; } }
+// Marks the page as loaded, for scripts and tests: `data-ready` and the route it shows in
+// `data-page` (a click changes the hash before the page for it starts loading).
+function markReady(app) { app.dataset.ready = '1'; app.dataset.page = location.hash; }
 function setLive(text) { document.getElementById('live').textContent = text; }
 
 function crumbs(...items) {
@@ -558,6 +561,7 @@ async function studiesPage(app) {
 }
 
 async function studyPage(app, study) {
+  const shown = generation;
   crumbs([study, '#/study/' + encodeURIComponent(study)]);
   let summary;
   try { summary = await api(studyPath(study)); } catch (e) { return showError(app, e); }
@@ -618,7 +622,9 @@ async function studyPage(app, study) {
     ]);
   }
   await refresh(true);
-  app.dataset.ready = '1';
+  // Left while loading: another page owns the app now.
+  if (shown !== generation) return;
+  markReady(app);
   if (REPORT) { setLive('report generated ' + new Date(REPORT.generated_ms).toLocaleString()); return; }
   // Poll the change counter; after a change, refetch, and wait longer when refetching was
   // slow (a large study that changes all the time must not keep the server busy).
@@ -646,9 +652,11 @@ async function studyPage(app, study) {
 }
 
 async function trialPage(app, study, number) {
+  const shown = generation;
   crumbs([study, '#/study/' + encodeURIComponent(study)], ['trial ' + number, trialHref(study, number)]);
   let t;
   try { t = await api(studyPath(study) + '/trials/' + number); } catch (e) { return showError(app, e); }
+  if (shown !== generation) return;
   const kv = obj => h('div', { class: 'kv' }, Object.entries(obj || {}).flatMap(([k, v]) => [h('div', null, k), h('div', null, fmt(v))]));
   const values = card('Result');
   values.body.append(h('div', { class: 'kv' },
@@ -685,7 +693,7 @@ async function trialPage(app, study, number) {
     legend(p, metrics.map(([name], i) => [name, PALETTE[i % PALETTE.length]]));
     p.done();
   }
-  app.dataset.ready = '1';
+  markReady(app);
   setLive(REPORT ? 'report' : 'live');
 }
 
@@ -694,6 +702,7 @@ async function route() {
   tooltip.style.display = 'none';
   const app = document.getElementById('app');
   delete app.dataset.ready;
+  delete app.dataset.page;
   let hash = location.hash.replace(/^#/, '');
   if ((hash === '' || hash === '/') && REPORT) hash = '/study/' + encodeURIComponent(REPORT.study);
   const parts = hash.split('/').filter(Boolean).map(decodeURIComponent);
