@@ -24,20 +24,24 @@ pub const R: u64 = 8;
 pub const ETA: u64 = 2;
 
 /// The methods run on it, with what each is here.
-pub const METHODS: [(&str, &str); 10] = [
+pub const METHODS: [(&str, &str); 11] = [
     ("random", "random search, every trial at full width"),
     ("tpe", "TPE, every trial at full width"),
     (
         "hyperband",
-        "random + Hyperband (r=1, eta=2): a trial trains at widths R/8, R/4, R/2, R in turn, each from scratch, until pruned",
+        "random + Hyperband (r=1, eta=2), trials as for median",
+    ),
+    (
+        "median",
+        "TPE + median stopping: a trial trains at widths R/8, R/4, R/2, R in turn, each from scratch, until stopped",
     ),
     (
         "tpe-hyperband",
-        "TPE + Hyperband, trials as for hyperband (the pairing of Optuna's TPE + HyperbandPruner)",
+        "TPE + Hyperband, trials as for median (the pairing of Optuna's TPE + HyperbandPruner)",
     ),
     (
         "bohb",
-        "BOHB: TPE per budget + Hyperband, trials as for hyperband",
+        "BOHB: TPE per budget + Hyperband, trials as for median",
     ),
     (
         "asha-promote",
@@ -66,7 +70,7 @@ pub const METHODS: [(&str, &str); 10] = [
 pub const UNITS_PER_TRAINING: u64 = 1000;
 
 /// Methods whose trials report at every width and are stopped by a pruner.
-const STEPWISE: [&str; 3] = ["hyperband", "tpe-hyperband", "bohb"];
+const STEPWISE: [&str; 4] = ["median", "hyperband", "tpe-hyperband", "bohb"];
 
 /// One FCNet dataset's table, with validation MSE and training time per configuration.
 pub struct WidthFcnet {
