@@ -22,7 +22,7 @@ use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study, Trial
 
 /// The methods this benchmark knows: (name, what it is). r = 1 epoch, R = the source's full
 /// budget, η = 3 throughout.
-pub const METHODS: [(&str, &str); 15] = [
+pub const METHODS: [(&str, &str); 16] = [
     ("random", "random search, every trial to R epochs"),
     ("tpe", "TPE, every trial to R epochs"),
     ("median", "TPE + median stopping"),
@@ -50,6 +50,10 @@ pub const METHODS: [(&str, &str); 15] = [
     (
         "bohb-promote-hb-first",
         "bohb-promote-hb, and until a trial has R epochs the best of the first 3 configurations runs on to R at once (first_full_after = 3)",
+    ),
+    (
+        "bohb-paper-hb",
+        "bohb-promote-hb with the settings of Falkner et al. 2018's experiments: gamma = 0.15, 64 candidates, a budget modelled from d + 1 = 8 observations",
     ),
     (
         "hyperband-sync",
@@ -182,16 +186,15 @@ fn parts(method: &str, seed: u64, r: u64, eta: u64) -> Option<(Arc<dyn Sampler>,
             ),
             Arc::new(NopPruner),
         ),
-        "bohb-promote-hb" | "bohb-promote-hb-first" => (
+        "bohb-promote-hb" | "bohb-promote-hb-first" | "bohb-paper-hb" => (
             Arc::new({
-                let asha = AshaScheduler::new(
-                    Arc::new(BohbSampler::new(1, r, eta, seed).target(target.clone())),
-                    1,
-                    r,
-                    eta,
-                )
-                .budgets_at(tuneforge::pruner::hyperband_budgets(1, r, eta))
-                .target(target.clone());
+                let mut bohb = BohbSampler::new(1, r, eta, seed).target(target.clone());
+                if method == "bohb-paper-hb" {
+                    bohb = bohb.gamma(0.15).candidates(64).min_points(8);
+                }
+                let asha = AshaScheduler::new(Arc::new(bohb), 1, r, eta)
+                    .budgets_at(tuneforge::pruner::hyperband_budgets(1, r, eta))
+                    .target(target.clone());
                 if method == "bohb-promote-hb-first" {
                     asha.first_full_after(3)
                 } else {
@@ -574,6 +577,7 @@ pub fn section(runs: &[Run], budget: u64, units: &Units, ours: &[&str], header: 
         "bohb-promote",
         "bohb-promote-hb",
         "bohb-promote-hb-first",
+        "bohb-paper-hb",
         "hyperband-sync",
         "bohb-sync",
     ]

@@ -85,7 +85,22 @@ impl BohbSampler {
         self
     }
 
-    /// Observations a budget needs before its model is used (default 10).
+    /// γ, the fraction of a budget's observations that make the "good" density (default 0.1;
+    /// Falkner et al. 2018 use 0.15).
+    pub fn gamma(mut self, gamma: f64) -> Self {
+        self.tpe.gamma_fraction = gamma.clamp(0.01, 0.99);
+        self
+    }
+
+    /// Candidates drawn from the good density, of which the best l/g is proposed (default 24;
+    /// Falkner et al. 2018 draw 64).
+    pub fn candidates(mut self, n: usize) -> Self {
+        self.tpe.n_ei_candidates = n.max(1);
+        self
+    }
+
+    /// Observations a budget needs before its model is used (default 10; Falkner et al. 2018
+    /// use d + 1 for d parameters).
     pub fn min_points(mut self, n: usize) -> Self {
         self.min_points = n.max(2);
         self
