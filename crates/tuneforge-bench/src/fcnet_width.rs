@@ -9,13 +9,11 @@
 //! whole training time, as DEHB and SMAC3 do for every fidelity.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use tuneforge::sampler::asha_scheduler::budget_of;
-use tuneforge::{Error, Optimize, Trial};
+use tuneforge::{Error, Trial};
 
-use crate::multifidelity::{Run, Units};
+use crate::multifidelity::{Recorder, Run, Units};
 use crate::tabular::{FCNET_PARAMS, Tabular};
 
 /// The full budget: the configuration's own width.
@@ -152,14 +150,10 @@ pub fn run(
     let mean_ms = fc.mean_full_time_ms().max(1);
     let budget_ms = configs * mean_ms;
     let study = crate::multifidelity::study(task, method, seed, R, ETA)?;
-    let clock = std::time::Instant::now();
-    let spent = AtomicU64::new(0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let trace: Mutex<Vec<(u64, f64)>> = Mutex::new(Vec::new());
-    let trials = AtomicU64::new(0);
+    let rec = Recorder::new(budget_ms);
     let stepwise = STEPWISE.contains(&method);
     let objective = |t: &mut Trial| -> tuneforge::Result<f64> {
-        trials.fetch_add(1, Ordering::SeqCst);
+        rec.trial();
         let key = fc.mse.key(t)?;
         // A scheduled trial trains once at its budget; a pruned one at every width in turn
         // (each from scratch); the others at full width.
@@ -172,34 +166,19 @@ pub fn run(
         for &b in &levels {
             let (v, cost) = fc.evaluate(&key, b)?;
             value = v;
-            let used = spent.fetch_add(cost, Ordering::SeqCst) + cost;
-            if used >= budget_ms {
-                stop.store(true, Ordering::SeqCst);
-            }
+            let used = rec.spend(cost);
             t.report(b, [("acc", v)])?;
             if b < R && stepwise && t.should_prune()? {
                 return Err(Error::Pruned);
             }
             if b == R {
-                let mut tr = trace.lock().unwrap_or_else(|p| p.into_inner());
-                if tr.last().is_none_or(|(_, best)| v > *best) {
-                    tr.push((used * UNITS_PER_TRAINING / mean_ms, v));
-                }
+                rec.full(used * UNITS_PER_TRAINING / mean_ms, v);
             }
         }
         Ok(value)
     };
-    study
-        .optimize(objective, Optimize::default().stop_flag(stop.clone()))
-        .map_err(|e| e.to_string())?;
-    Ok(Run {
-        task: task.to_string(),
-        method: method.to_string(),
-        seed,
-        trace: trace.into_inner().unwrap_or_else(|p| p.into_inner()),
-        trials: trials.load(Ordering::SeqCst),
-        seconds: Some(clock.elapsed().as_secs_f64()),
-    })
+    rec.optimize(&study, objective)?;
+    Ok(rec.into_run(task, method, seed))
 }
 
 #[cfg(test)]

@@ -128,6 +128,81 @@ impl Run {
     }
 }
 
+/// What a run records while its study optimizes: the cost spent (raising the stop flag once
+/// the budget is gone), the anytime trace of the best full-budget value, the trials started.
+pub struct Recorder {
+    spent: AtomicU64,
+    budget: u64,
+    stop: Arc<AtomicBool>,
+    trace: Mutex<Vec<(u64, f64)>>,
+    trials: AtomicU64,
+    clock: std::time::Instant,
+}
+
+impl Recorder {
+    /// A recorder for a run of `budget` (in the harness's cost unit).
+    pub fn new(budget: u64) -> Recorder {
+        Recorder {
+            spent: AtomicU64::new(0),
+            budget,
+            stop: Arc::new(AtomicBool::new(false)),
+            trace: Mutex::new(Vec::new()),
+            trials: AtomicU64::new(0),
+            clock: std::time::Instant::now(),
+        }
+    }
+
+    /// Counts a trial started.
+    pub fn trial(&self) {
+        self.trials.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Adds `cost` to what was spent (stopping the study once the budget is reached) and
+    /// returns the total.
+    pub fn spend(&self, cost: u64) -> u64 {
+        let used = self.spent.fetch_add(cost, Ordering::SeqCst) + cost;
+        if used >= self.budget {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        used
+    }
+
+    /// The cost spent so far.
+    pub fn spent(&self) -> u64 {
+        self.spent.load(Ordering::SeqCst)
+    }
+
+    /// Records a full-budget `value` reached after `at` when it beats the best so far.
+    pub fn full(&self, at: u64, value: f64) {
+        let mut tr = self.trace.lock().unwrap_or_else(|p| p.into_inner());
+        if tr.last().is_none_or(|(_, best)| value > *best) {
+            tr.push((at, value));
+        }
+    }
+
+    /// Runs `study` with `objective` until the budget is spent.
+    pub fn optimize<F>(&self, study: &Study, objective: F) -> Result<(), String>
+    where
+        F: Fn(&mut Trial) -> tuneforge::Result<f64> + Sync,
+    {
+        study
+            .optimize(objective, Optimize::default().stop_flag(self.stop.clone()))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The run recorded.
+    pub fn into_run(self, task: &str, method: &str, seed: u64) -> Run {
+        Run {
+            task: task.to_string(),
+            method: method.to_string(),
+            seed,
+            trace: self.trace.into_inner().unwrap_or_else(|p| p.into_inner()),
+            trials: self.trials.load(Ordering::SeqCst),
+            seconds: Some(self.clock.elapsed().as_secs_f64()),
+        }
+    }
+}
+
 /// The sampler and pruner of `method` (a name from [`METHODS`]) with budgets from 1 to `r` and
 /// reduction factor `eta`.
 fn parts(method: &str, seed: u64, r: u64, eta: u64) -> Option<(Arc<dyn Sampler>, Arc<dyn Pruner>)> {
@@ -236,16 +311,12 @@ pub fn run(
 ) -> Result<Run, String> {
     let r = source.max_epochs();
     let study = study(task, method, seed, r as u64, 3)?;
-    let clock = std::time::Instant::now();
-    let spent = AtomicU64::new(0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let trace: Mutex<Vec<(u64, f64)>> = Mutex::new(Vec::new());
-    let trials = AtomicU64::new(0);
+    let rec = Recorder::new(budget);
     // The learners of trials that stopped at their budget below R, by trial number: the
     // checkpoints a promotion continues (each taken once).
     let checkpoints: Mutex<HashMap<u64, Box<dyn Learner + '_>>> = Mutex::new(HashMap::new());
     let objective = |t: &mut Trial| -> tuneforge::Result<f64> {
-        trials.fetch_add(1, Ordering::SeqCst);
+        rec.trial();
         let mut learner = source.learner(task, t, training_seed(seed, t.number()))?;
         // Under a promotion schedule the trial continues the learner of the trial it promotes
         // (its checkpoint) from that trial's budget to its own, the fresh one above having only
@@ -269,20 +340,14 @@ pub fn run(
         let mut acc = f64::NAN;
         for e in start + 1..=end {
             acc = learner.accuracy_after(e)?;
-            let used = spent.fetch_add(1, Ordering::SeqCst) + 1;
-            if used >= budget {
-                stop.store(true, Ordering::SeqCst);
-            }
+            rec.spend(1);
             t.report(e as u64, [("acc", acc)])?;
             if e < r && t.should_prune()? {
                 return Err(Error::Pruned);
             }
         }
         if end == r {
-            let mut tr = trace.lock().unwrap_or_else(|p| p.into_inner());
-            if tr.last().is_none_or(|(_, b)| acc > *b) {
-                tr.push((spent.load(Ordering::SeqCst), acc));
-            }
+            rec.full(rec.spent(), acc);
         } else {
             checkpoints
                 .lock()
@@ -291,17 +356,8 @@ pub fn run(
         }
         Ok(acc)
     };
-    study
-        .optimize(objective, Optimize::default().stop_flag(stop.clone()))
-        .map_err(|e| e.to_string())?;
-    Ok(Run {
-        task: task.to_string(),
-        method: method.to_string(),
-        seed,
-        trace: trace.into_inner().unwrap_or_else(|p| p.into_inner()),
-        trials: trials.load(Ordering::SeqCst),
-        seconds: Some(clock.elapsed().as_secs_f64()),
-    })
+    rec.optimize(&study, objective)?;
+    Ok(rec.into_run(task, method, seed))
 }
 
 /// Whether a median fraction `f` with upper interval end `hi` meets the target `at_most`:
