@@ -75,17 +75,20 @@ pub struct WidthFcnet {
     mse: Tabular,
     time: Tabular,
     units: [usize; 2],
+    mean_ms: u64,
 }
 
 impl WidthFcnet {
     /// Loads an FCNet table (`fcnet_*.csv.gz`).
     pub fn load(path: &Path) -> tuneforge::Result<WidthFcnet> {
-        let mse = Tabular::load("fcnet", path, &FCNET_PARAMS, "val_loss_s")?;
-        let time = Tabular::load("fcnet", path, &FCNET_PARAMS, "train_time_s")?;
-        Self::new(mse, time)
-    }
-
-    fn new(mse: Tabular, time: Tabular) -> tuneforge::Result<WidthFcnet> {
+        let tables = Tabular::load_metrics(
+            "fcnet",
+            path,
+            &FCNET_PARAMS,
+            &["val_loss_s", "train_time_s"],
+        )?;
+        let [mse, time] = <[Tabular; 2]>::try_from(tables)
+            .map_err(|_| Error::invalid("FCNet: two tables expected"))?;
         let pos = |n: &str| {
             mse.params()
                 .iter()
@@ -93,14 +96,20 @@ impl WidthFcnet {
                 .ok_or_else(|| Error::invalid(format!("FCNet table without '{n}'")))
         };
         let units = [pos("n_units_1")?, pos("n_units_2")?];
-        Ok(WidthFcnet { mse, time, units })
+        let n = time.len().max(1) as f64;
+        let mean_ms = (1000.0 * time.values().sum::<f64>() / n).round() as u64;
+        Ok(WidthFcnet {
+            mse,
+            time,
+            units,
+            mean_ms,
+        })
     }
 
     /// The mean training time of the table's configurations, in milliseconds (the cost of one
     /// full training on average).
     pub fn mean_full_time_ms(&self) -> u64 {
-        let n = self.time.len().max(1) as f64;
-        (1000.0 * self.time.values().sum::<f64>() / n).round() as u64
+        self.mean_ms
     }
 
     /// The configuration `key` trained at `budget` (1..=R): its units divided by R/budget.

@@ -570,8 +570,8 @@ pub fn section(runs: &[Run], budget: u64, units: &Units, ours: &[&str], header: 
     s.push_str(&format!(
         "\n### Budget to reach random search's final quality\n\nPer task, the level is random \
          search's median (over seeds) best {} after its whole budget ({}); for each method, the \
-         median over seeds of the {} it needed to reach that level, as a fraction of that budget (a run that never reached it counts \
-         as never). Target for Hyperband or BOHB: at most 0.10 (median over tasks). The interval \
+         median over seeds of the {} it needed to reach that level, as a fraction of that budget \
+         (a run that never reached it counts as never). Target for Hyperband or BOHB: at most 0.10 (median over tasks). The interval \
          is a 90% bootstrap interval of that median: {BOOTSTRAP_REPLICATES} resamplings of the \
          seeds, per task, of both random search (its level) and the method.\n\n\
          | method | median fraction over tasks | 90% interval | tasks within 0.10 | tasks never reached (median) |\n\

@@ -35,6 +35,20 @@ impl Tabular {
     /// Loads `path`: `params` name the hyperparameter columns, `metric` the per-seed prefix
     /// (`val_loss_s` or `val_acc_s`); accuracy is turned into `1 - accuracy`.
     pub fn load(name: &str, path: &Path, params: &[&str], metric: &str) -> Result<Tabular> {
+        let mut tables = Self::load_metrics(name, path, params, &[metric])?;
+        tables
+            .pop()
+            .ok_or_else(|| Error::invalid(format!("{}: no metric", path.display())))
+    }
+
+    /// Loads `path` once and returns one table per metric prefix in `metrics` (as [`Self::load`]
+    /// does for one), all with the same columns and keys.
+    pub fn load_metrics(
+        name: &str,
+        path: &Path,
+        params: &[&str],
+        metrics: &[&str],
+    ) -> Result<Vec<Tabular>> {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let mut text = String::new();
         GzDecoder::new(file)
@@ -53,19 +67,32 @@ impl Tabular {
                 .ok_or_else(|| Error::invalid(format!("{}: no column '{n}'", path.display())))
         };
         let pcols: Vec<usize> = params.iter().map(|p| col(p)).collect::<Result<_>>()?;
-        let mcols: Vec<usize> = header
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.starts_with(metric))
-            .map(|(i, _)| i)
-            .collect();
-        if mcols.is_empty() {
-            return Err(Error::invalid(format!(
-                "{}: no '{metric}*' columns",
-                path.display()
-            )));
+        let mut mcols: Vec<Vec<usize>> = Vec::with_capacity(metrics.len());
+        for metric in metrics {
+            let cols: Vec<usize> = header
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.starts_with(metric))
+                .map(|(i, _)| i)
+                .collect();
+            if cols.is_empty() {
+                return Err(Error::invalid(format!(
+                    "{}: no '{metric}*' columns",
+                    path.display()
+                )));
+            }
+            mcols.push(cols);
         }
         let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        // Every row whole before any field is read by position.
+        if let Some(r) = rows.iter().find(|r| r.len() != header.len()) {
+            return Err(Error::invalid(format!(
+                "{}: a row has {} fields, the header {}",
+                path.display(),
+                r.len(),
+                header.len()
+            )));
+        }
         let mut columns = Vec::new();
         for (&c, p) in pcols.iter().zip(params) {
             let vals: Vec<&str> = rows.iter().map(|r| r[c]).collect();
@@ -85,17 +112,11 @@ impl Tabular {
             };
             columns.push((p.to_string(), column));
         }
-        let accuracy = metric.contains("acc");
-        let mut table = HashMap::with_capacity(rows.len());
+        let mut tables: Vec<HashMap<Vec<usize>, f64>> = metrics
+            .iter()
+            .map(|_| HashMap::with_capacity(rows.len()))
+            .collect();
         for r in &rows {
-            if r.len() != header.len() {
-                return Err(Error::invalid(format!(
-                    "{}: a row has {} fields, the header {}",
-                    path.display(),
-                    r.len(),
-                    header.len()
-                )));
-            }
             let key: Vec<usize> = pcols
                 .iter()
                 .zip(&columns)
@@ -107,20 +128,25 @@ impl Tabular {
                     Column::Text(v) => v.iter().position(|y| y == r[c]).unwrap_or(0),
                 })
                 .collect();
-            let ys: Vec<f64> = mcols
-                .iter()
-                .filter_map(|&c| r[c].parse::<f64>().ok())
-                .collect();
-            let mean = ys.iter().sum::<f64>() / ys.len().max(1) as f64;
-            table.insert(key, if accuracy { 1.0 - mean } else { mean });
+            for ((metric, cols), table) in metrics.iter().zip(&mcols).zip(&mut tables) {
+                let ys: Vec<f64> = cols
+                    .iter()
+                    .filter_map(|&c| r[c].parse::<f64>().ok())
+                    .collect();
+                let mean = ys.iter().sum::<f64>() / ys.len().max(1) as f64;
+                let accuracy = metric.contains("acc");
+                table.insert(key.clone(), if accuracy { 1.0 - mean } else { mean });
+            }
         }
-        let f_star = table.values().cloned().fold(f64::INFINITY, f64::min);
-        Ok(Tabular {
-            name: name.to_string(),
-            params: columns,
-            table,
-            f_star,
-        })
+        Ok(tables
+            .into_iter()
+            .map(|table| Tabular {
+                name: name.to_string(),
+                params: columns.clone(),
+                f_star: table.values().cloned().fold(f64::INFINITY, f64::min),
+                table,
+            })
+            .collect())
     }
 
     /// Number of configurations.
@@ -174,7 +200,7 @@ impl Problem for Tabular {
     }
     fn evaluate(&self, t: &mut Trial) -> Result<f64> {
         let key = self.key(t)?;
-        self.table.get(&key).copied().ok_or_else(|| {
+        self.value(&key).ok_or_else(|| {
             Error::invalid(format!(
                 "{}: configuration {key:?} is not in the table",
                 self.name
@@ -262,6 +288,28 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("a row has 2 fields, the header 3"), "{e}");
+        // A row too short to hold a parameter column is refused, not read past its end.
+        gz(&bad, "a,b,val_acc_s0\n1,x,0.5\n2\n");
+        let e = Tabular::load("t", &bad, &["a", "b"], "val_acc_s")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("a row has 1 fields, the header 3"), "{e}");
+        // Two metrics from one read: the same keys, each its own values.
+        let [acc, other] = <[Tabular; 2]>::try_from(
+            Tabular::load_metrics("t", &ok, &["a", "b"], &["val_acc_s", "val_acc_s1"]).unwrap(),
+        )
+        .ok()
+        .unwrap();
+        assert_eq!((acc.len(), other.len()), (4, 4));
+        assert!(
+            (acc.value(&[0, 0]).unwrap() - 0.4).abs() < 1e-12,
+            "1 - mean(0.5, 0.7)"
+        );
+        assert!(
+            (other.value(&[0, 0]).unwrap() - 0.3).abs() < 1e-12,
+            "1 - 0.7"
+        );
         let e = Tabular::load("t", &ok, &["a", "nope"], "val_acc_s")
             .err()
             .unwrap()

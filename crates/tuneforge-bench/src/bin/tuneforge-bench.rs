@@ -1159,10 +1159,9 @@ fn mf_runs(
     (runs, peer_note)
 }
 
-/// The `methods` with their descriptions, as the section header lists them.
-fn mf_described(methods: &[String]) -> String {
-    use tuneforge_bench::multifidelity::METHODS;
-    METHODS
+/// The `methods` with their descriptions in `table`, as the section header lists them.
+fn mf_described(table: &[(&str, &str)], methods: &[String]) -> String {
+    table
         .iter()
         .filter(|(m, _)| methods.iter().any(|x| x == m))
         .map(|(m, d)| format!("`{m}` {d}"))
@@ -1208,12 +1207,7 @@ fn mf_fcnet_cmd(
         fcnet_width::run(fc, t, m, seed, plan.budget_configs)
     };
     let (runs, peer_note) = mf_runs(&run_one, &plan, peers.as_deref(), &results);
-    let described = METHODS
-        .iter()
-        .filter(|(m, _)| plan.methods.iter().any(|x| x == m))
-        .map(|(m, d)| format!("`{m}` {d}"))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let described = mf_described(&METHODS, &plan.methods);
     let mean_times = tables
         .iter()
         .map(|(t, fc)| format!("{t} {:.0} s", fc.mean_full_time_ms() as f64 / 1000.0))
@@ -1299,7 +1293,7 @@ fn mf_cmd(
         command_line(),
         machine(),
         plan.tasks.len(),
-        mf_described(&plan.methods)
+        mf_described(&METHODS, &plan.methods)
     );
     let text = multifidelity::section(
         &runs,
@@ -1378,7 +1372,7 @@ fn mf_train_cmd(
         train.batch_size,
         plan.seeds,
         plan.budget_configs,
-        mf_described(&plan.methods),
+        mf_described(&METHODS, &plan.methods),
         seconds.join(", ")
     );
     let section = multifidelity::section(
