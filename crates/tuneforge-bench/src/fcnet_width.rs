@@ -288,6 +288,28 @@ mod tests {
     }
 
     #[test]
+    fn bad_inputs_are_refused_with_what_was_wrong() {
+        let fc = load(Some(0.01));
+        let e = super::run(&fc, "t", "foo", 1, 5).err().unwrap();
+        assert!(e.contains("unknown method 'foo'"), "{e}");
+        let missing = Path::new("/nonexistent/fcnet_nothing.csv.gz");
+        let e = WidthFcnet::load(missing).err().unwrap().to_string();
+        assert!(e.contains("fcnet_nothing.csv.gz"), "{e}");
+        // A table without the width columns cannot give the smaller-model fidelity.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fcnet_narrow.csv.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(b"activation_fn_1,val_loss_s0,train_time_s0\nrelu,0.5,1.0\n")
+            .unwrap();
+        gz.finish().unwrap();
+        let e = WidthFcnet::load(&path).err().unwrap().to_string();
+        assert!(e.contains("no column 'activation_fn_2'"), "{e}");
+    }
+
+    #[test]
     fn the_shipped_tables_hold_the_documented_optima() {
         // ../shared/data/README.md: best validation MSE protein 0.2214, naval 3.19e-5.
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/hpo-tabular");
