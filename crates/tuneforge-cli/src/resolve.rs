@@ -93,7 +93,7 @@ pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
         SamplerKind::Auto => Arc::new(tuneforge::sampler::AutoSampler::new(seed)),
         SamplerKind::Random => Arc::new(RandomSampler::new(seed)),
         SamplerKind::Sobol => Arc::new(SobolSampler::new(seed)),
-        SamplerKind::Tpe => Arc::new(tuneforge::sampler::TpeConfig::default().build(seed)),
+        SamplerKind::Tpe => Arc::new(file.tpe_config().build(seed)),
         SamplerKind::CmaEs => Arc::new(tuneforge::sampler::CmaEsConfig::default().build(seed)),
         SamplerKind::Gp => Arc::new(tuneforge::sampler::GpConfig::default().build(seed)),
         SamplerKind::Rf => Arc::new(tuneforge::sampler::RfConfig::default().build(seed)),
@@ -105,16 +105,7 @@ pub fn sampler(file: &StudyFile, seed: u64) -> Result<Arc<dyn Sampler>> {
         }
         SamplerKind::Genetic => Arc::new(tuneforge::sampler::GeneticConfig::default().build(seed)),
         SamplerKind::Nsga2 => Arc::new(tuneforge::sampler::Nsga2Config::default().build(seed)),
-        SamplerKind::Bohb => {
-            let p = file.pruner.as_ref().ok_or_else(|| {
-                Error::invalid("sampler \"bohb\" needs a [pruner] with resources")
-            })?;
-            Arc::new(
-                tuneforge::sampler::BohbSampler::with_budgets(p.budgets(), seed).target(
-                    tuneforge::pruner::Target::new(p.metric.clone(), p.direction),
-                ),
-            )
-        }
+        SamplerKind::Bohb => Arc::new(file.bohb_sampler(seed)?),
         SamplerKind::LocalSearch | SamplerKind::Reinforce => {
             let space = file
                 .architecture

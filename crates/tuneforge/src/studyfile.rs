@@ -302,6 +302,122 @@ pub struct CommandSpec {
     pub architecture: Option<ArchitectureSpec>,
 }
 
+/// Settings of the model-based samplers (`[sampler]`), each applying to the samplers named in
+/// its documentation; a setting the chosen sampler does not have is refused.
+///
+/// ```toml
+/// [sampler]               # BOHB with the settings of Falkner et al. 2018's experiments
+/// gamma = 0.15
+/// candidates = 64
+/// min_points = 8          # d + 1 for d = 7 parameters
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SamplerSettings {
+    /// tpe, bohb: the fraction of observations that make the "good" density, in (0, 1).
+    pub gamma: Option<f64>,
+    /// tpe, bohb: candidates drawn from the good density per proposal (at least 1).
+    pub candidates: Option<usize>,
+    /// tpe: complete trials before the model is used.
+    pub startup_trials: Option<usize>,
+    /// bohb: observations a budget needs before its model proposes (at least 2).
+    pub min_points: Option<usize>,
+    /// bohb: the fraction of configurations drawn at random, in [0, 1].
+    pub random_fraction: Option<f64>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSampler {
+    gamma: Option<f64>,
+    candidates: Option<i64>,
+    startup_trials: Option<i64>,
+    min_points: Option<i64>,
+    random_fraction: Option<f64>,
+}
+
+impl SamplerSettings {
+    /// Checks each setting's range and that `kind` has it.
+    fn parse(raw: RawSampler, kind: &SamplerKind) -> std::result::Result<Self, String> {
+        let name = kind.as_str();
+        let has = |setting: &str, samplers: &[SamplerKind]| {
+            if samplers.contains(kind) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{setting}` is not a setting of sampler \"{name}\" (it applies to {})",
+                    samplers
+                        .iter()
+                        .map(|k| format!("\"{}\"", k.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ))
+            }
+        };
+        let count = |setting: &str, v: Option<i64>, min: i64, samplers: &[SamplerKind]| match v {
+            None => Ok(None),
+            Some(n) => {
+                has(setting, samplers)?;
+                if n < min {
+                    Err(format!("{setting} must be at least {min} ({n})"))
+                } else {
+                    Ok(Some(n as usize))
+                }
+            }
+        };
+        let tpe_like = [SamplerKind::Tpe, SamplerKind::Bohb];
+        if let Some(g) = raw.gamma {
+            has("gamma", &tpe_like)?;
+            if !(g > 0.0 && g < 1.0) {
+                return Err(format!("gamma must be between 0 and 1, exclusive ({g})"));
+            }
+        }
+        if let Some(r) = raw.random_fraction {
+            has("random_fraction", &[SamplerKind::Bohb])?;
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!("random_fraction must be between 0 and 1 ({r})"));
+            }
+        }
+        Ok(SamplerSettings {
+            gamma: raw.gamma,
+            candidates: count("candidates", raw.candidates, 1, &tpe_like)?,
+            startup_trials: count("startup_trials", raw.startup_trials, 0, &[SamplerKind::Tpe])?,
+            min_points: count("min_points", raw.min_points, 2, &[SamplerKind::Bohb])?,
+            random_fraction: raw.random_fraction,
+        })
+    }
+
+    /// `config` with these settings applied.
+    fn tpe(&self, mut config: crate::sampler::TpeConfig) -> crate::sampler::TpeConfig {
+        if let Some(g) = self.gamma {
+            config.gamma_fraction = g;
+        }
+        if let Some(c) = self.candidates {
+            config.n_ei_candidates = c;
+        }
+        if let Some(n) = self.startup_trials {
+            config.n_startup_trials = n;
+        }
+        config
+    }
+
+    /// `bohb` with these settings applied.
+    fn bohb(&self, mut bohb: crate::sampler::BohbSampler) -> crate::sampler::BohbSampler {
+        if let Some(g) = self.gamma {
+            bohb = bohb.gamma(g);
+        }
+        if let Some(c) = self.candidates {
+            bohb = bohb.candidates(c);
+        }
+        if let Some(n) = self.min_points {
+            bohb = bohb.min_points(n);
+        }
+        if let Some(r) = self.random_fraction {
+            bohb = bohb.random_fraction(r);
+        }
+        bohb
+    }
+}
+
 /// A parsed, validated study file.
 #[derive(Clone, Debug)]
 pub struct StudyFile {
@@ -317,6 +433,8 @@ pub struct StudyFile {
     pub metrics: Vec<String>,
     /// The sampler.
     pub sampler: SamplerKind,
+    /// The sampler's settings (`[sampler]`); unset ones keep the sampler's defaults.
+    pub sampler_settings: SamplerSettings,
     /// Study seed.
     pub seed: Option<u64>,
     /// Total trials for the study.
@@ -345,6 +463,7 @@ pub struct StudyFile {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     study: RawStudy,
+    sampler: Option<RawSampler>,
     command: Option<RawCommand>,
     pruner: Option<RawPruner>,
     architecture: Option<RawArchitecture>,
@@ -630,6 +749,8 @@ impl StudyFile {
                 ))
             })?,
         };
+        let sampler_settings = SamplerSettings::parse(raw.sampler.unwrap_or_default(), &sampler)
+            .map_err(|m| err(format!("[sampler] {m}")))?;
         let nonneg = |v: Option<i64>, what: &str| -> Result<Option<u64>> {
             match v {
                 Some(x) if x < 0 => Err(err(format!("[study] {what} must not be negative ({x})"))),
@@ -843,6 +964,7 @@ impl StudyFile {
             directions,
             metrics,
             sampler,
+            sampler_settings,
             seed,
             trials,
             timeout_s: s.timeout,
@@ -855,6 +977,25 @@ impl StudyFile {
             enqueue,
             architecture,
         })
+    }
+
+    /// TPE's configuration: the defaults with the `[sampler]` settings.
+    pub fn tpe_config(&self) -> crate::sampler::TpeConfig {
+        self.sampler_settings
+            .tpe(crate::sampler::TpeConfig::default())
+    }
+
+    /// The BOHB sampler the file declares: models at the budgets its `[pruner]` judges at, of
+    /// the pruner's metric, with the `[sampler]` settings.
+    pub fn bohb_sampler(&self, seed: u64) -> Result<crate::sampler::BohbSampler> {
+        let p = self
+            .pruner
+            .as_ref()
+            .ok_or_else(|| Error::invalid("sampler \"bohb\" needs a [pruner] with resources"))?;
+        Ok(self.sampler_settings.bohb(
+            crate::sampler::BohbSampler::with_budgets(p.budgets(), seed)
+                .target(crate::pruner::Target::new(p.metric.clone(), p.direction)),
+        ))
     }
 
     /// The storage URL to use: the file's own, else `tuneforge.db` beside the file.

@@ -425,3 +425,121 @@ fn architecture_tables_add_their_decisions_to_the_space() {
     let e = parse("[study]\nname = \"d\"\n[architecture]\ntype = \"decisions\"\n").unwrap_err();
     assert!(e.contains("at least one decision"), "{e}");
 }
+
+#[test]
+fn the_sampler_table_sets_bohbs_and_tpes_models() {
+    use tuneforge::sampler::{BohbSampler, TpeConfig};
+    let hb = "[pruner]\ntype = \"hyperband\"\nmin_resource = 1\nmax_resource = 27\n";
+    let f = parse(&format!(
+        "[study]\nname = \"s\"\nsampler = \"bohb\"\n\n[sampler]\ngamma = 0.15\ncandidates = 64\n\
+         min_points = 8\nrandom_fraction = 0.2\n\n{hb}\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
+    ))
+    .unwrap();
+    let bohb = f.bohb_sampler(0).unwrap();
+    assert_eq!(bohb.budgets(), &[1, 3, 9, 27]);
+    let s = bohb.settings();
+    assert_eq!(
+        (s.gamma, s.candidates, s.min_points, s.random_fraction),
+        (0.15, 64, 8, 0.2)
+    );
+    // Unset settings keep the sampler's defaults.
+    let f = parse(&format!(
+        "[study]\nname = \"s\"\nsampler = \"bohb\"\n\n[sampler]\ncandidates = 64\n\n{hb}\n\
+         [params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
+    ))
+    .unwrap();
+    let default = BohbSampler::new(1, 27, 3, 0).settings();
+    let s = f.bohb_sampler(0).unwrap().settings();
+    assert_eq!(s.candidates, 64);
+    assert_eq!(
+        (s.gamma, s.min_points, s.random_fraction),
+        (default.gamma, default.min_points, default.random_fraction)
+    );
+    // No [sampler] table: nothing changes.
+    let f = parse(&format!(
+        "[study]\nname = \"s\"\nsampler = \"bohb\"\n\n{hb}\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
+    ))
+    .unwrap();
+    assert_eq!(f.bohb_sampler(0).unwrap().settings(), default);
+
+    let f = parse(
+        "[study]\nname = \"s\"\nsampler = \"tpe\"\n\n[sampler]\ngamma = 0.2\ncandidates = 100\n\
+         startup_trials = 4\n\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n",
+    )
+    .unwrap();
+    let c = f.tpe_config();
+    assert_eq!(
+        (c.gamma_fraction, c.n_ei_candidates, c.n_startup_trials),
+        (0.2, 100, 4)
+    );
+    let d = TpeConfig::default();
+    let c = parse("[study]\nname = \"s\"\nsampler = \"tpe\"\n\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n")
+        .unwrap()
+        .tpe_config();
+    assert_eq!(
+        (c.gamma_fraction, c.n_ei_candidates, c.n_startup_trials),
+        (d.gamma_fraction, d.n_ei_candidates, d.n_startup_trials)
+    );
+}
+
+#[test]
+fn a_sampler_setting_out_of_range_or_foreign_to_the_sampler_is_refused() {
+    let file = |sampler: &str, setting: &str| {
+        format!(
+            "[study]\nname = \"s\"\nsampler = \"{sampler}\"\n\n[sampler]\n{setting}\n\n\
+             [pruner]\ntype = \"hyperband\"\nmin_resource = 1\nmax_resource = 27\n\n\
+             [params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
+        )
+    };
+    bad(
+        &file("bohb", "gamma = nan"),
+        &["[sampler]", "gamma must be between 0 and 1", "NaN"],
+    );
+    bad(
+        &file("bohb", "gamma = 1.0"),
+        &["gamma must be between 0 and 1"],
+    );
+    bad(
+        &file("tpe", "candidates = 0"),
+        &["candidates must be at least 1 (0)"],
+    );
+    bad(
+        &file("tpe", "startup_trials = -1"),
+        &["startup_trials must be at least 0 (-1)"],
+    );
+    bad(
+        &file("bohb", "candidates = -3"),
+        &["[sampler] candidates must be at least 1 (-3)"],
+    );
+    bad(
+        &file("bohb", "min_points = 1"),
+        &["min_points must be at least 2"],
+    );
+    bad(
+        &file("bohb", "random_fraction = 1.5"),
+        &["random_fraction must be between 0 and 1"],
+    );
+    bad(
+        &file("bohb", "random_fraction = nan"),
+        &["random_fraction must be between 0 and 1"],
+    );
+    bad(
+        &file("random", "gamma = 0.2"),
+        &[
+            "`gamma` is not a setting of sampler \"random\"",
+            "\"tpe\" and \"bohb\"",
+        ],
+    );
+    bad(
+        &file("tpe", "min_points = 8"),
+        &[
+            "`min_points` is not a setting of sampler \"tpe\"",
+            "\"bohb\"",
+        ],
+    );
+    bad(
+        &file("bohb", "startup_trials = 5"),
+        &["`startup_trials` is not a setting of sampler \"bohb\""],
+    );
+    bad(&file("bohb", "gama = 0.2"), &["unknown field", "gama"]);
+}

@@ -24,6 +24,19 @@ use crate::pruner::{Target, hyperband_budgets};
 use crate::record::{Direction, FrozenTrial, TrialState};
 use crate::seed::mix;
 
+/// The settings of BOHB's models, as [`BohbSampler::settings`] reports them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BohbSettings {
+    /// ρ, the fraction of configurations drawn at random.
+    pub random_fraction: f64,
+    /// γ, the fraction of a budget's observations in the "good" density.
+    pub gamma: f64,
+    /// Candidates drawn from the good density per proposal.
+    pub candidates: usize,
+    /// Observations a budget needs before its model is used.
+    pub min_points: usize,
+}
+
 /// BOHB's proposal side.
 pub struct BohbSampler {
     budgets: Vec<u64>,
@@ -104,6 +117,16 @@ impl BohbSampler {
     pub fn min_points(mut self, n: usize) -> Self {
         self.min_points = n.max(2);
         self
+    }
+
+    /// The settings of its models.
+    pub fn settings(&self) -> BohbSettings {
+        BohbSettings {
+            random_fraction: self.random_fraction,
+            gamma: self.tpe.gamma_fraction,
+            candidates: self.tpe.n_ei_candidates,
+            min_points: self.min_points,
+        }
     }
 
     /// The budgets.
