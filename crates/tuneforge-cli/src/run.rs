@@ -282,6 +282,7 @@ fn drive(
     let exhausted = AtomicBool::new(false);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     let metric_names = file.metrics.clone();
+    let step_name = step_name(file);
     let me = study.worker().to_string();
     let poll = study.liveness().interval.min(Duration::from_secs(1));
 
@@ -342,7 +343,7 @@ fn drive(
                 }
             };
             match runner.run(study, trial, stop) {
-                Ok(done) => report_trial(study, &done, &metric_names, &bar, quiet),
+                Ok(done) => report_trial(study, &done, &metric_names, &step_name, &bar, quiet),
                 // Failed as stale by another worker meanwhile (its heartbeats did not get
                 // through); that worker recorded why and re-enqueued it if the policy says so.
                 Err(Error::TrialFinished(n)) => {
@@ -441,7 +442,14 @@ fn spawn_workers(
         });
         for t in study.view()?.trials.iter() {
             if t.state.is_finished() && shown.insert(t.number) {
-                report_trial(study, t, &file.metrics, &bar, budget.quiet);
+                report_trial(
+                    study,
+                    t,
+                    &file.metrics,
+                    &step_name(file),
+                    &bar,
+                    budget.quiet,
+                );
             }
         }
         if children.is_empty() {
@@ -558,10 +566,20 @@ fn progress_bar(target: Option<u64>, done: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// What the study's reports count: the `[pruner]` resource's name, else "step".
+fn step_name(file: &StudyFile) -> String {
+    file.pruner
+        .as_ref()
+        .map_or("step", |p| p.resource_name())
+        .to_string()
+}
+
+/// Prints a finished trial above the progress bar; `step` names what its reports count.
 fn report_trial(
     study: &Study,
     t: &FrozenTrial,
     metrics: &[String],
+    step: &str,
     bar: &ProgressBar,
     quiet: bool,
 ) {
@@ -600,12 +618,12 @@ fn report_trial(
             .collect::<Vec<_>>()
             .join(" "),
         TrialState::Pruned => match t.intermediate.iter().next_back() {
-            Some((step, m)) => {
+            Some((at, m)) => {
                 let shown = metrics
                     .iter()
                     .find_map(|name| m.get(name).map(|v| format!(" ({name}={})", fmt_value(*v))))
                     .unwrap_or_default();
-                format!("stopped after step {step}{shown}")
+                format!("stopped after {step} {at}{shown}")
             }
             None => "stopped before its first report".into(),
         },

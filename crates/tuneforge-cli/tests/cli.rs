@@ -138,8 +138,8 @@ fn the_digits_hyperband_example_stops_poor_trials_early() {
         );
     }
     assert!(
-        err.contains("stopped after epoch") || err.contains("stopped after step"),
-        "{err}"
+        err.contains("stopped after epoch "),
+        "reports name the study's resource: {err}"
     );
     let best = ts
         .iter()

@@ -191,6 +191,7 @@ fn the_dashboard_serves_the_api_and_needs_a_token_beyond_loopback() {
     let (status, v) = get(&format!("{base}/api/studies/e2e/rungs"));
     assert_eq!(status, 200);
     assert_eq!(v["rule"], "hyperband");
+    assert_eq!(v["step"], "step", "no resource name declared");
     let (status, v) = get(&format!("{base}/api/studies/e2e/trials/0"));
     assert_eq!(status, 200);
     assert!(

@@ -107,6 +107,8 @@ x = 10.0
 const RESUMABLE: &str = r#"start=0
 if [ -n "$TUNEFORGE_RESUME_DIR" ]; then start=$(cat "$TUNEFORGE_RESUME_DIR/checkpoint"); fi
 echo "$start" > "$TUNEFORGE_WORKDIR/started_from"
+echo "$TUNEFORGE_RESOURCE" > "$TUNEFORGE_WORKDIR/resource"
+if [ "$3" != "$TUNEFORGE_BUDGET" ]; then echo "--epochs $3, budget $TUNEFORGE_BUDGET" >&2; exit 9; fi
 e=$start
 loss=0
 while [ "$e" -lt "$TUNEFORGE_BUDGET" ]; do
@@ -166,12 +168,13 @@ trials = {trials}
 [pruner]
 type = "{kind}"
 schedule = "promote"
+resource = "epoch"
 min_resource = 1
 max_resource = 9
 reduction_factor = 3
 
 [command]
-run = "sh trial.sh {{x}} --epochs {{budget}} --resume {{resume}}"
+run = "sh trial.sh {{x}} --epochs {{epoch}} --resume {{resume}}"
 
 [params.x]
 type = "float"
@@ -293,6 +296,11 @@ fn hyperband_promotions_run_synchronous_brackets_from_checkpoints() {
         for t in here {
             assert_eq!(attr(t, "budget"), Some(budget));
             let workdir = Path::new(t["system_attrs"]["workdir"].as_str().unwrap());
+            assert_eq!(
+                std::fs::read_to_string(workdir.join("resource")).unwrap(),
+                "epoch\n",
+                "TUNEFORGE_RESOURCE names the study's resource"
+            );
             let started: u64 = std::fs::read_to_string(workdir.join("started_from"))
                 .unwrap()
                 .trim()

@@ -428,7 +428,7 @@ function drawRungs(box, study, d) {
     const p = new Plot(box, 260, { l: 62, b: 40 });
     const n = d.rungs.length;
     p.scales([0, n], [0, Math.max(1, ...d.rungs.map(r => r.reached)) * 1.1]);
-    p.axes('rung (resource: ' + d.metric + ' steps)', 'trials', { xticks: d.rungs.map((r, i) => ({ at: i + 0.5, label: String(r.resource) })) });
+    p.axes('rung (' + d.step + ')', 'trials', { xticks: d.rungs.map((r, i) => ({ at: i + 0.5, label: String(r.resource) })) });
     const c = p.ctx;
     d.rungs.forEach((r, i) => {
       const bars = [[r.reached, COLORS.blue], [r.stopped, COLORS.orange], [r.finished, COLORS.green], [r.running, COLORS.gray]];
@@ -438,25 +438,25 @@ function drawRungs(box, study, d) {
         c.fillStyle = color; c.fillRect(x0, p.y(v), x1 - x0 - 1, p.y(0) - p.y(v));
         p.marks++;
       });
-      p.hits.push({ px: p.x(i + 0.5), py: p.y(r.reached), text: `rung ${r.resource}: reached ${r.reached}, stopped ${r.stopped}, finished ${r.finished}, running ${r.running}, best ${fmt(r.best)}` });
+      p.hits.push({ px: p.x(i + 0.5), py: p.y(r.reached), text: `rung ${d.step} ${r.resource}: reached ${r.reached}, stopped ${r.stopped}, finished ${r.finished}, running ${r.running}, best ${fmt(r.best)}` });
     });
     legend(p, [['reached', COLORS.blue], ['stopped here', COLORS.orange], ['finished here', COLORS.green], ['running', COLORS.gray]]);
     p.done();
   }
   if (d.stopped_at.length > 0) {
-    box.append(h('p', { class: 'muted' }, `Where the ${d.pruned} pruned trials were stopped (last step of ${d.metric}):`));
+    box.append(h('p', { class: 'muted' }, `Where the ${d.pruned} pruned trials were stopped (last ${d.step} of ${d.metric}):`));
     const p = new Plot(box, 180, { l: 52, b: 34, t: 10 });
     const xs = d.stopped_at.map(b => b[0]);
     const width = xs.length > 1 ? Math.min(...xs.slice(1).map((x, i) => x - xs[i])) : 1;
     p.scales([Math.min(...xs) - width, Math.max(...xs) + width], [0, Math.max(...d.stopped_at.map(b => b[1])) * 1.1]);
-    p.axes('step', 'pruned trials');
+    p.axes(d.step, 'pruned trials');
     const c = p.ctx;
     for (const [x, count] of d.stopped_at) {
       c.fillStyle = COLORS.orange;
       const x0 = p.x(x - width * 0.4), x1 = p.x(x + width * 0.4);
       c.fillRect(x0, p.y(count), Math.max(1, x1 - x0), p.y(0) - p.y(count));
       p.marks++;
-      p.hits.push({ px: (x0 + x1) / 2, py: p.y(count), text: `${count} trials stopped at step ${x}` });
+      p.hits.push({ px: (x0 + x1) / 2, py: p.y(count), text: `${count} trials stopped at ${d.step} ${x}` });
     }
     p.done();
   }

@@ -21,6 +21,7 @@ metric = "loss"
 
 [pruner]
 type = "hyperband"
+resource = "epoch"
 min_resource = 1
 max_resource = 27
 reduction_factor = 3
@@ -221,6 +222,7 @@ async fn every_view_answers_with_the_study_s_data() {
 
     let r = ok(app, "/api/studies/seeded/rungs").await;
     assert_eq!(r["rule"], "hyperband");
+    assert_eq!(r["step"], "epoch", "the study file's name for its resource");
     let resources: Vec<u64> = r["rungs"]
         .as_array()
         .unwrap()

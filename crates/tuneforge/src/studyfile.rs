@@ -157,6 +157,10 @@ pub struct PrunerSpec {
     pub metric: String,
     /// Its direction (default: the direction of that objective).
     pub direction: crate::record::Direction,
+    /// What the resource counts (`resource = "epoch"`): `{epoch}` in the command means
+    /// `{budget}`, the trial gets `TUNEFORGE_RESOURCE=epoch`, and reports name their steps so.
+    /// None: plain steps.
+    pub resource: Option<String>,
     /// The resource of the first rung (ASHA, Hyperband, BOHB).
     pub min_resource: u64,
     /// The full resource a trial runs to (`{budget}` in the command).
@@ -189,6 +193,11 @@ pub struct PrunerSpec {
 }
 
 impl PrunerSpec {
+    /// What a step of the resource is called: its declared name, else "step".
+    pub fn resource_name(&self) -> &str {
+        self.resource.as_deref().unwrap_or("step")
+    }
+
     /// Under `schedule = "promote"`, the sampler that hands out budgets and promotions,
     /// wrapping the one that proposes new configurations.
     pub fn scheduler(
@@ -288,6 +297,8 @@ pub struct CommandSpec {
     pub template: Template,
     /// The resource each trial runs to (`{budget}`, `TUNEFORGE_BUDGET`), from `[pruner]`.
     pub budget: Option<u64>,
+    /// The resource's name (`TUNEFORGE_RESOURCE`), from `[pruner]`, when declared.
+    pub resource: Option<String>,
     /// Seconds before a trial is stopped and failed.
     pub timeout_s: Option<f64>,
     /// Seconds between asking a process to stop (SIGTERM) and killing it (SIGKILL).
@@ -510,6 +521,7 @@ struct RawPruner {
     kind: String,
     metric: Option<String>,
     direction: Option<String>,
+    resource: Option<String>,
     min_resource: Option<i64>,
     max_resource: Option<i64>,
     reduction_factor: Option<i64>,
@@ -876,6 +888,15 @@ impl StudyFile {
             enqueue.push(cfg);
         }
 
+        let param_names: Vec<&str> = space.params().iter().map(|p| p.name.as_str()).collect();
+        let pruner = match raw.pruner {
+            None => None,
+            Some(p) => Some(
+                parse_pruner(p, &metrics, &directions, &param_names)
+                    .map_err(|m| err(format!("[pruner] {m}")))?,
+            ),
+        };
+
         // ---- the command
         let command = match raw.command {
             None => None,
@@ -901,8 +922,8 @@ impl StudyFile {
                 if args.is_empty() {
                     return Err(err("[command] run is empty".into()));
                 }
-                let names: Vec<&str> = space.params().iter().map(|p| p.name.as_str()).collect();
-                let template = Template::parse(&args, &names)
+                let resource = pruner.as_ref().and_then(|p| p.resource.as_deref());
+                let template = Template::parse_with_resource(&args, &param_names, resource)
                     .map_err(|e| err(format!("[command] run: {e}")))?;
                 if template.uses("arch") && architecture.is_none() {
                     return Err(err(
@@ -921,6 +942,7 @@ impl StudyFile {
                 Some(CommandSpec {
                     template,
                     budget: None,
+                    resource: None,
                     timeout_s: c.timeout,
                     grace_s: c.grace.unwrap_or(5.0),
                     workdir: base.join(c.workdir.unwrap_or_else(|| "tuneforge-runs".into())),
@@ -929,12 +951,6 @@ impl StudyFile {
                     architecture: architecture.clone(),
                 })
             }
-        };
-        let pruner = match raw.pruner {
-            None => None,
-            Some(p) => Some(
-                parse_pruner(p, &metrics, &directions).map_err(|m| err(format!("[pruner] {m}")))?,
-            ),
         };
         if sampler == SamplerKind::Bohb
             && !pruner
@@ -950,10 +966,16 @@ impl StudyFile {
         let mut command = command;
         if let Some(c) = command.as_mut() {
             c.budget = pruner.as_ref().and_then(|p| p.max_resource);
+            c.resource = pruner.as_ref().and_then(|p| p.resource.clone());
             if c.template.uses("budget") && c.budget.is_none() {
-                return Err(err(
-                    "[command] run uses {budget}, but no [pruner] declares max_resource".into(),
-                ));
+                let named = c
+                    .resource
+                    .as_ref()
+                    .map(|r| format!(" (or {{{r}}})"))
+                    .unwrap_or_default();
+                return Err(err(format!(
+                    "[command] run uses {{budget}}{named}, but no [pruner] declares max_resource"
+                )));
             }
         }
         let storage = s.storage.map(|u| anchor_storage(&u, &base));
@@ -1154,6 +1176,7 @@ fn parse_pruner(
     p: RawPruner,
     metrics: &[String],
     directions: &[crate::record::Direction],
+    params: &[&str],
 ) -> std::result::Result<PrunerSpec, String> {
     use crate::record::Direction;
     let kind = match p.kind.as_str() {
@@ -1280,7 +1303,34 @@ fn parse_pruner(
         Some(n) if n >= 1 => Some(n as usize),
         Some(n) => return Err(format!("first_full_after must be at least 1 ({n})")),
     };
+    let resource = match p.resource {
+        None => None,
+        Some(name) => {
+            let ok = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return Err(format!(
+                    "resource '{name}' must be a name of letters, digits and '_' (e.g. \"epoch\")"
+                ));
+            }
+            if name != "budget" && crate::runner::template::BUILTINS.contains(&name.as_str()) {
+                return Err(format!(
+                    "resource '{name}' is a built-in placeholder of the command: choose another name"
+                ));
+            }
+            if params.contains(&name.as_str()) {
+                return Err(format!(
+                    "resource '{name}' is also a parameter: rename one of them"
+                ));
+            }
+            Some(name)
+        }
+    };
     Ok(PrunerSpec {
+        resource,
         promote,
         brackets,
         anchor_max,

@@ -543,3 +543,63 @@ fn a_sampler_setting_out_of_range_or_foreign_to_the_sampler_is_refused() {
     );
     bad(&file("bohb", "gama = 0.2"), &["unknown field", "gama"]);
 }
+
+#[test]
+fn the_resource_can_be_named_and_its_name_means_budget_in_the_command() {
+    let file = |resource: &str, run: &str| {
+        format!(
+            "[study]\nname = \"s\"\n\n[pruner]\ntype = \"hyperband\"\n{resource}\nmin_resource = 1\n\
+             max_resource = 27\n\n[command]\nrun = \"{run}\"\n\n[params.lr]\ntype = \"float\"\nlow = 0.01\nhigh = 0.1\n"
+        )
+    };
+    let f = parse(&file(
+        "resource = \"epoch\"",
+        "train --epochs {epoch} --lr {lr}",
+    ))
+    .unwrap();
+    let p = f.pruner.as_ref().unwrap();
+    assert_eq!(p.resource.as_deref(), Some("epoch"));
+    assert_eq!(p.resource_name(), "epoch");
+    let c = f.command.as_ref().unwrap();
+    assert_eq!(c.resource.as_deref(), Some("epoch"));
+    assert!(c.template.uses("budget"), "{{epoch}} is the budget");
+    let mut params = indexmap::IndexMap::new();
+    params.insert("lr".to_string(), ParamValue::Float(0.05));
+    let ctx = tuneforge::runner::template::Context {
+        budget: Some(9),
+        ..Default::default()
+    };
+    assert_eq!(
+        c.template.expand(&params, &ctx),
+        ["train", "--epochs", "9", "--lr", "0.05"]
+    );
+    // Unnamed, the resource's steps are plain steps and {epoch} means nothing.
+    let f = parse(&file("", "train --epochs {budget}")).unwrap();
+    assert_eq!(f.pruner.as_ref().unwrap().resource_name(), "step");
+    assert_eq!(f.command.as_ref().unwrap().resource, None);
+    bad(
+        &file("", "train --epochs {epoch}"),
+        &["unknown placeholder {epoch}"],
+    );
+    // {epoch} without max_resource has no budget to mean.
+    bad(
+        "[study]\nname = \"s\"\n\n[pruner]\ntype = \"median\"\nresource = \"epoch\"\n\n[command]\nrun = \"t {epoch}\"\n\n[params.lr]\ntype = \"float\"\nlow = 0.01\nhigh = 0.1\n",
+        &["uses {budget} (or {epoch}), but no [pruner] declares max_resource"],
+    );
+    bad(
+        &file("resource = \"data fraction\"", "t"),
+        &["[pruner] resource 'data fraction' must be a name"],
+    );
+    bad(
+        &file("resource = \"\"", "t"),
+        &["resource '' must be a name"],
+    );
+    bad(
+        &file("resource = \"trial\"", "t"),
+        &["resource 'trial' is a built-in placeholder"],
+    );
+    bad(
+        &file("resource = \"lr\"", "t"),
+        &["resource 'lr' is also a parameter"],
+    );
+}

@@ -99,6 +99,7 @@ pub fn rungs(s: &Snapshot) -> Value {
         "promote": spec.as_ref().is_some_and(|p| p.promote),
         "metric": metric,
         "direction": direction,
+        "step": spec.as_ref().map_or("step", |p| p.resource_name()),
         "rungs": rungs,
         "pruned": stopped.len(),
         "stopped_at": histogram.into_iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),

@@ -144,6 +144,13 @@ impl CommandRunner {
             .env("TUNEFORGE_WORKDIR", &ctx.workdir)
             .env("TUNEFORGE_STUDY", study.name())
             .envs(ctx.budget.map(|b| ("TUNEFORGE_BUDGET", b.to_string())))
+            .envs(
+                self.spec
+                    .resource
+                    .as_ref()
+                    .filter(|_| ctx.budget.is_some())
+                    .map(|r| ("TUNEFORGE_RESOURCE", r.clone())),
+            )
             .envs(resume.map(|r| ("TUNEFORGE_RESUME_DIR", r)))
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())

@@ -69,6 +69,16 @@ impl Template {
 
     /// Parses `args`; every placeholder must be a parameter in `names` or a built-in.
     pub fn parse(args: &[String], names: &[&str]) -> Result<Template, String> {
+        Self::parse_with_resource(args, names, None)
+    }
+
+    /// [`Template::parse`], where `{resource}` (the study's name for its fidelity resource,
+    /// e.g. `epoch`) is another name for `{budget}`.
+    pub fn parse_with_resource(
+        args: &[String],
+        names: &[&str],
+        resource: Option<&str>,
+    ) -> Result<Template, String> {
         let mut out = Vec::new();
         for arg in args {
             let mut pieces = Vec::new();
@@ -102,6 +112,8 @@ impl Template {
                         }
                         if names.contains(&name.as_str()) {
                             pieces.push(Piece::Param(name));
+                        } else if resource == Some(name.as_str()) {
+                            pieces.push(Piece::Builtin("budget".into()));
                         } else if BUILTINS.contains(&name.as_str()) {
                             if name == "args" && (arg != "{args}") {
                                 return Err("{args} must be an argument of its own".into());
@@ -109,13 +121,14 @@ impl Template {
                             pieces.push(Piece::Builtin(name));
                         } else {
                             return Err(format!(
-                                "unknown placeholder {{{name}}}: parameters are {}; built-ins are {}",
+                                "unknown placeholder {{{name}}}: parameters are {}; built-ins are {}{}",
                                 if names.is_empty() {
                                     "(none)".to_string()
                                 } else {
                                     names.join(", ")
                                 },
-                                BUILTINS.join(", ")
+                                BUILTINS.join(", "),
+                                resource.map(|r| format!(", {r}")).unwrap_or_default()
                             ));
                         }
                     }
