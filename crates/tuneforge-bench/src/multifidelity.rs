@@ -482,8 +482,18 @@ impl Units {
 }
 
 /// The tables of a multi-fidelity section of docs/BENCHMARKS.md: `runs` at `budget` (in the
-/// cost `units` name); `ours` names tuneforge's methods (the rest are peers).
-pub fn section(runs: &[Run], budget: u64, units: &Units, ours: &[&str], header: &str) -> String {
+/// cost `units` name); `ours` names tuneforge's methods (the rest are peers). With `figure` (the
+/// path the section links, relative to the Markdown file) it also returns the anytime figure
+/// there, as SVG: mean rank against the budget spent, on a finer grid than the table, for random
+/// search, TPE, tuneforge's best methods and every peer.
+pub fn section(
+    runs: &[Run],
+    budget: u64,
+    units: &Units,
+    ours: &[&str],
+    header: &str,
+    figure: Option<&str>,
+) -> (String, Option<String>) {
     use std::collections::{BTreeMap, BTreeSet};
     let tasks: BTreeSet<&str> = runs.iter().map(|r| r.task.as_str()).collect();
     let mut methods: Vec<&str> = Vec::new();
@@ -536,23 +546,28 @@ pub fn section(runs: &[Run], budget: u64, units: &Units, ours: &[&str], header: 
         s.push_str("---:|");
     }
     s.push('\n');
-    let mut ranks: BTreeMap<&str, Vec<Vec<f64>>> = BTreeMap::new();
-    for &task in &tasks {
-        for (ci, &c) in checkpoints.iter().enumerate() {
-            let vals: Vec<(&str, f64)> = methods
-                .iter()
-                .filter_map(|m| med_at(task, m, c).map(|v| (*m, v)))
-                .collect();
-            for (m, v) in &vals {
-                let better = vals.iter().filter(|(_, o)| o > v).count() as f64;
-                let ties = vals.iter().filter(|(_, o)| o == v).count() as f64;
-                let r = ranks
-                    .entry(m)
-                    .or_insert_with(|| vec![Vec::new(); CHECKPOINTS.len()]);
-                r[ci].push(better + (ties + 1.0) / 2.0);
+    // Per method and point of `points`, its rank on each task.
+    let rank_at = |points: &[u64]| {
+        let mut ranks: BTreeMap<&str, Vec<Vec<f64>>> = BTreeMap::new();
+        for &task in &tasks {
+            for (ci, &c) in points.iter().enumerate() {
+                let vals: Vec<(&str, f64)> = methods
+                    .iter()
+                    .filter_map(|m| med_at(task, m, c).map(|v| (*m, v)))
+                    .collect();
+                for (m, v) in &vals {
+                    let better = vals.iter().filter(|(_, o)| o > v).count() as f64;
+                    let ties = vals.iter().filter(|(_, o)| o == v).count() as f64;
+                    let r = ranks
+                        .entry(m)
+                        .or_insert_with(|| vec![Vec::new(); points.len()]);
+                    r[ci].push(better + (ties + 1.0) / 2.0);
+                }
             }
         }
-    }
+        ranks
+    };
+    let ranks = rank_at(&checkpoints);
     for m in &methods {
         let n: usize = by
             .iter()
@@ -565,6 +580,7 @@ pub fn section(runs: &[Run], budget: u64, units: &Units, ours: &[&str], header: 
         }
         s.push('\n');
     }
+    let figure_at = s.len();
 
     // Target 1: budget needed to match random search's final quality.
     s.push_str(&format!(
@@ -662,15 +678,10 @@ pub fn section(runs: &[Run], budget: u64, units: &Units, ours: &[&str], header: 
         .copied()
         .filter(|m| ours.contains(m) && !["random", "tpe"].contains(m))
         .collect();
-    if !peers.is_empty() && !mf.is_empty() {
-        let avg = |m: &str| {
-            ranks[m].iter().flatten().sum::<f64>() / ranks[m].iter().flatten().count() as f64
-        };
-        let best = mf
-            .iter()
-            .copied()
-            .min_by(|a, b| avg(a).total_cmp(&avg(b)))
-            .unwrap_or(mf[0]);
+    let avg =
+        |m: &str| ranks[m].iter().flatten().sum::<f64>() / ranks[m].iter().flatten().count() as f64;
+    let best_ranked = mf.iter().copied().min_by(|a, b| avg(a).total_cmp(&avg(b)));
+    if let (false, Some(best)) = (peers.is_empty(), best_ranked) {
         let mut wins = 0;
         let mut n = 0;
         let mut lines = String::new();
@@ -736,7 +747,93 @@ pub fn section(runs: &[Run], budget: u64, units: &Units, ours: &[&str], header: 
         ));
     }
     s.push_str(&format!("\nSeeds per (task, method): up to {seeds}.\n"));
-    s
+
+    let Some(path) = figure else {
+        return (s, None);
+    };
+    // The figure: mean rank at 41 budget fractions from 1 % to 100 %, evenly spaced in log.
+    let fractions: Vec<f64> = (0..=40)
+        .map(|i| 10f64.powf(-2.0 + 2.0 * i as f64 / 40.0))
+        .collect();
+    let points: Vec<u64> = fractions
+        .iter()
+        .map(|f| ((f * budget as f64).round() as u64).max(1))
+        .collect();
+    let fine = rank_at(&points);
+    let mut shown: Vec<&str> = Vec::new();
+    let ours_best = [best_ranked, hb.map(|(m, _)| m)];
+    for m in ["random", "tpe"]
+        .into_iter()
+        .chain(ours_best.into_iter().flatten())
+        .chain(peers.iter().copied())
+    {
+        if fine.contains_key(m) && !shown.contains(&m) {
+            shown.push(m);
+        }
+    }
+    let curves: Vec<tuneforge_dashboard::plot::Curve> = shown
+        .iter()
+        .map(|m| tuneforge_dashboard::plot::Curve {
+            name: (*m).to_string(),
+            points: fractions
+                .iter()
+                .zip(&fine[m])
+                .map(|(f, r)| (*f, r.iter().sum::<f64>() / r.len().max(1) as f64))
+                .collect(),
+            bold: ours_best.contains(&Some(*m)),
+            dashed: peers.contains(m),
+        })
+        .collect();
+    let svg = tuneforge_dashboard::plot::curves_svg(
+        &format!("Anytime quality, mean rank over {} tasks", tasks.len()),
+        &format!(
+            "budget spent (fraction of {}, log scale)",
+            units.budget_text
+        ),
+        "mean rank among all methods (lower is better)",
+        (fractions[0], 1.0),
+        |x| format!("{}%", (x * 100.0).round()),
+        &curves,
+    );
+    let list = |pick: &dyn Fn(&tuneforge_dashboard::plot::Curve) -> bool| {
+        curves
+            .iter()
+            .filter(|c| pick(c))
+            .map(|c| format!("`{}`", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let drawn = [
+        (list(&|c| !c.bold && !c.dashed), ""),
+        (
+            list(&|c| c.bold),
+            " (bold: tuneforge's best by mean rank and by budget to random search's level)",
+        ),
+        (list(&|c| c.dashed), " (dashed: the peers)"),
+    ]
+    .iter()
+    .filter(|(names, _)| !names.is_empty())
+    .map(|(names, what)| format!("{names}{what}"))
+    .collect::<Vec<_>>()
+    .join("; ");
+    match svg {
+        Ok(svg) => {
+            s.insert_str(
+                figure_at,
+                &format!(
+                    "\n![Mean rank against the budget spent]({path})\n\nThe same ranks at 41 \
+                     budget fractions from 1 % to 100 %, among all {} methods. Drawn: {}.\n",
+                    methods.len(),
+                    drawn
+                ),
+            );
+            (s, Some(svg))
+        }
+        Err(e) => {
+            eprintln!("warning: the anytime figure was not drawn: {e}");
+            (s, None)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -839,7 +936,7 @@ mod tests {
             run("bohb", vec![(300, -0.4), (900, -0.1)]),
             run("peer", vec![(450, -0.45), (5000, -0.3)]),
         ];
-        let s = section(&runs, 10_000, &units, &ours, "");
+        let (s, _) = section(&runs, 10_000, &units, &ours, "", None);
         assert!(s.contains("**bohb**. On 1 of 1 tasks (100%)"), "{s}");
         // A peer with a result at 200 where ours has none: the gap says so.
         let runs = vec![
@@ -847,7 +944,7 @@ mod tests {
             run("bohb", vec![(300, -0.4), (900, -0.1)]),
             run("peer", vec![(150, -0.45), (5000, -0.3)]),
         ];
-        let s = section(&runs, 10_000, &units, &ours, "");
+        let (s, _) = section(&runs, 10_000, &units, &ours, "", None);
         assert!(s.contains("On 0 of 1 tasks (0%)"), "{s}");
         assert!(
             s.contains("t (no full-budget result yet at 0.2 mean trainings)"),
@@ -855,6 +952,39 @@ mod tests {
         );
         // The best method's fraction: bohb reached random search's level (-0.2) at 900.
         assert!(s.contains("| bohb | 0.090 |"), "{s}");
+    }
+
+    /// With a figure path the section links the figure after the rank table, and the SVG draws
+    /// random search, tuneforge's best and the peer (named in its legend), but no other of ours.
+    #[test]
+    fn the_anytime_figure_is_linked_and_draws_the_chosen_methods() {
+        let run = |m: &str, trace: Vec<(u64, f64)>| Run {
+            method: m.into(),
+            ..traced(trace)
+        };
+        let units = Units::epochs(10, 1000);
+        let ours = ["random", "asha", "bohb"];
+        let runs = vec![
+            run("random", vec![(10, 50.0), (900, 60.0)]),
+            run("asha", vec![(30, 40.0), (700, 55.0)]),
+            run("bohb", vec![(20, 55.0), (100, 65.0)]),
+            run("peer-x", vec![(10, 52.0), (500, 58.0)]),
+        ];
+        let (s, svg) = section(&runs, 1000, &units, &ours, "", Some("figures/f.svg"));
+        let svg = svg.expect("a figure");
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
+        for shown in ["random", "bohb", "peer-x"] {
+            assert!(
+                svg.contains(&format!(">\n{shown}\n<")),
+                "{shown} in the legend"
+            );
+        }
+        assert!(!svg.contains(">\nasha\n<"), "neither the best nor a peer");
+        let link = s.find("![Mean rank against the budget spent](figures/f.svg)");
+        let (table, next) = (s.find("| bohb |"), s.find("### Budget to reach"));
+        assert!(link.is_some() && table < link && link < next, "{s}");
+        let (plain, none) = section(&runs, 1000, &units, &ours, "", None);
+        assert!(none.is_none() && !plain.contains("!["));
     }
 
     /// Without seed-to-seed differences the interval is the point estimate; a method that never

@@ -410,3 +410,144 @@ pub fn plot(s: &mut Snapshot, kind: Kind, out: &Path) -> Result<()> {
         ))),
     }
 }
+
+/// One line of [`curves_svg`]: its name, its points, and how it is drawn.
+pub struct Curve {
+    /// The legend's name.
+    pub name: String,
+    /// (x, y) points, x > 0.
+    pub points: Vec<(f64, f64)>,
+    /// Drawn thicker (the lines a figure is about).
+    pub bold: bool,
+    /// Drawn dashed (e.g. other tools' methods).
+    pub dashed: bool,
+}
+
+/// Line colours (the Tableau 10 palette), distinct and readable on white.
+const LINE_COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// A line chart of `curves` against a logarithmic x axis from `x_range.0` to `x_range.1`, as SVG
+/// text (960 x 600, the legend at the right); x ticks are shown with `x_label`. The benchmark
+/// reports draw their anytime curves with it.
+pub fn curves_svg(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    x_range: (f64, f64),
+    x_label: fn(f64) -> String,
+    curves: &[Curve],
+) -> Result<String> {
+    register_font()?;
+    if !(x_range.0 > 0.0 && x_range.1 > x_range.0) {
+        return Err(Error::invalid(format!(
+            "a logarithmic axis needs 0 < low < high, not {x_range:?}"
+        )));
+    }
+    let (lo, hi) = span(curves.iter().flat_map(|c| c.points.iter().map(|p| p.1)));
+    let style = |i: usize, c: &Curve| {
+        LINE_COLORS[i % LINE_COLORS.len()].stroke_width(if c.bold { 3 } else { 1 })
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let draw = || -> Draw<SVGBackend> {
+            root.fill(&WHITE)?;
+            let (left, right) = root.split_horizontally(SIZE.0 - 200);
+            // Slightly wider than the data, so the ticks at the ends are drawn.
+            let x_axis = (x_range.0 * 0.97)..(x_range.1 * 1.03);
+            let mut chart = ChartBuilder::on(&left)
+                .caption(title, (FONT_NAME, 22))
+                .margin(16)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d(x_axis.log_scale(), lo..hi)?;
+            chart
+                .configure_mesh()
+                .x_desc(x_desc)
+                .y_desc(y_desc)
+                .x_label_formatter(&|x: &f64| x_label(*x))
+                .label_style((FONT_NAME, 14))
+                .draw()?;
+            for (i, c) in curves.iter().enumerate() {
+                let points = c.points.iter().copied();
+                if c.dashed {
+                    chart.draw_series(DashedLineSeries::new(points, 6, 4, style(i, c)))?;
+                } else {
+                    chart.draw_series(LineSeries::new(points, style(i, c)))?;
+                }
+            }
+            // The legend: one row per curve, in the right-hand margin.
+            for (i, c) in curves.iter().enumerate() {
+                let y = 70 + 22 * i as i32;
+                let line = vec![(8, y), (40, y)];
+                if c.dashed {
+                    right.draw(&plotters::element::DashedPathElement::new(
+                        line,
+                        6,
+                        4,
+                        style(i, c),
+                    ))?;
+                } else {
+                    right.draw(&PathElement::new(line, style(i, c)))?;
+                }
+                right.draw(&Text::new(
+                    c.name.clone(),
+                    (48, y - 7),
+                    (FONT_NAME, 13).into_font(),
+                ))?;
+            }
+            root.present()
+        };
+        draw().map_err(|e| Error::invalid(format!("cannot draw the plot: {e}")))?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(name: &str, dashed: bool) -> Curve {
+        Curve {
+            name: name.into(),
+            points: vec![(0.01, 3.0), (0.1, 2.0), (1.0, 1.5)],
+            bold: !dashed,
+            dashed,
+        }
+    }
+
+    #[test]
+    fn curves_are_drawn_with_their_legend_and_a_bad_axis_is_refused() {
+        let svg = curves_svg(
+            "t",
+            "x",
+            "y",
+            (0.01, 1.0),
+            |x| format!("{x}"),
+            &[curve("ours", false), curve("theirs", true)],
+        )
+        .unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(
+            svg.contains(">\nours\n<") && svg.contains(">\ntheirs\n<"),
+            "{svg}"
+        );
+        // The dashed line is drawn in pieces; the solid one in one polyline.
+        assert!(svg.matches("<polyline").count() > 3, "{svg}");
+        for bad in [(0.0, 1.0), (1.0, 0.5), (f64::NAN, 1.0)] {
+            let e = curves_svg("t", "x", "y", bad, |x| format!("{x}"), &[]).unwrap_err();
+            assert!(e.to_string().contains("logarithmic axis"), "{e}");
+        }
+    }
+}

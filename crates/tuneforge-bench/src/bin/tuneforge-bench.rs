@@ -1235,13 +1235,15 @@ fn mf_fcnet_cmd(
         fcnet_width::R,
         fcnet_width::ETA,
     );
-    let text = multifidelity::section(
+    let (text, svg) = multifidelity::section(
         &runs,
         plan.budget_configs * UNITS_PER_TRAINING,
         &fcnet_width::units(plan.budget_configs),
         &names,
         &header,
+        Some(&figure_path("mf-fcnet")),
     );
+    write_figure_or_exit(&out, "mf-fcnet", svg);
     write_section_or_exit(&out, "mf-fcnet", &text);
     eprintln!("wrote {}", out.display());
 }
@@ -1295,13 +1297,15 @@ fn mf_cmd(
         plan.tasks.len(),
         mf_described(&METHODS, &plan.methods)
     );
-    let text = multifidelity::section(
+    let (text, svg) = multifidelity::section(
         &runs,
         budget,
         &multifidelity::Units::epochs(EPOCHS as u64, budget),
         &ours,
         &header,
+        Some(&figure_path(&section)),
     );
+    write_figure_or_exit(&out, &section, svg);
     write_section_or_exit(&out, &section, &text);
     eprintln!("wrote {}", out.display());
 }
@@ -1375,13 +1379,15 @@ fn mf_train_cmd(
         mf_described(&METHODS, &plan.methods),
         seconds.join(", ")
     );
-    let section = multifidelity::section(
+    let (section, svg) = multifidelity::section(
         &runs,
         budget,
         &multifidelity::Units::epochs(r, budget),
         &ours,
         &header,
+        Some(&figure_path("multifidelity-train")),
     );
+    write_figure_or_exit(&out, "multifidelity-train", svg);
     write_section_or_exit(&out, "multifidelity-train", &section);
     eprintln!("wrote {}", out.display());
 }
@@ -1670,6 +1676,28 @@ fn command_line() -> String {
 }
 
 /// Writes `section` into the Markdown file `out`, or exits saying why it could not.
+/// Where section `name`'s figure goes, relative to the Markdown file.
+fn figure_path(name: &str) -> String {
+    format!("figures/{name}.svg")
+}
+
+/// Writes section `name`'s figure beside the Markdown file `out` (at [`figure_path`]).
+fn write_figure_or_exit(out: &std::path::Path, name: &str, svg: Option<String>) {
+    let Some(svg) = svg else { return };
+    let path = out
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(figure_path(name));
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&path, svg));
+    if let Err(e) = written {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        std::process::exit(1);
+    }
+}
+
 fn write_section_or_exit(out: &std::path::Path, name: &str, section: &str) {
     if let Err(e) = report::write_section(out, name, section) {
         eprintln!("error: cannot write {}: {e}", out.display());
