@@ -340,3 +340,99 @@ fn hyperband_promotions_run_synchronous_brackets_from_checkpoints() {
     }
     assert!(promotions >= 5, "{promotions} promotions");
 }
+
+/// A trial whose loss falls with the epochs towards its parameter x, each epoch taking a moment;
+/// it records its pid so a test can check it is gone.
+const CURVE_TRIAL: &str = r#"echo $$ > "$TUNEFORGE_WORKDIR/pid"
+e=0
+while [ "$e" -lt "$TUNEFORGE_BUDGET" ]; do
+  e=$((e + 1))
+  printf '{"step": %d, "loss": %s}\n' "$e" "$(awk -v x="$1" -v e="$e" 'BEGIN { print x + 1 / e }')"
+  sleep 0.02
+done
+printf '{"loss": %s}\n' "$(awk -v x="$1" -v e="$e" 'BEGIN { print x + 1 / e }')"
+"#;
+
+/// Every rule of the issue stops command-line trials run by two worker processes sharing one
+/// SQLite file: some trials are pruned, each with the reports it made and fewer than the full
+/// budget's, its process gone; the others complete with the full curve; no trial is lost.
+#[test]
+fn every_rule_prunes_command_trials_run_by_two_worker_processes() {
+    let rules = [
+        ("median", "random", "startup_trials = 2\nwarmup_steps = 1"),
+        (
+            "percentile",
+            "random",
+            "percentile = 40\nstartup_trials = 2",
+        ),
+        ("asha", "random", ""),
+        ("hyperband", "random", ""),
+        ("hyperband", "bohb", ""),
+        ("curve", "random", "threshold = 0.2"),
+    ];
+    for (rule, sampler, extra) in rules {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("trial.sh"), CURVE_TRIAL).unwrap();
+        std::fs::write(
+            dir.path().join("study.toml"),
+            format!(
+                r#"[study]
+name = "{rule}-{sampler}"
+metric = "loss"
+sampler = "{sampler}"
+seed = 3
+trials = 24
+
+[pruner]
+type = "{rule}"
+resource = "epoch"
+min_resource = 1
+max_resource = 9
+{extra}
+
+[command]
+run = "sh trial.sh {{x}}"
+grace = 1
+
+[params.x]
+type = "float"
+low = 0.0
+high = 1.0
+"#
+            ),
+        )
+        .unwrap();
+        let out = tuneforge_in(dir.path())
+            .args(["run", "study.toml", "--workers", "2"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{rule}/{sampler}: {err}");
+        let trials = common::trials(dir.path(), "study.toml");
+        assert!(
+            (24..=26).contains(&trials.len()),
+            "{rule}/{sampler}: {} trials",
+            trials.len()
+        );
+        let steps = |t: &serde_json::Value| t["intermediate"].as_object().unwrap().len();
+        let mut pruned = 0;
+        for t in &trials {
+            match t["state"].as_str().unwrap() {
+                "complete" => assert_eq!(steps(t), 9, "{rule}/{sampler}: {t}"),
+                "pruned" => {
+                    pruned += 1;
+                    assert!((1..9).contains(&steps(t)), "{rule}/{sampler}: {t}");
+                    let workdir = Path::new(t["system_attrs"]["workdir"].as_str().unwrap());
+                    let pid = std::fs::read_to_string(workdir.join("pid")).unwrap();
+                    assert!(!alive(&pid), "{rule}/{sampler}: trial shell {pid} is gone");
+                }
+                other => panic!("{rule}/{sampler}: a trial ended {other}: {t}"),
+            }
+        }
+        assert!(pruned >= 5, "{rule}/{sampler}: {pruned} pruned\n{err}");
+        assert!(
+            err.contains("stopped after epoch "),
+            "{rule}/{sampler}: {err}"
+        );
+    }
+}
