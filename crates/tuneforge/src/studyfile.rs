@@ -324,7 +324,7 @@ pub struct CommandSpec {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SamplerSettings {
-    /// tpe, bohb: the fraction of observations that make the "good" density, in (0, 1).
+    /// tpe, bohb: the fraction of observations that make the "good" density, in [0.01, 0.99].
     pub gamma: Option<f64>,
     /// tpe, bohb: candidates drawn from the good density per proposal (at least 1).
     pub candidates: Option<usize>,
@@ -378,8 +378,8 @@ impl SamplerSettings {
         let tpe_like = [SamplerKind::Tpe, SamplerKind::Bohb];
         if let Some(g) = raw.gamma {
             has("gamma", &tpe_like)?;
-            if !(g > 0.0 && g < 1.0) {
-                return Err(format!("gamma must be between 0 and 1, exclusive ({g})"));
+            if !(0.01..=0.99).contains(&g) {
+                return Err(format!("gamma must be between 0.01 and 0.99 ({g})"));
             }
         }
         if let Some(r) = raw.random_fraction {
