@@ -443,6 +443,11 @@ pub fn fraction_interval(
     (at(0.05), at(0.95))
 }
 
+/// The mean of `v` (NaN when empty).
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
 /// How a multi-fidelity section names its cost and its metric (the metric is always "higher is
 /// better").
 pub struct Units {
@@ -576,7 +581,7 @@ pub fn section(
             .sum();
         s.push_str(&format!("| {m} | {n} |"));
         for r in &ranks[m] {
-            s.push_str(&format!(" {:.2} |", r.iter().sum::<f64>() / r.len() as f64));
+            s.push_str(&format!(" {:.2} |", mean(r)));
         }
         s.push('\n');
     }
@@ -690,28 +695,24 @@ pub fn section(
                 continue;
             }
             n += 1;
-            let ok = checkpoints.iter().all(|&c| {
-                let mine = med_at(task, best, c).unwrap_or(units.missing);
-                let theirs = peers
-                    .iter()
-                    .filter_map(|p| med_at(task, p, c))
-                    .fold(f64::NEG_INFINITY, f64::max);
-                mine >= theirs
-            });
-            if ok {
+            // Per checkpoint: ours and the best peer's.
+            let pairs: Vec<(u64, f64, f64)> = checkpoints
+                .iter()
+                .map(|&c| {
+                    let theirs = peers
+                        .iter()
+                        .filter_map(|p| med_at(task, p, c))
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    (c, med_at(task, best, c).unwrap_or(units.missing), theirs)
+                })
+                .collect();
+            if pairs.iter().all(|(_, mine, theirs)| mine >= theirs) {
                 wins += 1;
             } else {
-                let worst = checkpoints
+                let worst = pairs
                     .iter()
-                    .map(|&c| {
-                        let theirs = peers
-                            .iter()
-                            .filter_map(|p| med_at(task, p, c))
-                            .fold(f64::NEG_INFINITY, f64::max);
-                        (c, med_at(task, best, c).unwrap_or(units.missing), theirs)
-                    })
                     .filter(|(_, mine, theirs)| mine < theirs)
-                    .map(|(c, mine, theirs)| (c, mine - theirs))
+                    .map(|(c, mine, theirs)| (*c, mine - theirs))
                     .min_by(|a, b| a.1.total_cmp(&b.1));
                 if let Some((c, d)) = worst {
                     let gap = if d.is_finite() {
@@ -778,7 +779,7 @@ pub fn section(
             points: fractions
                 .iter()
                 .zip(&fine[m])
-                .map(|(f, r)| (*f, r.iter().sum::<f64>() / r.len().max(1) as f64))
+                .map(|(f, r)| (*f, mean(r)))
                 .collect(),
             bold: ours_best.contains(&Some(*m)),
             dashed: peers.contains(m),

@@ -1179,7 +1179,7 @@ fn mf_fcnet_cmd(
     out: PathBuf,
 ) {
     use tuneforge_bench::fcnet_width::{self, METHODS, UNITS_PER_TRAINING, WidthFcnet};
-    use tuneforge_bench::multifidelity::{self, Run};
+    use tuneforge_bench::multifidelity::Run;
     let names: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
     if plan.methods.is_empty() {
         plan.methods = names.iter().map(|m| m.to_string()).collect();
@@ -1235,16 +1235,15 @@ fn mf_fcnet_cmd(
         fcnet_width::R,
         fcnet_width::ETA,
     );
-    let (text, svg) = multifidelity::section(
+    write_mf_section_or_exit(
+        &out,
+        "mf-fcnet",
         &runs,
         plan.budget_configs * UNITS_PER_TRAINING,
         &fcnet_width::units(plan.budget_configs),
         &names,
         &header,
-        Some(&figure_path("mf-fcnet")),
     );
-    write_figure_or_exit(&out, "mf-fcnet", svg);
-    write_section_or_exit(&out, "mf-fcnet", &text);
     eprintln!("wrote {}", out.display());
 }
 
@@ -1297,16 +1296,15 @@ fn mf_cmd(
         plan.tasks.len(),
         mf_described(&METHODS, &plan.methods)
     );
-    let (text, svg) = multifidelity::section(
+    write_mf_section_or_exit(
+        &out,
+        &section,
         &runs,
         budget,
         &multifidelity::Units::epochs(EPOCHS as u64, budget),
         &ours,
         &header,
-        Some(&figure_path(&section)),
     );
-    write_figure_or_exit(&out, &section, svg);
-    write_section_or_exit(&out, &section, &text);
     eprintln!("wrote {}", out.display());
 }
 
@@ -1380,16 +1378,15 @@ fn mf_train_cmd(
         mf_described(&METHODS, &plan.methods),
         seconds.join(", ")
     );
-    let (section, svg) = multifidelity::section(
+    write_mf_section_or_exit(
+        &out,
+        "multifidelity-train",
         &runs,
         budget,
         &multifidelity::Units::epochs(r, budget),
         &ours,
         &header,
-        Some(&figure_path("multifidelity-train")),
     );
-    write_figure_or_exit(&out, "multifidelity-train", svg);
-    write_section_or_exit(&out, "multifidelity-train", &section);
     eprintln!("wrote {}", out.display());
 }
 
@@ -1677,22 +1674,37 @@ fn command_line() -> String {
 }
 
 /// Writes `section` into the Markdown file `out`, or exits saying why it could not.
-/// Where section `name`'s figure goes, relative to the Markdown file.
-fn figure_path(name: &str) -> String {
-    format!("figures/{name}.svg")
+/// Writes the multi-fidelity section `name` of `runs` into the Markdown file `out` and its
+/// anytime figure beside it, at `figures/<name>.svg` (see [`tuneforge_bench::multifidelity::section`]).
+fn write_mf_section_or_exit(
+    out: &std::path::Path,
+    name: &str,
+    runs: &[tuneforge_bench::multifidelity::Run],
+    budget: u64,
+    units: &tuneforge_bench::multifidelity::Units,
+    ours: &[&str],
+    header: &str,
+) {
+    let figure = format!("figures/{name}.svg");
+    let (text, svg) =
+        tuneforge_bench::multifidelity::section(runs, budget, units, ours, header, Some(&figure));
+    if let Some(svg) = svg {
+        write_file_or_exit(
+            &out.parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(&figure),
+            svg,
+        );
+    }
+    write_section_or_exit(out, name, &text);
 }
 
-/// Writes section `name`'s figure beside the Markdown file `out` (at [`figure_path`]).
-fn write_figure_or_exit(out: &std::path::Path, name: &str, svg: Option<String>) {
-    let Some(svg) = svg else { return };
-    let path = out
-        .parent()
-        .unwrap_or(std::path::Path::new("."))
-        .join(figure_path(name));
+/// Writes `contents` to `path`, creating its folder.
+fn write_file_or_exit(path: &std::path::Path, contents: String) {
     let written = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(&path, svg));
+        .and_then(|()| std::fs::write(path, contents));
     if let Err(e) = written {
         eprintln!("error: cannot write {}: {e}", path.display());
         std::process::exit(1);
