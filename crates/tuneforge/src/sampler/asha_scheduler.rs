@@ -201,9 +201,11 @@ impl Sampler for AshaScheduler {
                 .filter(|t| budget_of(t) == Some(self.budgets[k]));
             let eta = self.eta as usize;
             let keep = |n: usize| match early {
-                // Before any full run: a rung's best goes on once the bottom rung is screened.
-                Some(first) if k > 0 || n >= first => (n / eta).max(1),
-                _ => n / eta,
+                // Before any full run: nothing leaves the bottom rung before it holds the first
+                // n configurations, then a rung's best goes on without waiting for η results.
+                Some(first) if k == 0 && n < first => 0,
+                Some(_) => (n / eta).max(1),
+                None => n / eta,
             };
             if let Some(t) = unpromoted_best(rung, direction, keep, &promoted) {
                 return Ok(promotion(t, self.budgets[k + 1], BTreeMap::new()));
@@ -356,6 +358,7 @@ mod tests {
         };
         assert_eq!(until_full(&trials), 56);
 
+        let first_full_after_nine = || first_trials(Some(9), 13);
         let plain = first_trials(None, 60);
         assert!(
             until_full(&plain) >= 2 * 56,
@@ -363,6 +366,14 @@ mod tests {
             until_full(&plain)
         );
         assert_eq!(&plain[..3], &[(2, None), (2, None), (2, None)]);
+
+        // More than η first configurations: all n are screened before the first promotion
+        // (9·2 + 50 = 68 epochs), not just the first η.
+        let nine = first_full_after_nine();
+        let budgets: Vec<u64> = nine.iter().map(|t| t.0).collect();
+        assert_eq!(&budgets[..12], &[2, 2, 2, 2, 2, 2, 2, 2, 2, 6, 17, 52]);
+        assert!(nine[9].1.unwrap() < 9);
+        assert_eq!(until_full(&nine), 68);
         assert_eq!(plain[4], (2, None), "a rung-1 result alone is not promoted");
     }
 }
