@@ -718,7 +718,12 @@ pub fn section(
                 at.iter()
                     .map(|(_, _, theirs)| {
                         theirs.iter().filter(|v| **v > theirs[i]).count() as f64
-                            + 0.5 * (theirs.iter().filter(|v| **v == theirs[i]).count() - 1) as f64
+                            + 0.5
+                                * (theirs
+                                    .iter()
+                                    .filter(|v| **v == theirs[i])
+                                    .count()
+                                    .saturating_sub(1)) as f64
                     })
                     .sum()
             };
