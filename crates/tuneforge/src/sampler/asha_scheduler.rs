@@ -336,7 +336,8 @@ mod tests {
     /// With `first_full_after(3)` the first three configurations are screened at the bottom
     /// rung, the best of them runs on rung by rung to the full budget (3·2 + 50 = 56 epochs
     /// in all), and the usual rule then takes over: the next trial is a new configuration.
-    /// Without it, the first full-budget trial comes only after the rungs filled.
+    /// Without it, the first full-budget trial comes only after the rungs filled. With n = 9,
+    /// more than η, all nine are screened before the first promotion.
     #[test]
     fn a_first_full_run_comes_after_screening_the_first_configurations() {
         let trials = first_trials(Some(3), 7);
@@ -358,7 +359,6 @@ mod tests {
         };
         assert_eq!(until_full(&trials), 56);
 
-        let first_full_after_nine = || first_trials(Some(9), 13);
         let plain = first_trials(None, 60);
         assert!(
             until_full(&plain) >= 2 * 56,
@@ -366,14 +366,14 @@ mod tests {
             until_full(&plain)
         );
         assert_eq!(&plain[..3], &[(2, None), (2, None), (2, None)]);
+        assert_eq!(plain[4], (2, None), "a rung-1 result alone is not promoted");
 
         // More than η first configurations: all n are screened before the first promotion
         // (9·2 + 50 = 68 epochs), not just the first η.
-        let nine = first_full_after_nine();
+        let nine = first_trials(Some(9), 13);
         let budgets: Vec<u64> = nine.iter().map(|t| t.0).collect();
         assert_eq!(&budgets[..12], &[2, 2, 2, 2, 2, 2, 2, 2, 2, 6, 17, 52]);
         assert!(nine[9].1.unwrap() < 9);
         assert_eq!(until_full(&nine), 68);
-        assert_eq!(plain[4], (2, None), "a rung-1 result alone is not promoted");
     }
 }
