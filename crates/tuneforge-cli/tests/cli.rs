@@ -217,7 +217,7 @@ seed = 1
 trials = 8
 
 [command]
-run = ["sh", "-c", "case {trial} in 0) echo '{{\"score\": 1.5}}';; 1) echo 'hello'; echo not-a-metric;; 2) echo '{{\"score\": NaN}}';; 3) echo '{{\"score\": Infinity}}';; 4) echo boom >&2; exit 3;; 5) sleep 30;; 6) echo '{{\"step\": 1, \"score\": 2.5}}';; 7) echo '{{\"score\": 3, \"x\": {x}}}';; esac"]
+run = ["sh", "-c", "case {trial} in 0) echo '{{\"score\": 1.5}}';; 1) echo 'hello'; echo not-a-metric;; 2) echo '{{\"score\": NaN}}';; 3) echo '{{\"score\": Infinity}}';; 4) echo boom >&2; exit 3;; 5) sleep 30.0417;; 6) echo '{{\"step\": 1, \"score\": 2.5}}';; 7) echo '{{\"score\": 3, \"x\": {x}}}';; esac"]
 timeout = 1.5
 grace = 0.5
 
@@ -276,8 +276,9 @@ fn misbehaving_commands_fail_their_trial_with_a_readable_reason() {
             .unwrap()
             .contains("boom")
     );
-    // The timed-out process is really gone.
-    let sleepers = Command::new("pgrep").args(["-f", "sleep 30"]).output();
+    // The timed-out process is really gone (pgrep looks machine-wide, hence the odd duration
+    // no other process is likely to sleep).
+    let sleepers = Command::new("pgrep").args(["-f", "sleep 30.0417"]).output();
     if let Ok(o) = sleepers {
         assert!(
             o.stdout.is_empty(),
