@@ -375,6 +375,15 @@ pub fn target_verdict(f: f64, hi: f64, at_most: f64) -> &'static str {
 /// Checkpoints, as fractions of the budget.
 pub const CHECKPOINTS: [f64; 6] = [0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
 
+/// The rank of `v` among `values` (which hold `v`; higher is better, 1 = best), ties sharing
+/// the mean of their ranks.
+fn rank_among(v: f64, values: impl Iterator<Item = f64>) -> f64 {
+    let (better, ties) = values.fold((0usize, 0usize), |(b, t), o| {
+        (b + usize::from(o > v), t + usize::from(o == v))
+    });
+    better as f64 + (ties as f64 + 1.0) / 2.0
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -561,12 +570,10 @@ pub fn section(
                     .filter_map(|m| med_at(task, m, c).map(|v| (*m, v)))
                     .collect();
                 for (m, v) in &vals {
-                    let better = vals.iter().filter(|(_, o)| o > v).count() as f64;
-                    let ties = vals.iter().filter(|(_, o)| o == v).count() as f64;
                     let r = ranks
                         .entry(m)
                         .or_insert_with(|| vec![Vec::new(); points.len()]);
-                    r[ci].push(better + (ties + 1.0) / 2.0);
+                    r[ci].push(rank_among(*v, vals.iter().map(|(_, o)| *o)));
                 }
             }
         }
@@ -714,21 +721,15 @@ pub fn section(
                     (c, med_at(task, best, c).unwrap_or(units.missing), theirs)
                 })
                 .collect();
-            let rank_sum = |i: usize| -> f64 {
-                at.iter()
-                    .map(|(_, _, theirs)| {
-                        theirs.iter().filter(|v| **v > theirs[i]).count() as f64
-                            + 0.5
-                                * (theirs
-                                    .iter()
-                                    .filter(|v| **v == theirs[i])
-                                    .count()
-                                    .saturating_sub(1)) as f64
-                    })
-                    .sum()
-            };
+            let rank_sums: Vec<f64> = (0..here.len())
+                .map(|i| {
+                    at.iter()
+                        .map(|(_, _, theirs)| rank_among(theirs[i], theirs.iter().copied()))
+                        .sum()
+                })
+                .collect();
             let top = (0..here.len())
-                .min_by(|a, b| rank_sum(*a).total_cmp(&rank_sum(*b)))
+                .min_by(|a, b| rank_sums[*a].total_cmp(&rank_sums[*b]))
                 .unwrap_or(0);
             *best_peers.entry(here[top]).or_default() += 1;
             if at
@@ -890,6 +891,15 @@ pub fn section(
 mod tests {
     use super::*;
 
+    /// A run of `method` on `task` with the given anytime trace.
+    fn run_of(task: &str, method: &str, trace: Vec<(u64, f64)>) -> Run {
+        Run {
+            task: task.into(),
+            method: method.into(),
+            ..traced(trace)
+        }
+    }
+
     fn traced(trace: Vec<(u64, f64)>) -> Run {
         Run {
             task: "t".into(),
@@ -973,10 +983,7 @@ mod tests {
     /// none has a result, and a gap is measured where ours has none and a peer has one.
     #[test]
     fn a_missing_result_counts_as_the_units_say() {
-        let run = |m: &str, trace: Vec<(u64, f64)>| Run {
-            method: m.into(),
-            ..traced(trace)
-        };
+        let run = |m: &str, trace| run_of("t", m, trace);
         let units = crate::fcnet_width::units(10);
         let ours = ["random", "bohb"];
         // Budget 10 000: checkpoints at 200, 500, 1000, ... Nobody has a result at 200.
@@ -1010,25 +1017,20 @@ mod tests {
     /// reports the loss to it separately.
     #[test]
     fn target_two_compares_with_each_tasks_best_peer() {
-        let run = |task: &str, m: &str, trace: Vec<(u64, f64)>| Run {
-            task: task.into(),
-            method: m.into(),
-            ..traced(trace)
-        };
         let units = Units::epochs(10, 1000);
         let ours = ["random", "bohb"];
         // Checkpoints at 20, 50, 100, 200, 500 and 1000 epochs.
         let runs = vec![
-            run("t", "random", vec![(20, 50.0), (900, 65.0)]),
-            run("t", "bohb", vec![(20, 60.0), (150, 70.0)]),
+            run_of("t", "random", vec![(20, 50.0), (900, 65.0)]),
+            run_of("t", "bohb", vec![(20, 60.0), (150, 70.0)]),
             // Best peer on t (ranks 0, 1, 1, 0, 0, 0): ours is never behind it.
-            run("t", "p-steady", vec![(20, 59.0), (200, 69.0)]),
+            run_of("t", "p-steady", vec![(20, 59.0), (200, 69.0)]),
             // Ahead of ours at 50 and 100 only.
-            run("t", "p-spike", vec![(20, 40.0), (50, 61.0)]),
-            run("u", "random", vec![(20, 50.0)]),
-            run("u", "bohb", vec![(20, 60.0)]),
-            run("u", "p-steady", vec![(20, 59.0), (500, 62.0)]),
-            run("u", "p-spike", vec![(20, 40.0)]),
+            run_of("t", "p-spike", vec![(20, 40.0), (50, 61.0)]),
+            run_of("u", "random", vec![(20, 50.0)]),
+            run_of("u", "bohb", vec![(20, 60.0)]),
+            run_of("u", "p-steady", vec![(20, 59.0), (500, 62.0)]),
+            run_of("u", "p-spike", vec![(20, 40.0)]),
         ];
         let (s, _) = section(&runs, 1000, &units, &ours, "", None);
         assert!(s.contains("over the 6 checkpoints: p-steady on 2."), "{s}");
@@ -1057,10 +1059,7 @@ mod tests {
     /// random search, tuneforge's best and the peer (named in its legend), but no other of ours.
     #[test]
     fn the_anytime_figure_is_linked_and_draws_the_chosen_methods() {
-        let run = |m: &str, trace: Vec<(u64, f64)>| Run {
-            method: m.into(),
-            ..traced(trace)
-        };
+        let run = |m: &str, trace| run_of("t", m, trace);
         let units = Units::epochs(10, 1000);
         let ours = ["random", "asha", "bohb"];
         let runs = vec![
