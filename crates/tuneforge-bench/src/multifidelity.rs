@@ -89,6 +89,27 @@ pub trait Learner: Send {
     fn accuracy_after(&mut self, epoch: usize) -> tuneforge::Result<f64>;
 }
 
+/// The text of a results file (JSON lines) holding `fresh` and, of the lines already in
+/// `stored`, those that are not runs `replaced` selects (a section over a subset of tasks or
+/// methods may share the file of a larger one). Lines that are not runs stay as they are;
+/// runs are sorted by task, method and seed.
+pub fn merge_runs(stored: &str, fresh: &[Run], replaced: impl Fn(&Run) -> bool) -> String {
+    let mut other = Vec::new();
+    let mut kept: Vec<Run> = Vec::new();
+    for line in stored.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<Run>(line) {
+            Ok(r) if replaced(&r) => {}
+            Ok(r) => kept.push(r),
+            Err(_) => other.push(line.to_string()),
+        }
+    }
+    let mut runs: Vec<&Run> = kept.iter().chain(fresh).collect();
+    runs.sort_by(|a, b| (&a.task, &a.method, a.seed).cmp(&(&b.task, &b.method, b.seed)));
+    let mut lines = other;
+    lines.extend(runs.iter().filter_map(|r| serde_json::to_string(r).ok()));
+    lines.join("\n") + "\n"
+}
+
 /// One run's anytime curve.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Run {
@@ -698,6 +719,8 @@ pub fn section(
         // the checkpoints (ties: the first listed); ours must be at least its anytime curve at
         // every checkpoint. The stricter test takes, at each checkpoint, the best of all peers.
         let (mut wins, mut wins_all, mut n) = (0, 0, 0);
+        // The same count over the tasks where every peer ran (when some ran on fewer tasks).
+        let (mut wins_full, mut n_full) = (0, 0);
         let mut best_peers: BTreeMap<&str, usize> = BTreeMap::new();
         let mut lines = String::new();
         for &task in &tasks {
@@ -710,6 +733,8 @@ pub fn section(
                 continue;
             }
             n += 1;
+            let full = here.len() == peers.len();
+            n_full += usize::from(full);
             // Per checkpoint: ours and each peer's median.
             let at: Vec<(u64, f64, Vec<f64>)> = checkpoints
                 .iter()
@@ -744,7 +769,10 @@ pub fn section(
                 .filter(|(_, d)| *d < 0.0)
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             match worst {
-                None => wins += 1,
+                None => {
+                    wins += 1;
+                    wins_full += usize::from(full);
+                }
                 Some((c, d)) => {
                     let gap = if d.is_finite() {
                         (units.gap)(d)
@@ -759,14 +787,16 @@ pub fn section(
                 }
             }
         }
-        let pct = |w: usize| 100.0 * w as f64 / n.max(1) as f64;
-        let verdict = |w: usize| {
-            if w as f64 >= 0.75 * n as f64 {
+        let pct_of = |w: usize, n: usize| 100.0 * w as f64 / n.max(1) as f64;
+        let verdict_of = |w: usize, n: usize| {
+            if n > 0 && w as f64 >= 0.75 * n as f64 {
                 "met against these peers"
             } else {
                 "**not met**"
             }
         };
+        let pct = |w: usize| pct_of(w, n);
+        let verdict = |w: usize| verdict_of(w, n);
         let tally: Vec<String> = best_peers
             .iter()
             .map(|(p, k)| format!("{p} on {k}"))
@@ -796,6 +826,14 @@ pub fn section(
             pct(wins_all),
             verdict(wins_all).trim_matches('*'),
         ));
+        if n_full < n {
+            s.push_str(&format!(
+                "\nNot every peer ran on every task. On the {n_full} tasks where all of them ran: \
+                 {wins_full} of {n_full} ({:.0}%), {}.\n",
+                pct_of(wins_full, n_full),
+                verdict_of(wins_full, n_full).trim_matches('*'),
+            ));
+        }
     }
     s.push_str(&format!("\nSeeds per (task, method): up to {seeds}.\n"));
 
@@ -1048,11 +1086,42 @@ mod tests {
             s.contains("(no single peer's curve): 0 of 2 tasks (0%), not met."),
             "{s}"
         );
+        assert!(!s.contains("Not every peer ran"), "{s}");
+        // p-spike ran on t only: the count over the tasks with every peer is t's alone.
+        let t_spike: Vec<Run> = runs
+            .iter()
+            .filter(|r| r.task == "t" || r.method != "p-spike")
+            .cloned()
+            .collect();
+        let (s, _) = section(&t_spike, 1000, &units, &ours, "", None);
+        assert!(s.contains("On 1 of 2 tasks (50%)"), "{s}");
+        assert!(
+            s.contains(
+                "Not every peer ran on every task. On the 1 tasks where all of them ran: 1 of 1 \
+                 (100%), met against these peers."
+            ),
+            "{s}"
+        );
         // Without u, t alone meets the target against these peers.
         let t_only: Vec<Run> = runs.into_iter().filter(|r| r.task == "t").collect();
         let (s, _) = section(&t_only, 1000, &units, &ours, "", None);
         assert!(s.contains("On 1 of 1 tasks (100%)"), "{s}");
         assert!(s.contains("target 75%: met against these peers."), "{s}");
+    }
+
+    /// Storing a plan's runs replaces the stored runs the plan covers and keeps the others,
+    /// and a line that is not a run, in the order runs sort in.
+    #[test]
+    fn storing_runs_keeps_the_runs_of_other_plans() {
+        let line = |r: &Run| serde_json::to_string(r).expect("a run serialises");
+        let old_t = run_of("t", "bohb", vec![(10, 50.0)]);
+        let other = run_of("u", "bohb", vec![(10, 40.0)]);
+        let stored = format!("{}\nnot a run\n\n{}\n", line(&other), line(&old_t));
+        let new_t = run_of("t", "bohb", vec![(10, 55.0)]);
+        let text = merge_runs(&stored, std::slice::from_ref(&new_t), |r| r.task == "t");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, ["not a run", &line(&new_t), &line(&other)]);
+        assert_eq!(merge_runs("", &[], |_| true), "\n");
     }
 
     /// With a figure path the section links the figure after the rank table, and the SVG draws

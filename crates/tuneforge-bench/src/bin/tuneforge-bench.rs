@@ -200,7 +200,7 @@ enum Cmd {
         /// Peer runs (JSON lines from bench/peers/mf_train.py).
         #[arg(long)]
         peers: Option<PathBuf>,
-        /// Where to write tuneforge's runs (JSON lines).
+        /// Where to write tuneforge's runs (JSON lines; other runs already there are kept).
         #[arg(long, default_value = "bench/results/tuneforge-mf-train.jsonl")]
         results: PathBuf,
         /// The Markdown file to update.
@@ -240,7 +240,7 @@ enum Cmd {
         /// Peer runs (JSON lines from bench/peers/multifidelity.py --fcnet).
         #[arg(long)]
         peers: Option<PathBuf>,
-        /// Where to write tuneforge's runs (JSON lines).
+        /// Where to write tuneforge's runs (JSON lines; other runs already there are kept).
         #[arg(long, default_value = "bench/results/tuneforge-mf-fcnet.jsonl")]
         results: PathBuf,
         /// The Markdown file to update.
@@ -280,7 +280,7 @@ enum Cmd {
         /// Peer runs (JSON lines from bench/peers/multifidelity.py).
         #[arg(long)]
         peers: Option<PathBuf>,
-        /// Where to write tuneforge's runs (JSON lines).
+        /// Where to write tuneforge's runs (JSON lines; other runs already there are kept).
         #[arg(long, default_value = "bench/results/tuneforge-mf.jsonl")]
         results: PathBuf,
         /// The Markdown file to update.
@@ -1143,11 +1143,12 @@ fn mf_runs(
     if let Some(dir) = results.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let lines: Vec<String> = runs
-        .iter()
-        .map(|r| serde_json::to_string(r).unwrap_or_default())
-        .collect();
-    if let Err(e) = std::fs::write(results, lines.join("\n") + "\n") {
+    let in_plan = |r: &Run| {
+        plan.tasks.contains(&r.task) && plan.methods.contains(&r.method) && r.seed < plan.seeds
+    };
+    let stored = std::fs::read_to_string(results).unwrap_or_default();
+    let text = tuneforge_bench::multifidelity::merge_runs(&stored, &runs, in_plan);
+    if let Err(e) = std::fs::write(results, text) {
         eprintln!("warning: cannot write {}: {e}", results.display());
     }
     let mut peer_note = "none".to_string();
