@@ -17,12 +17,12 @@ use tuneforge::pruner::{
     Target,
 };
 use tuneforge::sampler::asha_scheduler::budget_of;
-use tuneforge::sampler::{AshaScheduler, BohbSampler, HyperbandScheduler, TpeConfig};
+use tuneforge::sampler::{AshaScheduler, BohbSampler, HyperbandScheduler, RfConfig, TpeConfig};
 use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study, Trial};
 
 /// The methods this benchmark knows: (name, what it is). r = 1 epoch, R = the source's full
 /// budget, η = 3 throughout.
-pub const METHODS: [(&str, &str); 16] = [
+pub const METHODS: [(&str, &str); 17] = [
     ("random", "random search, every trial to R epochs"),
     ("tpe", "TPE, every trial to R epochs"),
     ("median", "TPE + median stopping"),
@@ -54,6 +54,10 @@ pub const METHODS: [(&str, &str); 16] = [
     (
         "bohb-paper-hb",
         "bohb-promote-hb with the settings of Falkner et al. 2018's experiments: gamma = 0.15, 64 candidates, a budget modelled from d + 1 = 8 observations",
+    ),
+    (
+        "bohb-rf-hb-first",
+        "bohb-promote-hb-first with a random forest and expected improvement (SMAC's model) per budget in place of TPE",
     ),
     (
         "hyperband-sync",
@@ -282,16 +286,19 @@ fn parts(method: &str, seed: u64, r: u64, eta: u64) -> Option<(Arc<dyn Sampler>,
             ),
             Arc::new(NopPruner),
         ),
-        "bohb-promote-hb" | "bohb-promote-hb-first" | "bohb-paper-hb" => (
+        "bohb-promote-hb" | "bohb-promote-hb-first" | "bohb-paper-hb" | "bohb-rf-hb-first" => (
             Arc::new({
                 let mut bohb = BohbSampler::new(1, r, eta, seed).target(target.clone());
                 if method == "bohb-paper-hb" {
                     bohb = bohb.gamma(0.15).candidates(64).min_points(8);
                 }
+                if method == "bohb-rf-hb-first" {
+                    bohb = bohb.random_forest(RfConfig::default());
+                }
                 let asha = AshaScheduler::new(Arc::new(bohb), 1, r, eta)
                     .budgets_at(tuneforge::pruner::hyperband_budgets(1, r, eta))
                     .target(target.clone());
-                if method == "bohb-promote-hb-first" {
+                if method.ends_with("-first") {
                     asha.first_full_after(3)
                 } else {
                     asha
@@ -683,6 +690,7 @@ pub fn section(
         "bohb-promote-hb",
         "bohb-promote-hb-first",
         "bohb-paper-hb",
+        "bohb-rf-hb-first",
         "hyperband-sync",
         "bohb-sync",
     ]
