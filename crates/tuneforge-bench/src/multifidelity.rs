@@ -523,6 +523,122 @@ impl Units {
     }
 }
 
+/// Target 2 on the runs with seeds in `seeds`: per task, ours (`best`) against the best peer
+/// (the lowest mean rank among the peers with runs over the checkpoints; ties: the first
+/// listed), and against the best of all peers at each checkpoint.
+struct TargetTwo<'a> {
+    /// Tasks with at least one peer.
+    tasks: usize,
+    /// Tasks where ours is at least the best peer at every checkpoint.
+    wins: usize,
+    /// Tasks where ours is at least every peer at every checkpoint.
+    wins_envelope: usize,
+    /// Tasks where every peer ran, and the wins among them.
+    tasks_all_peers: usize,
+    wins_all_peers: usize,
+    /// How often each peer is the best peer.
+    best_peers: std::collections::BTreeMap<&'a str, usize>,
+    /// Per lost task, the largest gap to its best peer, as text.
+    gaps: Vec<String>,
+}
+
+fn target_two<'a>(
+    by: &std::collections::BTreeMap<(&'a str, &'a str), Vec<&Run>>,
+    tasks: &std::collections::BTreeSet<&'a str>,
+    best: &str,
+    peers: &[&'a str],
+    checkpoints: &[u64],
+    units: &Units,
+    seeds: std::ops::Range<u64>,
+) -> TargetTwo<'a> {
+    let med = |task: &str, m: &str, epochs: u64| -> Option<f64> {
+        let v: Vec<f64> = by
+            .get(&(task, m))?
+            .iter()
+            .filter(|r| seeds.contains(&r.seed))
+            .map(|r| {
+                let b = r.best_at(epochs);
+                if b.is_nan() { units.missing } else { b }
+            })
+            .collect();
+        (!v.is_empty()).then(|| median(v))
+    };
+    let mut out = TargetTwo {
+        tasks: 0,
+        wins: 0,
+        wins_envelope: 0,
+        tasks_all_peers: 0,
+        wins_all_peers: 0,
+        best_peers: Default::default(),
+        gaps: Vec::new(),
+    };
+    for &task in tasks {
+        let here: Vec<&str> = peers
+            .iter()
+            .copied()
+            .filter(|p| med(task, p, 0).is_some())
+            .collect();
+        if here.is_empty() {
+            continue;
+        }
+        out.tasks += 1;
+        let full = here.len() == peers.len();
+        out.tasks_all_peers += usize::from(full);
+        // Per checkpoint: ours and each peer's median.
+        let at: Vec<(u64, f64, Vec<f64>)> = checkpoints
+            .iter()
+            .map(|&c| {
+                let theirs = here
+                    .iter()
+                    .map(|p| med(task, p, c).unwrap_or(units.missing))
+                    .collect();
+                (c, med(task, best, c).unwrap_or(units.missing), theirs)
+            })
+            .collect();
+        let rank_sums: Vec<f64> = (0..here.len())
+            .map(|i| {
+                at.iter()
+                    .map(|(_, _, theirs)| rank_among(theirs[i], theirs.iter().copied()))
+                    .sum()
+            })
+            .collect();
+        let top = (0..here.len())
+            .min_by(|a, b| rank_sums[*a].total_cmp(&rank_sums[*b]))
+            .unwrap_or(0);
+        *out.best_peers.entry(here[top]).or_default() += 1;
+        if at
+            .iter()
+            .all(|(_, mine, theirs)| theirs.iter().all(|v| mine >= v))
+        {
+            out.wins_envelope += 1;
+        }
+        let worst = at
+            .iter()
+            .map(|(c, mine, theirs)| (*c, mine - theirs[top]))
+            .filter(|(_, d)| *d < 0.0)
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        match worst {
+            None => {
+                out.wins += 1;
+                out.wins_all_peers += usize::from(full);
+            }
+            Some((c, d)) => {
+                let gap = if d.is_finite() {
+                    (units.gap)(d)
+                } else {
+                    "no full-budget result yet".into()
+                };
+                out.gaps.push(format!(
+                    "{task} ({}: {gap} at {})",
+                    here[top],
+                    (units.cost)(c)
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The tables of a multi-fidelity section of docs/BENCHMARKS.md: `runs` at `budget` (in the
 /// cost `units` name); `ours` names tuneforge's methods (the rest are peers). With `figure` (the
 /// path the section links, relative to the Markdown file) it also returns the anytime figure
@@ -723,78 +839,7 @@ pub fn section(
         |m: &str| ranks[m].iter().flatten().sum::<f64>() / ranks[m].iter().flatten().count() as f64;
     let best_ranked = mf.iter().copied().min_by(|a, b| avg(a).total_cmp(&avg(b)));
     if let (false, Some(best)) = (peers.is_empty(), best_ranked) {
-        // Per task, the best peer is the one with the lowest mean rank among the peers over
-        // the checkpoints (ties: the first listed); ours must be at least its anytime curve at
-        // every checkpoint. The stricter test takes, at each checkpoint, the best of all peers.
-        let (mut wins, mut wins_all, mut n) = (0, 0, 0);
-        // The same count over the tasks where every peer ran (when some ran on fewer tasks).
-        let (mut wins_full, mut n_full) = (0, 0);
-        let mut best_peers: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut lines = String::new();
-        for &task in &tasks {
-            let here: Vec<&str> = peers
-                .iter()
-                .copied()
-                .filter(|p| by.contains_key(&(task, *p)))
-                .collect();
-            if here.is_empty() {
-                continue;
-            }
-            n += 1;
-            let full = here.len() == peers.len();
-            n_full += usize::from(full);
-            // Per checkpoint: ours and each peer's median.
-            let at: Vec<(u64, f64, Vec<f64>)> = checkpoints
-                .iter()
-                .map(|&c| {
-                    let theirs = here
-                        .iter()
-                        .map(|p| med_at(task, p, c).unwrap_or(units.missing))
-                        .collect();
-                    (c, med_at(task, best, c).unwrap_or(units.missing), theirs)
-                })
-                .collect();
-            let rank_sums: Vec<f64> = (0..here.len())
-                .map(|i| {
-                    at.iter()
-                        .map(|(_, _, theirs)| rank_among(theirs[i], theirs.iter().copied()))
-                        .sum()
-                })
-                .collect();
-            let top = (0..here.len())
-                .min_by(|a, b| rank_sums[*a].total_cmp(&rank_sums[*b]))
-                .unwrap_or(0);
-            *best_peers.entry(here[top]).or_default() += 1;
-            if at
-                .iter()
-                .all(|(_, mine, theirs)| theirs.iter().all(|v| mine >= v))
-            {
-                wins_all += 1;
-            }
-            let worst = at
-                .iter()
-                .map(|(c, mine, theirs)| (*c, mine - theirs[top]))
-                .filter(|(_, d)| *d < 0.0)
-                .min_by(|a, b| a.1.total_cmp(&b.1));
-            match worst {
-                None => {
-                    wins += 1;
-                    wins_full += usize::from(full);
-                }
-                Some((c, d)) => {
-                    let gap = if d.is_finite() {
-                        (units.gap)(d)
-                    } else {
-                        "no full-budget result yet".into()
-                    };
-                    lines.push_str(&format!(
-                        "{task} ({}: {gap} at {}), ",
-                        here[top],
-                        (units.cost)(c)
-                    ));
-                }
-            }
-        }
+        let t2 = target_two(&by, &tasks, best, &peers, &checkpoints, units, 0..u64::MAX);
         let pct_of = |w: usize, n: usize| 100.0 * w as f64 / n.max(1) as f64;
         let verdict_of = |w: usize, n: usize| {
             if n > 0 && w as f64 >= 0.75 * n as f64 {
@@ -803,9 +848,9 @@ pub fn section(
                 "**not met**"
             }
         };
-        let pct = |w: usize| pct_of(w, n);
-        let verdict = |w: usize| verdict_of(w, n);
-        let tally: Vec<String> = best_peers
+        let n = t2.tasks;
+        let tally: Vec<String> = t2
+            .best_peers
             .iter()
             .map(|(p, k)| format!("{p} on {k}"))
             .collect();
@@ -813,33 +858,55 @@ pub fn section(
             "\n### tuneforge's best multi-fidelity method against the best peer\n\n\
              tuneforge's best multi-fidelity method by mean rank is **{best}**. On each task the \
              best peer is the one with the lowest mean rank among the peers ({}) over the {} \
-             checkpoints: {}. On {wins} of {n} tasks ({:.0}%) its median anytime {} is at least \
+             checkpoints: {}. On {} of {n} tasks ({:.0}%) its median anytime {} is at least \
              that peer's at every checkpoint; target 75%: {}.{}\n\n\
              A stricter test, against the best of all peers at each checkpoint (no single \
-             peer's curve): {wins_all} of {n} tasks ({:.0}%), {}.\n",
+             peer's curve): {} of {n} tasks ({:.0}%), {}.\n",
             peers.join(", "),
             CHECKPOINTS.len(),
             tally.join(", "),
-            pct(wins),
+            t2.wins,
+            pct_of(t2.wins, n),
             units.metric,
-            verdict(wins),
-            if lines.is_empty() {
+            verdict_of(t2.wins, n),
+            if t2.gaps.is_empty() {
                 String::new()
             } else {
                 format!(
                     " Where that peer is ahead (the largest gap): {}.",
-                    lines.trim_end_matches(", ")
+                    t2.gaps.join(", ")
                 )
             },
-            pct(wins_all),
-            verdict(wins_all).trim_matches('*'),
+            t2.wins_envelope,
+            pct_of(t2.wins_envelope, n),
+            verdict_of(t2.wins_envelope, n).trim_matches('*'),
         ));
-        if n_full < n {
+        if t2.tasks_all_peers < n {
             s.push_str(&format!(
-                "\nNot every peer ran on every task. On the {n_full} tasks where all of them ran: \
-                 {wins_full} of {n_full} ({:.0}%), {}.\n",
-                pct_of(wins_full, n_full),
-                verdict_of(wins_full, n_full).trim_matches('*'),
+                "\nNot every peer ran on every task. On the {} tasks where all of them ran: \
+                 {} of {} ({:.0}%), {}.\n",
+                t2.tasks_all_peers,
+                t2.wins_all_peers,
+                t2.tasks_all_peers,
+                pct_of(t2.wins_all_peers, t2.tasks_all_peers),
+                verdict_of(t2.wins_all_peers, t2.tasks_all_peers).trim_matches('*'),
+            ));
+        }
+        // With more than 10 seeds, the same count on each block of 10 seeds: how far a
+        // 10-seed verdict moves with the seeds.
+        if seeds > 10 {
+            let blocks: Vec<String> = (0..seeds as u64)
+                .step_by(10)
+                .map(|lo| {
+                    let b = target_two(&by, &tasks, best, &peers, &checkpoints, units, lo..lo + 10);
+                    let hi = (lo + 9).min(seeds as u64 - 1);
+                    format!("seeds {lo}–{hi}: {} of {}", b.wins, b.tasks)
+                })
+                .collect();
+            s.push_str(&format!(
+                "\nThe same count on each block of 10 seeds (ours and the peers' runs with those \
+                 seeds; a peer counts where it has runs in the block): {}.\n",
+                blocks.join(", ")
             ));
         }
     }
@@ -1130,6 +1197,34 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines, ["not a run", &line(&new_t), &line(&other)]);
         assert_eq!(merge_runs("", &[], |_| true), "\n");
+    }
+
+    /// With more than 10 seeds, target 2 is also counted on each block of 10 seeds: ours wins
+    /// on seeds 0-9, loses on 10-19, and ties the peer over all 20.
+    #[test]
+    fn target_two_is_counted_per_block_of_ten_seeds() {
+        let units = Units::epochs(10, 1000);
+        let ours = ["random", "bohb"];
+        let mut runs = Vec::new();
+        for seed in 0..20 {
+            let at = |m: &str, v: f64| Run {
+                seed,
+                ..run_of("t", m, vec![(20, v)])
+            };
+            runs.push(at("random", 50.0));
+            runs.push(at("bohb", if seed < 10 { 60.0 } else { 58.0 }));
+            runs.push(at("peer", 59.0));
+        }
+        let (s, _) = section(&runs, 1000, &units, &ours, "", None);
+        assert!(s.contains("On 1 of 1 tasks (100%)"), "{s}");
+        assert!(
+            s.contains("a peer counts where it has runs in the block): seeds 0–9: 1 of 1, seeds 10–19: 0 of 1."),
+            "{s}"
+        );
+        // Ten seeds: no blocks.
+        let ten: Vec<Run> = runs.iter().filter(|r| r.seed < 10).cloned().collect();
+        let (s, _) = section(&ten, 1000, &units, &ours, "", None);
+        assert!(!s.contains("block of 10 seeds"), "{s}");
     }
 
     /// With a figure path the section links the figure after the rank table, and the SVG draws
