@@ -523,6 +523,29 @@ impl Units {
     }
 }
 
+/// The median, over the runs of `method` on `task` with seeds in `seeds`, of the best
+/// full-budget value at `epochs` (a run with no full trial yet counts as `units.missing`);
+/// None without such runs.
+fn median_best_at(
+    by: &std::collections::BTreeMap<(&str, &str), Vec<&Run>>,
+    task: &str,
+    method: &str,
+    epochs: u64,
+    units: &Units,
+    seeds: &std::ops::Range<u64>,
+) -> Option<f64> {
+    let v: Vec<f64> = by
+        .get(&(task, method))?
+        .iter()
+        .filter(|r| seeds.contains(&r.seed))
+        .map(|r| {
+            let b = r.best_at(epochs);
+            if b.is_nan() { units.missing } else { b }
+        })
+        .collect();
+    (!v.is_empty()).then(|| median(v))
+}
+
 /// Target 2 on the runs with seeds in `seeds`: per task, ours (`best`) against the best peer
 /// (the lowest mean rank among the peers with runs over the checkpoints; ties: the first
 /// listed), and against the best of all peers at each checkpoint.
@@ -551,18 +574,7 @@ fn target_two<'a>(
     units: &Units,
     seeds: std::ops::Range<u64>,
 ) -> TargetTwo<'a> {
-    let med = |task: &str, m: &str, epochs: u64| -> Option<f64> {
-        let v: Vec<f64> = by
-            .get(&(task, m))?
-            .iter()
-            .filter(|r| seeds.contains(&r.seed))
-            .map(|r| {
-                let b = r.best_at(epochs);
-                if b.is_nan() { units.missing } else { b }
-            })
-            .collect();
-        (!v.is_empty()).then(|| median(v))
-    };
+    let med = |task: &str, m: &str, epochs: u64| median_best_at(by, task, m, epochs, units, &seeds);
     let mut out = TargetTwo {
         tasks: 0,
         wins: 0,
@@ -667,19 +679,8 @@ pub fn section(
         m
     });
     let seeds = by.values().map(|v| v.len()).max().unwrap_or(0);
-    // Median over seeds of the best full-budget value at `epochs` (a run with no full trial yet
-    // counts as `units.missing`).
-    let med_at = |task: &str, m: &str, epochs: u64| -> Option<f64> {
-        by.get(&(task, m)).map(|rs| {
-            median(
-                rs.iter()
-                    .map(|r| {
-                        let b = r.best_at(epochs);
-                        if b.is_nan() { units.missing } else { b }
-                    })
-                    .collect(),
-            )
-        })
+    let med_at = |task: &str, m: &str, epochs: u64| {
+        median_best_at(&by, task, m, epochs, units, &(0..u64::MAX))
     };
     let checkpoints: Vec<u64> = CHECKPOINTS
         .iter()

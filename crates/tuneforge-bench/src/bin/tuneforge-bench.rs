@@ -1084,10 +1084,11 @@ fn mf_runs(
             }
         }
     }
+    // The stored runs: reused when asked, and kept beside the plan's when the file is written.
+    let stored = std::fs::read_to_string(results).unwrap_or_default();
     let mut reused = Vec::new();
     if plan.reuse_results {
-        let text = std::fs::read_to_string(results).unwrap_or_default();
-        reused = text
+        reused = stored
             .lines()
             .filter_map(|l| serde_json::from_str::<Run>(l).ok())
             .filter(|r| {
@@ -1146,7 +1147,6 @@ fn mf_runs(
     let in_plan = |r: &Run| {
         plan.tasks.contains(&r.task) && plan.methods.contains(&r.method) && r.seed < plan.seeds
     };
-    let stored = std::fs::read_to_string(results).unwrap_or_default();
     let text = tuneforge_bench::multifidelity::merge_runs(&stored, &runs, in_plan);
     if let Err(e) = std::fs::write(results, text) {
         eprintln!("warning: cannot write {}: {e}", results.display());
