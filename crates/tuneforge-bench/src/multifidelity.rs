@@ -93,6 +93,17 @@ pub trait Learner: Send {
     fn accuracy_after(&mut self, epoch: usize) -> tuneforge::Result<f64>;
 }
 
+/// The runs already stored in a results file: its text, empty when there is no such file. A
+/// file that is there but cannot be read (not UTF-8, no permission) is an error, since the
+/// caller would otherwise overwrite it as if it were empty.
+pub fn read_stored(path: &std::path::Path) -> Result<String, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
 /// The text of a results file (JSON lines) holding `fresh` and, of the lines already in
 /// `stored`, those that are not runs `replaced` selects (a section over a subset of tasks or
 /// methods may share the file of a larger one). Lines that are not runs stay as they are;
@@ -1187,6 +1198,27 @@ mod tests {
 
     /// Storing a plan's runs replaces the stored runs the plan covers and keeps the others,
     /// and a line that is not a run, in the order runs sort in.
+    /// A missing results file holds no runs; one that cannot be read is an error naming it,
+    /// and is left as it was.
+    #[test]
+    fn an_unreadable_results_file_is_an_error_not_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.jsonl");
+        assert_eq!(read_stored(&missing).unwrap(), "");
+        let bad = dir.path().join("bad.jsonl");
+        let bytes = [b'{', 0xff, 0xfe, b'}', b'\n'];
+        std::fs::write(&bad, bytes).unwrap();
+        let err = read_stored(&bad).unwrap_err();
+        assert!(
+            err.contains("cannot read") && err.contains("bad.jsonl"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&bad).unwrap(), bytes);
+        let good = dir.path().join("good.jsonl");
+        std::fs::write(&good, "{}\n").unwrap();
+        assert_eq!(read_stored(&good).unwrap(), "{}\n");
+    }
+
     #[test]
     fn storing_runs_keeps_the_runs_of_other_plans() {
         let line = |r: &Run| serde_json::to_string(r).expect("a run serialises");

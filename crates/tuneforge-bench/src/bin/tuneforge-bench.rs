@@ -1086,14 +1086,10 @@ fn mf_runs(
     }
     // The stored runs: reused when asked, and kept beside the plan's when the file is written.
     // A file that is there but unreadable stops the run: it would be overwritten otherwise.
-    let stored = match std::fs::read_to_string(results) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", results.display());
-            std::process::exit(1);
-        }
-    };
+    let stored = tuneforge_bench::multifidelity::read_stored(results).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    });
     let mut reused = Vec::new();
     if plan.reuse_results {
         reused = stored
