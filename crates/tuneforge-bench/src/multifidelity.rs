@@ -557,6 +557,34 @@ fn median_best_at(
     (!v.is_empty()).then(|| median(v))
 }
 
+/// Target 2's test between two disjoint seed blocks of one method: (the tasks where its median
+/// with seeds `a` is at least its median with seeds `b` at every checkpoint, the tasks with
+/// runs in both blocks). Against itself a method is as good as it: this is what a method no
+/// better and no worse than the best peer scores, seed noise alone.
+fn self_test(
+    by: &std::collections::BTreeMap<(&str, &str), Vec<&Run>>,
+    tasks: &std::collections::BTreeSet<&str>,
+    method: &str,
+    checkpoints: &[u64],
+    units: &Units,
+    a: &std::ops::Range<u64>,
+    b: &std::ops::Range<u64>,
+) -> (usize, usize) {
+    let med = |task: &str, seeds, c| median_best_at(by, task, method, c, units, seeds);
+    let mut out = (0, 0);
+    for &task in tasks {
+        if med(task, a, 0).is_none() || med(task, b, 0).is_none() {
+            continue;
+        }
+        out.1 += 1;
+        let holds = checkpoints.iter().all(|&c| {
+            med(task, a, c).unwrap_or(units.missing) >= med(task, b, c).unwrap_or(units.missing)
+        });
+        out.0 += usize::from(holds);
+    }
+    out
+}
+
 /// Target 2 on the runs with seeds in `seeds`: per task, ours (`best`) against the best peer
 /// (the lowest mean rank among the peers with runs over the checkpoints; ties: the first
 /// listed), and against the best of all peers at each checkpoint.
@@ -920,6 +948,31 @@ pub fn section(
                  seeds; a peer counts where it has runs in the block): {}.\n",
                 blocks.join(", ")
             ));
+            // The scale of those counts: each method's blocks of 10 seeds against each other.
+            let blocks: Vec<std::ops::Range<u64>> = (0..seeds as u64)
+                .step_by(10)
+                .map(|lo| lo..lo + 10)
+                .collect();
+            let floor: Vec<String> = std::iter::once(best)
+                .chain(peers.iter().copied())
+                .filter_map(|m| {
+                    let (mut wins, mut n) = (0, 0);
+                    for a in &blocks {
+                        for b in blocks.iter().filter(|b| *b != a) {
+                            let (w, k) = self_test(&by, &tasks, m, &checkpoints, units, a, b);
+                            wins += w;
+                            n += k;
+                        }
+                    }
+                    (n > 0).then(|| format!("{m} {wins} of {n} ({:.0}%)", pct_of(wins, n)))
+                })
+                .collect();
+            s.push_str(&format!(
+                "\nFor scale, the same test between one method's own blocks of 10 seeds (each \
+                 block against each other block, on the tasks with runs in both), i.e. what a \
+                 method scores against one exactly as good, from seed noise alone: {}.\n",
+                floor.join(", ")
+            ));
         }
     }
     s.push_str(&format!("\nSeeds per (task, method): up to {seeds}.\n"));
@@ -1252,6 +1305,12 @@ mod tests {
         assert!(s.contains("On 1 of 1 tasks (100%)"), "{s}");
         assert!(
             s.contains("a peer counts where it has runs in the block): seeds 0–9: 1 of 1, seeds 10–19: 0 of 1."),
+            "{s}"
+        );
+        // Each method against itself: bohb's first block wins, its second loses; the peer
+        // ties itself everywhere.
+        assert!(
+            s.contains("from seed noise alone: bohb 1 of 2 (50%), peer 2 of 2 (100%)."),
             "{s}"
         );
         // Ten seeds: no blocks.
