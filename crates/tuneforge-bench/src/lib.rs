@@ -17,6 +17,7 @@ pub mod multiobjective;
 pub mod nasbench;
 pub mod nastrain;
 pub mod problems;
+pub mod rank_test;
 pub mod report;
 pub mod tabular;
 pub mod throughput;
