@@ -538,18 +538,8 @@ impl Units {
     }
 }
 
-/// The median, over the runs of `method` on `task` with seeds in `seeds`, of the best
-/// full-budget value at `epochs` (a run with no full trial yet counts as `units.missing`);
-/// None without such runs.
-fn median_best_at(
-    by: &std::collections::BTreeMap<(&str, &str), Vec<&Run>>,
-    task: &str,
-    method: &str,
-    epochs: u64,
-    units: &Units,
-    seeds: &std::ops::Range<u64>,
-) -> Option<f64> {
-    let v = best_at_per_seed(by, task, method, epochs, units, seeds);
+/// The median of `v`; None when it is empty.
+fn median_if_any(v: Vec<f64>) -> Option<f64> {
     (!v.is_empty()).then(|| median(v))
 }
 
@@ -587,7 +577,8 @@ fn self_test(
     a: &std::ops::Range<u64>,
     b: &std::ops::Range<u64>,
 ) -> (usize, usize) {
-    let med = |task: &str, seeds, c| median_best_at(by, task, method, c, units, seeds);
+    let med =
+        |task: &str, seeds, c| median_if_any(best_at_per_seed(by, task, method, c, units, seeds));
     let mut out = (0, 0);
     for &task in tasks {
         if med(task, a, 0).is_none() || med(task, b, 0).is_none() {
@@ -634,7 +625,9 @@ fn target_two<'a>(
     units: &Units,
     seeds: std::ops::Range<u64>,
 ) -> TargetTwo<'a> {
-    let med = |task: &str, m: &str, epochs: u64| median_best_at(by, task, m, epochs, units, &seeds);
+    let med = |task: &str, m: &str, epochs: u64| {
+        median_if_any(best_at_per_seed(by, task, m, epochs, units, &seeds))
+    };
     let mut out = TargetTwo {
         tasks: 0,
         wins: 0,
@@ -753,7 +746,14 @@ pub fn section(
     });
     let seeds = by.values().map(|v| v.len()).max().unwrap_or(0);
     let med_at = |task: &str, m: &str, epochs: u64| {
-        median_best_at(&by, task, m, epochs, units, &(0..u64::MAX))
+        median_if_any(best_at_per_seed(
+            &by,
+            task,
+            m,
+            epochs,
+            units,
+            &(0..u64::MAX),
+        ))
     };
     let checkpoints: Vec<u64> = CHECKPOINTS
         .iter()
