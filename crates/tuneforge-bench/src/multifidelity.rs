@@ -610,6 +610,9 @@ struct TargetTwo<'a> {
     /// ahead of ours at one checkpoint or more, and where it finds ours ahead of that peer.
     peer_ahead_significantly: Vec<&'a str>,
     ours_ahead_significantly: usize,
+    /// Per checkpoint, the tasks where that test finds the peer ahead, and ours.
+    peer_ahead_at: Vec<usize>,
+    ours_ahead_at: Vec<usize>,
     /// How often each peer is the best peer.
     best_peers: std::collections::BTreeMap<&'a str, usize>,
     /// Per lost task, the largest gap to its best peer, as text.
@@ -636,6 +639,8 @@ fn target_two<'a>(
         wins_all_peers: 0,
         peer_ahead_significantly: Vec::new(),
         ours_ahead_significantly: 0,
+        peer_ahead_at: vec![0; checkpoints.len()],
+        ours_ahead_at: vec![0; checkpoints.len()],
         best_peers: Default::default(),
         gaps: Vec::new(),
     };
@@ -674,11 +679,17 @@ fn target_two<'a>(
             .unwrap_or(0);
         *out.best_peers.entry(here[top]).or_default() += 1;
         let (mut peer_ahead, mut ours_ahead) = (false, false);
-        for &c in checkpoints {
+        for (i, &c) in checkpoints.iter().enumerate() {
             let per_seed = |m| best_at_per_seed(by, task, m, c, units, &seeds);
             let (mine, theirs) = (per_seed(best), per_seed(here[top]));
-            peer_ahead |= rank_test::p_greater(&theirs, &mine) < SIGNIFICANCE;
-            ours_ahead |= rank_test::p_greater(&mine, &theirs) < SIGNIFICANCE;
+            let (p, o) = (
+                rank_test::p_greater(&theirs, &mine) < SIGNIFICANCE,
+                rank_test::p_greater(&mine, &theirs) < SIGNIFICANCE,
+            );
+            out.peer_ahead_at[i] += usize::from(p);
+            out.ours_ahead_at[i] += usize::from(o);
+            peer_ahead |= p;
+            ours_ahead |= o;
         }
         if peer_ahead {
             out.peer_ahead_significantly.push(task);
@@ -955,11 +966,17 @@ pub fn section(
             pct_of(t2.wins_envelope, n),
             verdict_of(t2.wins_envelope, n).trim_matches('*'),
         ));
+        let counts = |v: &[usize]| {
+            v.iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         s.push_str(&format!(
             "\nThe medians above move with the seeds. A one-sided Mann-Whitney U test over the \
              seeds at each checkpoint (p < {SIGNIFICANCE}) finds that best peer ahead of {best} \
-             at one checkpoint or more on {} of {n} tasks{}, and {best} ahead of it on {} of {n}. \
-             (Between two methods of equal quality, {} such tests a task find a given one of them \
+             at one checkpoint or more on {} of {n} tasks{}, and {best} ahead of it on {} of {n} \
+             (per checkpoint, {}: the peer on {}, {best} on {}). (Between two methods of equal quality, {} such tests a task find a given one of them \
              ahead somewhere by chance on up to {:.0}% of tasks.) Target 2 is judged on the medians, \
              not on this test.\n",
             t2.peer_ahead_significantly.len(),
@@ -969,6 +986,9 @@ pub fn section(
                 format!(" ({})", t2.peer_ahead_significantly.join(", "))
             },
             t2.ours_ahead_significantly,
+            CHECKPOINTS.map(|f| format!("{:.0}%", 100.0 * f)).join(", "),
+            counts(&t2.peer_ahead_at),
+            counts(&t2.ours_ahead_at),
             CHECKPOINTS.len(),
             100.0 * (1.0 - (1.0 - SIGNIFICANCE).powi(CHECKPOINTS.len() as i32)),
         ));
@@ -1396,7 +1416,8 @@ mod tests {
         assert!(
             s.contains(
                 "finds that best peer ahead of bohb at one checkpoint or more on 1 of 3 tasks \
-                 (c), and bohb ahead of it on 1 of 3."
+                 (c), and bohb ahead of it on 1 of 3 (per checkpoint, 2%, 5%, 10%, 20%, 50%, \
+                 100%: the peer on 1, 1, 1, 1, 1, 1, bohb on 1, 1, 1, 1, 1, 1)."
             ),
             "{s}"
         );
