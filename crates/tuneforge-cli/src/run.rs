@@ -488,8 +488,9 @@ fn summarize(study: &Study, file: &StudyFile, outcome: Outcome, again: &str) -> 
         eprintln!("interrupted: run `tuneforge {again}` again to continue where it stopped");
         return Ok(130);
     }
+    // The latest failure: earlier ones may have been fixed (and retried) since.
     if n(TrialState::Complete) == 0
-        && let Some(f) = all.iter().find(|t| t.state == TrialState::Failed)
+        && let Some(f) = all.iter().rev().find(|t| t.state == TrialState::Failed)
     {
         eprintln!(
             "error: no trial completed; trial {} failed because {}",

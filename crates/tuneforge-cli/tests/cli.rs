@@ -288,13 +288,17 @@ fn misbehaving_commands_fail_their_trial_with_a_readable_reason() {
     }
 }
 
+/// A command that cannot start at all fails one trial (per job), not the whole budget: the run
+/// stops with the reason, the configuration is enqueued again, and once the program is there
+/// the next run evaluates it first and still runs the study's full number of trials.
 #[test]
-fn a_command_that_cannot_start_fails_every_trial_and_the_run_says_why() {
+fn a_command_that_cannot_start_stops_the_run_and_loses_no_trial() {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
         "study.toml",
-        "[study]\nname = \"nope\"\ntrials = 2\n[command]\nrun = \"./no-such-program {x}\"\n[params.x]\ntype = \"int\"\nlow = 0\nhigh = 3\n",
+        "[study]\nname = \"nope\"\ntrials = 3\n[command]\nrun = \"./prog {x}\"\n\
+         [params.x]\ntype = \"int\"\nlow = 0\nhigh = 1000\n",
     );
     let out = tuneforge()
         .current_dir(dir.path())
@@ -304,9 +308,55 @@ fn a_command_that_cannot_start_fails_every_trial_and_the_run_says_why() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("no trial completed") && err.contains("could not start './no-such-program'"),
+        err.contains("error: could not start './prog'")
+            && err.contains("trial 0 did not run, and its configuration runs first"),
         "{err}"
     );
+    let trials = tuneforge()
+        .current_dir(dir.path())
+        .args(["export", "study.toml", "--format", "json"])
+        .output()
+        .unwrap();
+    let export: serde_json::Value = serde_json::from_slice(&trials.stdout).unwrap();
+    let rows = export["trials"].as_array().expect("the trials").clone();
+    let states: Vec<&str> = rows.iter().filter_map(|r| r["state"].as_str()).collect();
+    assert_eq!(states, ["failed", "waiting"], "one trial spent, not three");
+    let first_x = rows[0]["params"]["x"].as_i64().expect("trial 0's x");
+
+    write(
+        dir.path(),
+        "prog",
+        "#!/bin/sh\necho \"{\\\"objective\\\": $1}\"\n",
+    );
+    std::fs::set_permissions(
+        dir.path().join("prog"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = tuneforge()
+        .current_dir(dir.path())
+        .args(["run", "study.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trials = tuneforge()
+        .current_dir(dir.path())
+        .args(["export", "study.toml", "--format", "json"])
+        .output()
+        .unwrap();
+    let export: serde_json::Value = serde_json::from_slice(&trials.stdout).unwrap();
+    let rows = export["trials"].as_array().expect("the trials").clone();
+    let complete: Vec<i64> = rows
+        .iter()
+        .filter(|r| r["state"] == "complete")
+        .filter_map(|r| r["params"]["x"].as_i64())
+        .collect();
+    assert_eq!(complete.len(), 3, "{rows:?}");
+    assert_eq!(complete[0], first_x, "the enqueued configuration ran first");
 }
 
 #[test]

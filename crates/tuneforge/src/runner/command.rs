@@ -77,8 +77,11 @@ impl CommandRunner {
 
     /// Runs `trial` to its end and records it. `stop` interrupts it (Ctrl-C): the process is
     /// stopped, the trial recorded as failed and interrupted, and a copy with the same
-    /// parameters enqueued so that the next run evaluates it. Errors are storage failures only;
-    /// everything the command does wrong becomes the trial's failure reason.
+    /// parameters enqueued so that the next run evaluates it. Errors are storage failures and a
+    /// command that cannot be started at all (no such program, no permission), which no trial
+    /// can get past: that trial is recorded as failed, its configuration enqueued again (it
+    /// does not count against the study's trials), and the error says why. Everything else the
+    /// command does wrong becomes the trial's failure reason.
     pub fn run(&self, study: &Study, mut trial: Trial, stop: &AtomicBool) -> Result<FrozenTrial> {
         let params = match self.space.suggest_all(&mut trial) {
             Ok(p) => p,
@@ -160,12 +163,26 @@ impl CommandRunner {
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
+                // No trial of this command can run (a missing program, no permission): record
+                // this one as failed, enqueue its configuration again for the next run, and stop
+                // rather than spend the whole budget on the same failure.
+                let hint = if e.kind() == std::io::ErrorKind::NotFound && !argv[0].contains('/') {
+                    " (is it on PATH?)"
+                } else {
+                    ""
+                };
                 let msg = format!(
-                    "could not start '{}' (from {}): {e}",
+                    "could not start '{}' (from {}): {e}{hint}",
                     argv[0],
                     self.spec.cwd.display()
                 );
-                return study.tell(trial, Outcome::Failed(msg));
+                let done = study.tell(trial, Outcome::Failed(msg.clone()))?;
+                study.requeue(&done, Default::default())?;
+                return Err(Error::invalid(format!(
+                    "{msg}; trial {} did not run, and its configuration runs first when the \
+                     study is run again",
+                    done.number
+                )));
             }
         };
         let (tx, rx) = mpsc::channel::<String>();
