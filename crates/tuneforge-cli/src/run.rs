@@ -483,6 +483,9 @@ fn summarize(study: &Study, file: &StudyFile, outcome: Outcome, again: &str) -> 
             ""
         }
     );
+    if let Some(note) = early_stopping_note(file, &all) {
+        eprintln!("{note}");
+    }
     print_best(study, file)?;
     if outcome.interrupted {
         eprintln!("interrupted: run `tuneforge {again}` again to continue where it stopped");
@@ -500,6 +503,39 @@ fn summarize(study: &Study, file: &StudyFile, outcome: Outcome, again: &str) -> 
         return Ok(1);
     }
     Ok(0)
+}
+
+/// With a pruner that stops running trials: the training time the trials took against an
+/// estimate of what running every one of them to the end would have taken (the complete
+/// trials' mean duration each). None without a pruned trial, with fewer than 3 complete ones,
+/// or when trials are continued from checkpoints (a complete trial then ran only its last part).
+fn early_stopping_note(file: &StudyFile, all: &[&FrozenTrial]) -> Option<String> {
+    if file.pruner.as_ref().is_none_or(|p| p.promote) {
+        return None;
+    }
+    let took = |t: &FrozenTrial| Some((t.finished_ms? - t.started_ms?).max(0) as f64 / 1000.0);
+    let of = |s: TrialState| -> Vec<f64> {
+        all.iter()
+            .filter(|t| t.state == s)
+            .filter_map(|t| took(t))
+            .collect()
+    };
+    let (complete, pruned) = (of(TrialState::Complete), of(TrialState::Pruned));
+    if complete.len() < 3 || pruned.is_empty() {
+        return None;
+    }
+    let mean = complete.iter().sum::<f64>() / complete.len() as f64;
+    let n = complete.len() + pruned.len();
+    let spent: f64 = complete.iter().chain(&pruned).sum();
+    let full = mean * n as f64;
+    let saved = if full > 0.0 { 1.0 - spent / full } else { 0.0 };
+    Some(format!(
+        "early stopping: {} of {n} trials pruned; the trials took {spent:.1} s in all, against about \
+         {full:.1} s had each run to the end ({mean:.2} s each, the complete trials' mean): \
+         about {:.0}% of the time saved",
+        pruned.len(),
+        100.0 * saved
+    ))
 }
 
 fn set_failure(slot: &Mutex<Option<Error>>, stop: &AtomicBool, e: Error) {

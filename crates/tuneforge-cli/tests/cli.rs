@@ -146,6 +146,26 @@ fn the_digits_hyperband_example_stops_poor_trials_early() {
         .filter_map(|t| t["values"][0].as_f64())
         .fold(0.0, f64::max);
     assert!(best > 0.9, "{best}");
+    // What early stopping saved, from the recorded start and end of each trial.
+    let took = |t: &&serde_json::Value| {
+        (t["finished_ms"].as_i64().unwrap() - t["started_ms"].as_i64().unwrap()) as f64 / 1000.0
+    };
+    let spent: f64 = pruned.iter().chain(&complete).map(took).sum();
+    let mean = complete.iter().map(took).sum::<f64>() / complete.len() as f64;
+    let saved = 100.0 * (1.0 - spent / (30.0 * mean));
+    let line = format!(
+        "early stopping: {} of 30 trials pruned; the trials took {spent:.1} s in all, against about {:.1} s",
+        pruned.len(),
+        30.0 * mean
+    );
+    assert!(
+        err.contains(&line) && err.contains(&format!("about {saved:.0}% of the time saved")),
+        "{line} ... {saved:.0}%: {err}"
+    );
+    assert!(
+        saved > 20.0,
+        "pruned at 1, 3 or 9 of 27 epochs: {saved:.0}%"
+    );
 }
 
 /// The checkpoint variant of the example: Hyperband's brackets as synchronous successive
