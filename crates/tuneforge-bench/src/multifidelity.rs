@@ -976,9 +976,9 @@ pub fn section(
             "\nThe medians above move with the seeds. A one-sided Mann-Whitney U test over the \
              seeds at each checkpoint (p < {SIGNIFICANCE}) finds that best peer ahead of {best} \
              at one checkpoint or more on {} of {n} tasks{}, and {best} ahead of it on {} of {n} \
-             (per checkpoint, {}: the peer on {}, {best} on {}). (Between two methods of equal quality, {} such tests a task find a given one of them \
-             ahead somewhere by chance on up to {:.0}% of tasks.) Target 2 is judged on the medians, \
-             not on this test.\n",
+             (per checkpoint, {}: the peer on {}, {best} on {}). (Between two methods of equal \
+             quality, {} such tests a task find a given one of them ahead somewhere by chance on \
+             up to {:.0}% of tasks.) Target 2 is judged on the medians, not on this test.\n",
             t2.peer_ahead_significantly.len(),
             if t2.peer_ahead_significantly.is_empty() {
                 String::new()

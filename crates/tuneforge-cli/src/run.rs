@@ -513,11 +513,10 @@ fn early_stopping_note(file: &StudyFile, all: &[&FrozenTrial]) -> Option<String>
     if file.pruner.as_ref().is_none_or(|p| p.promote) {
         return None;
     }
-    let took = |t: &FrozenTrial| Some((t.finished_ms? - t.started_ms?).max(0) as f64 / 1000.0);
     let of = |s: TrialState| -> Vec<f64> {
         all.iter()
             .filter(|t| t.state == s)
-            .filter_map(|t| took(t))
+            .filter_map(|t| t.duration_s().map(|d| d.max(0.0)))
             .collect()
     };
     let (complete, pruned) = (of(TrialState::Complete), of(TrialState::Pruned));

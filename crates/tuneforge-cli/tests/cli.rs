@@ -332,13 +332,7 @@ fn a_command_that_cannot_start_stops_the_run_and_loses_no_trial() {
             && err.contains("trial 0 did not run, and its configuration runs first"),
         "{err}"
     );
-    let trials = tuneforge()
-        .current_dir(dir.path())
-        .args(["export", "study.toml", "--format", "json"])
-        .output()
-        .unwrap();
-    let export: serde_json::Value = serde_json::from_slice(&trials.stdout).unwrap();
-    let rows = export["trials"].as_array().expect("the trials").clone();
+    let rows = trials(dir.path(), "study.toml");
     let states: Vec<&str> = rows.iter().filter_map(|r| r["state"].as_str()).collect();
     assert_eq!(states, ["failed", "waiting"], "one trial spent, not three");
     let first_x = rows[0]["params"]["x"].as_i64().expect("trial 0's x");
@@ -353,23 +347,12 @@ fn a_command_that_cannot_start_stops_the_run_and_loses_no_trial() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let out = tuneforge()
-        .current_dir(dir.path())
-        .args(["run", "study.toml"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        tuneforge()
+            .current_dir(dir.path())
+            .args(["run", "study.toml"]),
     );
-    let trials = tuneforge()
-        .current_dir(dir.path())
-        .args(["export", "study.toml", "--format", "json"])
-        .output()
-        .unwrap();
-    let export: serde_json::Value = serde_json::from_slice(&trials.stdout).unwrap();
-    let rows = export["trials"].as_array().expect("the trials").clone();
+    let rows = trials(dir.path(), "study.toml");
     let complete: Vec<i64> = rows
         .iter()
         .filter(|r| r["state"] == "complete")
