@@ -59,7 +59,7 @@ pub const METHODS: [(&str, &str); 11] = [
     ),
     (
         "bohb-promote-hb-first",
-        "bohb-promote-hb, and until a trial has full width the best of the first 3 configurations is promoted on at once",
+        "bohb-promote-hb, and until a trial has full width, once 3 configurations have results at the narrowest width, the leader at the widest width reached is promoted on at once",
     ),
 ];
 

@@ -23,7 +23,7 @@ use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study, Trial
 
 /// The methods this benchmark knows: (name, what it is). r = 1 epoch, R = the source's full
 /// budget, η = 3 throughout.
-pub const METHODS: [(&str, &str); 17] = [
+pub const METHODS: [(&str, &str); 19] = [
     ("random", "random search, every trial to R epochs"),
     ("tpe", "TPE, every trial to R epochs"),
     ("median", "TPE + median stopping"),
@@ -53,8 +53,16 @@ pub const METHODS: [(&str, &str); 17] = [
         "bohb-promote-hb, and until a trial has R epochs the best of the first 3 configurations runs on to R at once (first_full_after = 3)",
     ),
     (
+        "bohb-promote-hb-lead",
+        "bohb-promote-hb, and until a trial has R epochs, once 9 configurations have results at the bottom rung the leader at the highest rung reached runs on to R at once (first_full_after = 9)",
+    ),
+    (
         "bohb-paper-hb",
         "bohb-promote-hb with the settings of Falkner et al. 2018's experiments: gamma = 0.15, 64 candidates, a budget modelled from d + 1 = 8 observations",
+    ),
+    (
+        "bohb-paper-hb-lead",
+        "bohb-paper-hb with first_full_after = 9, as in bohb-promote-hb-lead",
     ),
     (
         "bohb-rf-hb-first",
@@ -298,10 +306,15 @@ fn parts(method: &str, seed: u64, r: u64, eta: u64) -> Option<(Arc<dyn Sampler>,
             ),
             Arc::new(NopPruner),
         ),
-        "bohb-promote-hb" | "bohb-promote-hb-first" | "bohb-paper-hb" | "bohb-rf-hb-first" => (
+        "bohb-promote-hb"
+        | "bohb-promote-hb-first"
+        | "bohb-promote-hb-lead"
+        | "bohb-paper-hb"
+        | "bohb-paper-hb-lead"
+        | "bohb-rf-hb-first" => (
             Arc::new({
                 let mut bohb = BohbSampler::new(1, r, eta, seed).target(target.clone());
-                if method == "bohb-paper-hb" {
+                if method.starts_with("bohb-paper-hb") {
                     bohb = bohb.gamma(0.15).candidates(64).min_points(8);
                 }
                 if method == "bohb-rf-hb-first" {
@@ -312,6 +325,8 @@ fn parts(method: &str, seed: u64, r: u64, eta: u64) -> Option<(Arc<dyn Sampler>,
                     .target(target.clone());
                 if method.ends_with("-first") {
                     asha.first_full_after(3)
+                } else if method.ends_with("-lead") {
+                    asha.first_full_after(9)
                 } else {
                     asha
                 }
@@ -890,7 +905,9 @@ pub fn section(
         "bohb-promote",
         "bohb-promote-hb",
         "bohb-promote-hb-first",
+        "bohb-promote-hb-lead",
         "bohb-paper-hb",
+        "bohb-paper-hb-lead",
         "bohb-rf-hb-first",
         "hyperband-sync",
         "bohb-sync",

@@ -185,9 +185,10 @@ pub struct PrunerSpec {
     /// ASHA: rungs anchored at the maximum resource (R·η^(−k), Hyperband's budgets) instead
     /// of at the minimum (r·η^k). Hyperband's are always anchored at the maximum.
     pub anchor_max: bool,
-    /// ASHA with `schedule = "promote"`: until a trial has the full resource, the best of the
-    /// first N configurations at the bottom rung runs on rung by rung without waiting for the
-    /// rungs to fill, so a full-budget result comes early
+    /// ASHA with `schedule = "promote"`: until a trial has the full resource, once N
+    /// configurations have results at the bottom rung, the leader at the highest rung reached
+    /// runs on rung by rung without waiting for the rungs to fill, so a full-budget result
+    /// comes early
     /// ([`crate::sampler::AshaScheduler::first_full_after`]).
     pub first_full_after: Option<usize>,
 }

@@ -16,10 +16,14 @@
 //! above a configuration reaches the full resource only once every rung below it holds η
 //! results (for R = 52, η = 3 and rungs 2, 6, 17: 120 epochs in this module's test, and none
 //! within 104 epochs on any LCBench task), so a study stopped early has no full-budget result.
-//! With the option, until some trial has been given the full resource, the best of the first n
-//! configurations at the bottom rung is promoted rung by rung without waiting for the rungs to
-//! fill (n·b₀ + R − b₀ epochs, b₀ being the bottom rung's budget: 56 for n = 3, b₀ = 2), as the
-//! stopping form of ASHA lets its first trials run on; then the rule above takes over.
+//! With the option, until some trial has been given the full resource, the rule above runs
+//! until the bottom rung holds the first n results; then the leader, the best configuration at
+//! the highest rung reached, is promoted rung by rung to the full resource without waiting for
+//! the rungs to fill, as the stopping form of ASHA lets its first trials run on; then the rule
+//! above takes over again. For n ≤ η nothing has left the bottom rung by then, so the leader is
+//! the best of the first n there (n·b₀ + R − b₀ epochs, b₀ being the bottom rung's budget: 56
+//! for n = 3, b₀ = 2); for n = 12 on LCBench the leader has usually passed two rungs already and
+//! the first full result comes after about 90 epochs.
 
 use indexmap::IndexMap;
 use std::collections::{BTreeMap, HashSet};
@@ -71,9 +75,10 @@ impl AshaScheduler {
         self
     }
 
-    /// Until a trial has been given the full resource, promote the best of the first `n`
-    /// configurations at the bottom rung straight on, one rung at a time, without waiting
-    /// for each rung to hold η results (see the module documentation). `n` is at least 1.
+    /// Until a trial has been given the full resource: once the bottom rung holds `n` results,
+    /// promote the leader (the best at the highest rung reached) straight on, one rung at a
+    /// time, without waiting for each rung to hold η results (see the module documentation).
+    /// `n` is at least 1.
     pub fn first_full_after(mut self, n: usize) -> Self {
         self.first_full_after = Some(n.max(1));
         self
@@ -193,6 +198,16 @@ impl Sampler for AshaScheduler {
         let early = self
             .first_full_after
             .filter(|_| !study.trials.iter().any(|t| budget_of(t) == Some(full)));
+        // Before any full run, once the bottom rung holds the first n results, the leader goes
+        // on; until then the usual rule.
+        let leader_goes_on = early.is_some_and(|first| {
+            let bottom = study.trials.iter().filter(|t| {
+                budget_of(t) == Some(self.budgets[0])
+                    && t.state == TrialState::Complete
+                    && t.value().is_some_and(|v| !v.is_nan())
+            });
+            bottom.count() >= first
+        });
         for k in (0..self.budgets.len() - 1).rev() {
             let rung = study
                 .trials
@@ -200,12 +215,12 @@ impl Sampler for AshaScheduler {
                 .map(|t| t.as_ref())
                 .filter(|t| budget_of(t) == Some(self.budgets[k]));
             let eta = self.eta as usize;
-            let keep = |n: usize| match early {
-                // Before any full run: nothing leaves the bottom rung before it holds the first
-                // n configurations, then a rung's best goes on without waiting for η results.
-                Some(first) if k == 0 && n < first => 0,
-                Some(_) => (n / eta).max(1),
-                None => n / eta,
+            let keep = |n: usize| {
+                if leader_goes_on {
+                    (n / eta).max(1)
+                } else {
+                    n / eta
+                }
             };
             if let Some(t) = unpromoted_best(rung, direction, keep, &promoted) {
                 return Ok(promotion(t, self.budgets[k + 1], BTreeMap::new()));
@@ -308,6 +323,17 @@ mod tests {
     /// The first trial numbers at each budget, and who each promotion continues, for a
     /// sequential study on Hyperband's R = 52 budgets (2, 6, 17, 52).
     fn first_trials(first_full_after: Option<usize>, trials: usize) -> Vec<(u64, Option<u64>)> {
+        first_study(first_full_after, trials)
+            .iter()
+            .map(|t| {
+                let from = t.system_attrs.get(attrs::RESUME_FROM);
+                (budget_of(t).unwrap(), from.and_then(|v| v.as_u64()))
+            })
+            .collect()
+    }
+
+    /// The trials of that study.
+    fn first_study(first_full_after: Option<usize>, trials: usize) -> Vec<FrozenTrial> {
         let mut sched = AshaScheduler::new(Arc::new(RandomSampler::new(5)), 1, 52, 3)
             .budgets_at(vec![2, 6, 17, 52]);
         if let Some(n) = first_full_after {
@@ -323,21 +349,15 @@ mod tests {
             Optimize::trials(trials),
         )
         .unwrap();
-        s.trials()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                let from = t.system_attrs.get(attrs::RESUME_FROM);
-                (budget_of(t).unwrap(), from.and_then(|v| v.as_u64()))
-            })
-            .collect()
+        s.trials().unwrap()
     }
 
     /// With `first_full_after(3)` the first three configurations are screened at the bottom
     /// rung, the best of them runs on rung by rung to the full budget (3·2 + 50 = 56 epochs
     /// in all), and the usual rule then takes over: the next trial is a new configuration.
-    /// Without it, the first full-budget trial comes only after the rungs filled. With n = 9,
-    /// more than η, all nine are screened before the first promotion.
+    /// Without it, the first full-budget trial comes only after the rungs filled. With n = 12,
+    /// more than η, the usual rule promotes while the twelve are screened, and then the leader
+    /// at the highest rung reached runs on.
     #[test]
     fn a_first_full_run_comes_after_screening_the_first_configurations() {
         let trials = first_trials(Some(3), 7);
@@ -368,12 +388,62 @@ mod tests {
         assert_eq!(&plain[..3], &[(2, None), (2, None), (2, None)]);
         assert_eq!(plain[4], (2, None), "a rung-1 result alone is not promoted");
 
-        // More than η first configurations: all n are screened before the first promotion
-        // (9·2 + 50 = 68 epochs), not just the first η.
-        let nine = first_trials(Some(9), 13);
-        let budgets: Vec<u64> = nine.iter().map(|t| t.0).collect();
-        assert_eq!(&budgets[..12], &[2, 2, 2, 2, 2, 2, 2, 2, 2, 6, 17, 52]);
-        assert!(nine[9].1.unwrap() < 9);
-        assert_eq!(until_full(&nine), 68);
+        // More than η first configurations: the usual rule runs until the bottom rung holds
+        // all n results, then the leader at the highest rung goes on to the full budget.
+        let trials = first_study(Some(12), 40);
+        let twelve: Vec<(u64, Option<u64>)> = trials
+            .iter()
+            .map(|t| {
+                let from = t.system_attrs.get(attrs::RESUME_FROM);
+                (budget_of(t).unwrap(), from.and_then(|v| v.as_u64()))
+            })
+            .collect();
+        let first_full = twelve.iter().position(|t| t.0 == 52).unwrap();
+        let bottom = |until: usize| twelve[..until].iter().filter(|t| t.0 == 2).count();
+        assert_eq!(bottom(first_full), 12, "{twelve:?}");
+        // The last bottom-rung trial before the full run; after it only the leader's chain.
+        let last_new = twelve[..first_full].iter().rposition(|t| t.0 == 2).unwrap();
+        for j in last_new + 2..=first_full {
+            assert_eq!(twelve[j].1, Some(j as u64 - 1), "{twelve:?}");
+        }
+        // Before that, a promotion left rung k only among the best ⌊n/η⌋ of its n results.
+        for (i, &(b, from)) in twelve[..=last_new].iter().enumerate() {
+            if let Some(f) = from {
+                let parent_budget = twelve[f as usize].0;
+                let mut rung: Vec<f64> = trials[..i]
+                    .iter()
+                    .filter(|t| budget_of(t) == Some(parent_budget))
+                    .map(|t| t.value().unwrap())
+                    .collect();
+                rung.sort_by(f64::total_cmp);
+                let keep = rung.len() / 3;
+                assert!(
+                    keep >= 1,
+                    "trial {i} ({b}) promoted from a rung of {}",
+                    rung.len()
+                );
+                assert!(trials[f as usize].value().unwrap() <= rung[keep - 1]);
+            }
+        }
+        // The leader: the best trial at the highest budget reached when the chain began.
+        let leader = twelve[last_new + 1].1.unwrap() as usize;
+        let top = twelve[..=last_new]
+            .iter()
+            .map(|t| t.0)
+            .filter(|&b| b < 52)
+            .max()
+            .unwrap();
+        assert_eq!(twelve[leader].0, top);
+        let best_at_top = trials[..=last_new]
+            .iter()
+            .filter(|t| budget_of(t) == Some(top))
+            .map(|t| t.value().unwrap())
+            .fold(f64::INFINITY, f64::min);
+        assert_eq!(trials[leader].value().unwrap(), best_at_top);
+        assert!(
+            top > 2,
+            "with 12 screened, the usual rule promoted some before the chain"
+        );
+        assert!(until_full(&twelve) < until_full(&plain), "{twelve:?}");
     }
 }
