@@ -194,7 +194,8 @@ enum Cmd {
         #[arg(long, default_value_t = 30)]
         budget_configs: u64,
         /// Methods (comma-separated; default: random, tpe, median, asha, hyperband, bohb,
-        /// bohb-asha, bohb-promote-hb, bohb-promote-hb-first, bohb-paper-hb, bohb-sync).
+        /// bohb-asha, bohb-promote-hb, bohb-promote-hb-first, bohb-paper-hb,
+        /// bohb-paper-hb-lead, bohb-sync).
         #[arg(long, value_delimiter = ',')]
         methods: Vec<String>,
         /// Peer runs (JSON lines from bench/peers/mf_train.py).
@@ -1333,6 +1334,7 @@ fn mf_train_cmd(
             "bohb-promote-hb",
             "bohb-promote-hb-first",
             "bohb-paper-hb",
+            "bohb-paper-hb-lead",
             "bohb-sync",
         ]
         .map(String::from)
