@@ -1166,6 +1166,14 @@ mod tests {
         }
     }
 
+    /// A run of `method` on `task` with `seed` whose one full result, `v`, came at 20 epochs.
+    fn seeded_run(task: &str, method: &str, seed: u64, v: f64) -> Run {
+        Run {
+            seed,
+            ..run_of(task, method, vec![(20, v)])
+        }
+    }
+
     fn traced(trace: Vec<(u64, f64)>) -> Run {
         Run {
             task: "t".into(),
@@ -1381,10 +1389,7 @@ mod tests {
         let ours = ["random", "bohb"];
         let mut runs = Vec::new();
         for seed in 0..20 {
-            let at = |m: &str, v: f64| Run {
-                seed,
-                ..run_of("t", m, vec![(20, v)])
-            };
+            let at = |m: &str, v: f64| seeded_run("t", m, seed, v);
             runs.push(at("random", 50.0));
             runs.push(at("bohb", if seed < 10 { 60.0 } else { 58.0 }));
             runs.push(at("peer", 59.0));
@@ -1416,10 +1421,7 @@ mod tests {
         let ours = ["random", "bohb"];
         let mut runs = Vec::new();
         for seed in 0..20 {
-            let at = |task: &str, m: &str, v: f64| Run {
-                seed,
-                ..run_of(task, m, vec![(20, v)])
-            };
+            let at = |task: &str, m: &str, v: f64| seeded_run(task, m, seed, v);
             let spread = 59.0 + 2.0 * (seed % 2) as f64;
             for (task, ours, peer) in [("a", 60.0, 59.0), ("b", spread, 60.5), ("c", 60.0, 65.0)] {
                 runs.push(at(task, "random", 50.0));

@@ -22,8 +22,8 @@
 //! the rungs to fill, as the stopping form of ASHA lets its first trials run on; then the rule
 //! above takes over again. For n ≤ η nothing has left the bottom rung by then, so the leader is
 //! the best of the first n there (n·b₀ + R − b₀ epochs, b₀ being the bottom rung's budget: 56
-//! for n = 3, b₀ = 2); for n = 12 on LCBench the leader has usually passed two rungs already and
-//! the first full result comes after about 90 epochs.
+//! for n = 3, b₀ = 2); for n = 9 on LCBench the leader has usually passed a rung or two
+//! already and the first full result comes after 72-95 epochs (median 76).
 
 use indexmap::IndexMap;
 use std::collections::{BTreeMap, HashSet};
@@ -113,6 +113,13 @@ pub(crate) fn schedule_state<'a>(
     (direction, claimed)
 }
 
+/// What a trial counts as at its rung: its value, when it completed with one that is not NaN.
+fn rung_result(t: &FrozenTrial) -> Option<f64> {
+    t.value()
+        .filter(|v| !v.is_nan())
+        .filter(|_| t.state == TrialState::Complete)
+}
+
 /// The best of a rung's completed trials not yet promoted: the trials are ranked by their value
 /// in `direction` (ties: the earlier trial first), `keep(n)` of the n ranked may be promoted,
 /// and `claimed` holds the `promote:N` keys already taken.
@@ -123,9 +130,7 @@ pub(crate) fn unpromoted_best<'a>(
     claimed: &HashSet<&str>,
 ) -> Option<&'a FrozenTrial> {
     let mut ranked: Vec<(f64, &FrozenTrial)> = rung
-        .filter(|t| t.state == TrialState::Complete)
-        .filter_map(|t| t.value().map(|v| (direction.to_loss(v), t)))
-        .filter(|(l, _)| !l.is_nan())
+        .filter_map(|t| rung_result(t).map(|v| (direction.to_loss(v), t)))
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.number.cmp(&b.1.number)));
     let keep = keep(ranked.len());
@@ -195,18 +200,15 @@ impl Sampler for AshaScheduler {
     fn reserve(&self, study: &StudyView) -> Result<Reservation> {
         let (direction, promoted) = schedule_state(&self.target, study);
         let full = self.budgets[self.budgets.len() - 1];
-        let early = self
-            .first_full_after
-            .filter(|_| !study.trials.iter().any(|t| budget_of(t) == Some(full)));
         // Before any full run, once the bottom rung holds the first n results, the leader goes
         // on; until then the usual rule.
-        let leader_goes_on = early.is_some_and(|first| {
-            let bottom = study.trials.iter().filter(|t| {
-                budget_of(t) == Some(self.budgets[0])
-                    && t.state == TrialState::Complete
-                    && t.value().is_some_and(|v| !v.is_nan())
-            });
-            bottom.count() >= first
+        let leader_goes_on = self.first_full_after.is_some_and(|first| {
+            let trials = study.trials.iter().map(|t| t.as_ref());
+            !trials.clone().any(|t| budget_of(t) == Some(full))
+                && trials
+                    .filter(|t| budget_of(t) == Some(self.budgets[0]) && rung_result(t).is_some())
+                    .count()
+                    >= first
         });
         for k in (0..self.budgets.len() - 1).rev() {
             let rung = study
@@ -323,7 +325,12 @@ mod tests {
     /// The first trial numbers at each budget, and who each promotion continues, for a
     /// sequential study on Hyperband's R = 52 budgets (2, 6, 17, 52).
     fn first_trials(first_full_after: Option<usize>, trials: usize) -> Vec<(u64, Option<u64>)> {
-        first_study(first_full_after, trials)
+        places(&first_study(first_full_after, trials))
+    }
+
+    /// Each trial's budget and the trial it continues.
+    fn places(trials: &[FrozenTrial]) -> Vec<(u64, Option<u64>)> {
+        trials
             .iter()
             .map(|t| {
                 let from = t.system_attrs.get(attrs::RESUME_FROM);
@@ -391,13 +398,7 @@ mod tests {
         // More than η first configurations: the usual rule runs until the bottom rung holds
         // all n results, then the leader at the highest rung goes on to the full budget.
         let trials = first_study(Some(12), 40);
-        let twelve: Vec<(u64, Option<u64>)> = trials
-            .iter()
-            .map(|t| {
-                let from = t.system_attrs.get(attrs::RESUME_FROM);
-                (budget_of(t).unwrap(), from.and_then(|v| v.as_u64()))
-            })
-            .collect();
+        let twelve = places(&trials);
         let first_full = twelve.iter().position(|t| t.0 == 52).unwrap();
         let bottom = |until: usize| twelve[..until].iter().filter(|t| t.0 == 2).count();
         assert_eq!(bottom(first_full), 12, "{twelve:?}");
