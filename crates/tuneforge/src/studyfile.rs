@@ -335,6 +335,8 @@ pub struct SamplerSettings {
     pub min_points: Option<usize>,
     /// bohb: the fraction of configurations drawn at random, in [0, 1].
     pub random_fraction: Option<f64>,
+    /// bohb: the smallest budget that gets a model (at least 1, at most the largest budget).
+    pub min_model_budget: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -345,6 +347,7 @@ struct RawSampler {
     startup_trials: Option<i64>,
     min_points: Option<i64>,
     random_fraction: Option<f64>,
+    min_model_budget: Option<i64>,
 }
 
 impl SamplerSettings {
@@ -395,6 +398,13 @@ impl SamplerSettings {
             startup_trials: count("startup_trials", raw.startup_trials, 0, &[SamplerKind::Tpe])?,
             min_points: count("min_points", raw.min_points, 2, &[SamplerKind::Bohb])?,
             random_fraction: raw.random_fraction,
+            min_model_budget: count(
+                "min_model_budget",
+                raw.min_model_budget,
+                1,
+                &[SamplerKind::Bohb],
+            )?
+            .map(|n| n as u64),
         })
     }
 
@@ -425,6 +435,9 @@ impl SamplerSettings {
         }
         if let Some(r) = self.random_fraction {
             bohb = bohb.random_fraction(r);
+        }
+        if let Some(b) = self.min_model_budget {
+            bohb = bohb.min_model_budget(b);
         }
         bohb
     }
@@ -963,6 +976,16 @@ impl StudyFile {
                  min_resource and max_resource: its models are fitted per budget"
                     .into(),
             ));
+        }
+        if let (Some(b), Some(top)) = (
+            sampler_settings.min_model_budget,
+            pruner.as_ref().and_then(|p| p.budgets().last().copied()),
+        ) && b > top
+        {
+            return Err(err(format!(
+                "[sampler] min_model_budget ({b}) is above the largest budget ({top}): \
+                 no budget would ever be modelled"
+            )));
         }
         let mut command = command;
         if let Some(c) = command.as_mut() {

@@ -432,15 +432,21 @@ fn the_sampler_table_sets_bohbs_and_tpes_models() {
     let hb = "[pruner]\ntype = \"hyperband\"\nmin_resource = 1\nmax_resource = 27\n";
     let f = parse(&format!(
         "[study]\nname = \"s\"\nsampler = \"bohb\"\n\n[sampler]\ngamma = 0.15\ncandidates = 64\n\
-         min_points = 8\nrandom_fraction = 0.2\n\n{hb}\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
+         min_points = 8\nrandom_fraction = 0.2\nmin_model_budget = 3\n\n{hb}\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
     ))
     .unwrap();
     let bohb = f.bohb_sampler(0).unwrap();
     assert_eq!(bohb.budgets(), &[1, 3, 9, 27]);
     let s = bohb.settings();
     assert_eq!(
-        (s.gamma, s.candidates, s.min_points, s.random_fraction),
-        (0.15, 64, 8, 0.2)
+        (
+            s.gamma,
+            s.candidates,
+            s.min_points,
+            s.random_fraction,
+            s.min_model_budget
+        ),
+        (0.15, 64, 8, 0.2, 3)
     );
     // Unset settings keep the sampler's defaults.
     let f = parse(&format!(
@@ -520,6 +526,18 @@ fn a_sampler_setting_out_of_range_or_foreign_to_the_sampler_is_refused() {
     bad(
         &file("bohb", "random_fraction = nan"),
         &["random_fraction must be between 0 and 1"],
+    );
+    bad(
+        &file("bohb", "min_model_budget = 0"),
+        &["min_model_budget must be at least 1 (0)"],
+    );
+    bad(
+        &file("bohb", "min_model_budget = 28"),
+        &["[sampler] min_model_budget (28) is above the largest budget (27)"],
+    );
+    bad(
+        &file("tpe", "min_model_budget = 3"),
+        &["`min_model_budget` is not a setting of sampler \"tpe\""],
     );
     bad(
         &file("random", "gamma = 0.2"),
