@@ -195,7 +195,7 @@ enum Cmd {
         budget_configs: u64,
         /// Methods (comma-separated; default: random, tpe, median, asha, hyperband, bohb,
         /// bohb-asha, bohb-promote-hb, bohb-promote-hb-first, bohb-paper-hb,
-        /// bohb-paper-hb-lead, bohb-sync).
+        /// bohb-paper-hb-lead, bohb-paper-hb-lead-nobottom, bohb-sync).
         #[arg(long, value_delimiter = ',')]
         methods: Vec<String>,
         /// Peer runs (JSON lines from bench/peers/mf_train.py).
@@ -1335,6 +1335,7 @@ fn mf_train_cmd(
             "bohb-promote-hb-first",
             "bohb-paper-hb",
             "bohb-paper-hb-lead",
+            "bohb-paper-hb-lead-nobottom",
             "bohb-sync",
         ]
         .map(String::from)
