@@ -310,8 +310,12 @@ def main_loop(bench, tasks, methods, seeds, budget_configs, out_path, first_seed
                     budget = (bench.budget(task, budget_configs) if hasattr(bench, "budget")
                               else budget_configs * bench.epochs)
                     rec = run(bench, task, method, seed, budget)
+                    # "budget": the cost the run could spend, in the trace's unit; its trace
+                    # holds for every checkpoint up to it (a run cut short by --budget-configs
+                    # adds seeds at the early checkpoints only).
                     out.write(json.dumps({"task": task, "method": method, "seed": seed,
-                                          "trace": rec.trace, "trials": rec.trials}) + "\n")
+                                          "trace": rec.trace, "trials": rec.trials,
+                                          "budget": rec.scale(budget)}) + "\n")
                     out.flush()
                     best = rec.trace[-1][1] if rec.trace else float("nan")
                     print(f"{task} {method} {seed}: {rec.trials} trials, best {best:.4g}", file=sys.stderr)

@@ -155,6 +155,10 @@ pub struct Run {
     /// Wall-clock seconds of the run (absent in older records).
     #[serde(default)]
     pub seconds: Option<f64>,
+    /// The cost the run could spend, when recorded; a run cut short (below its section's
+    /// budget) counts at the checkpoints it reaches only. Absent: the section's whole budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<u64>,
 }
 
 impl Run {
@@ -166,6 +170,11 @@ impl Run {
             .last()
             .map(|(_, a)| *a)
             .unwrap_or(f64::NAN)
+    }
+
+    /// Whether the run could spend `epochs` (its trace says what it had found by then).
+    pub fn reaches(&self, epochs: u64) -> bool {
+        self.budget.is_none_or(|b| epochs <= b)
     }
 
     /// Epochs spent when the best accuracy first reached `level` (None: never).
@@ -248,6 +257,7 @@ impl Recorder {
             trace: self.trace.into_inner().unwrap_or_else(|p| p.into_inner()),
             trials: self.trials.load(Ordering::SeqCst),
             seconds: Some(self.clock.elapsed().as_secs_f64()),
+            budget: Some(self.budget),
         }
     }
 }
@@ -569,7 +579,7 @@ fn median_if_any(v: Vec<f64>) -> Option<f64> {
 }
 
 /// The best full-budget value at `epochs` of each run of `method` on `task` with seeds in
-/// `seeds` (`units.missing` for a run with no full trial yet).
+/// `seeds` that reaches `epochs` (`units.missing` for a run with no full trial yet).
 fn best_at_per_seed(
     by: &std::collections::BTreeMap<(&str, &str), Vec<&Run>>,
     task: &str,
@@ -581,7 +591,7 @@ fn best_at_per_seed(
     by.get(&(task, method))
         .into_iter()
         .flatten()
-        .filter(|r| seeds.contains(&r.seed))
+        .filter(|r| seeds.contains(&r.seed) && r.reaches(epochs))
         .map(|r| {
             let b = r.best_at(epochs);
             if b.is_nan() { units.missing } else { b }
@@ -590,8 +600,8 @@ fn best_at_per_seed(
 }
 
 /// Target 2's test between two disjoint seed blocks of one method: (the tasks where its median
-/// with seeds `a` is at least its median with seeds `b` at every checkpoint, the tasks with
-/// runs in both blocks). Against itself a method is as good as it: this is what a method no
+/// with seeds `a` is at least its median with seeds `b` at every checkpoint the runs of both
+/// reach, the tasks with runs in both blocks). Against itself a method is as good as it: this is what a method no
 /// better and no worse than the best peer scores, seed noise alone.
 fn self_test(
     by: &std::collections::BTreeMap<(&str, &str), Vec<&Run>>,
@@ -610,9 +620,13 @@ fn self_test(
             continue;
         }
         out.1 += 1;
-        let holds = checkpoints.iter().all(|&c| {
-            med(task, a, c).unwrap_or(units.missing) >= med(task, b, c).unwrap_or(units.missing)
-        });
+        // Compared where both blocks have runs that reach the checkpoint.
+        let holds = checkpoints
+            .iter()
+            .all(|&c| match (med(task, a, c), med(task, b, c)) {
+                (Some(x), Some(y)) => x >= y,
+                _ => true,
+            });
         out.0 += usize::from(holds);
     }
     out
@@ -620,7 +634,9 @@ fn self_test(
 
 /// Target 2 on the runs with seeds in `seeds`: per task, ours (`best`) against the best peer
 /// (the lowest mean rank among the peers with runs over the checkpoints; ties: the first
-/// listed), and against the best of all peers at each checkpoint.
+/// listed), and against the best of all peers at each checkpoint. A peer whose runs were all
+/// cut short before a checkpoint is left out there: ranked over, and compared at, the
+/// checkpoints its runs reach.
 struct TargetTwo<'a> {
     /// Tasks with at least one peer.
     tasks: usize,
@@ -681,26 +697,27 @@ fn target_two<'a>(
         out.tasks += 1;
         let full = here.len() == peers.len();
         out.tasks_all_peers += usize::from(full);
-        // Per checkpoint: ours and each peer's median.
-        let at: Vec<(u64, f64, Vec<f64>)> = checkpoints
+        // Per checkpoint: ours and each peer's median (None: no run of that peer reaches it).
+        let at: Vec<(u64, f64, Vec<Option<f64>>)> = checkpoints
             .iter()
             .map(|&c| {
-                let theirs = here
-                    .iter()
-                    .map(|p| med(task, p, c).unwrap_or(units.missing))
-                    .collect();
+                let theirs = here.iter().map(|p| med(task, p, c)).collect();
                 (c, med(task, best, c).unwrap_or(units.missing), theirs)
             })
             .collect();
-        let rank_sums: Vec<f64> = (0..here.len())
+        let mean_ranks: Vec<f64> = (0..here.len())
             .map(|i| {
-                at.iter()
-                    .map(|(_, _, theirs)| rank_among(theirs[i], theirs.iter().copied()))
-                    .sum()
+                let ranks: Vec<f64> = at
+                    .iter()
+                    .filter_map(|(_, _, theirs)| {
+                        theirs[i].map(|v| rank_among(v, theirs.iter().flatten().copied()))
+                    })
+                    .collect();
+                mean(&ranks)
             })
             .collect();
         let top = (0..here.len())
-            .min_by(|a, b| rank_sums[*a].total_cmp(&rank_sums[*b]))
+            .min_by(|a, b| mean_ranks[*a].total_cmp(&mean_ranks[*b]))
             .unwrap_or(0);
         *out.best_peers.entry(here[top]).or_default() += 1;
         let (mut peer_ahead, mut ours_ahead) = (false, false);
@@ -722,13 +739,13 @@ fn target_two<'a>(
         out.ours_ahead_significantly += usize::from(ours_ahead);
         if at
             .iter()
-            .all(|(_, mine, theirs)| theirs.iter().all(|v| mine >= v))
+            .all(|(_, mine, theirs)| theirs.iter().flatten().all(|v| mine >= v))
         {
             out.wins_envelope += 1;
         }
         let worst = at
             .iter()
-            .map(|(c, mine, theirs)| (*c, mine - theirs[top]))
+            .filter_map(|(c, mine, theirs)| theirs[top].map(|v| (*c, mine - v)))
             .filter(|(_, d)| *d < 0.0)
             .min_by(|a, b| a.1.total_cmp(&b.1));
         match worst {
@@ -780,6 +797,16 @@ pub fn section(
             .push(r);
         m
     });
+    // Target 1 counts the budget each run needed: only runs that could spend the whole budget.
+    let by_full: BTreeMap<(&str, &str), Vec<&Run>> = by
+        .iter()
+        .map(|(k, rs)| {
+            (
+                *k,
+                rs.iter().copied().filter(|r| r.reaches(budget)).collect(),
+            )
+        })
+        .collect();
     let seeds = by.values().map(|v| v.len()).max().unwrap_or(0);
     let med_at = |task: &str, m: &str, epochs: u64| {
         median_if_any(best_at_per_seed(
@@ -873,8 +900,10 @@ pub fn section(
         let mut per_task = Vec::new();
         let mut never = 0;
         for &task in &tasks {
-            let (Some(level), Some(rs)) = (med_at(task, "random", budget), by.get(&(task, *m)))
-            else {
+            let (Some(level), Some(rs)) = (
+                med_at(task, "random", budget),
+                by_full.get(&(task, *m)).filter(|rs| !rs.is_empty()),
+            ) else {
                 continue;
             };
             let f = median(rs.iter().map(|r| fraction_to(r, level, budget)).collect());
@@ -892,8 +921,8 @@ pub fn section(
             .iter()
             .filter_map(|&t| {
                 Some((
-                    by.get(&(t, "random"))?.as_slice(),
-                    by.get(&(t, *m))?.as_slice(),
+                    by_full.get(&(t, "random"))?.as_slice(),
+                    by_full.get(&(t, *m))?.as_slice(),
                 ))
             })
             .collect();
@@ -1074,7 +1103,32 @@ pub fn section(
             ));
         }
     }
-    s.push_str(&format!("\nSeeds per (task, method): up to {seeds}.\n"));
+    s.push_str(&format!("\nSeeds per (task, method): up to {seeds}."));
+    // Runs cut short: per method, how many and how far they reach.
+    let short: Vec<String> = methods
+        .iter()
+        .filter_map(|m| {
+            let cut: Vec<u64> = runs
+                .iter()
+                .filter(|r| r.method == *m && !r.reaches(budget))
+                .filter_map(|r| r.budget)
+                .collect();
+            let reach = cut.iter().min()?;
+            Some(format!(
+                "{m}: {} runs reach {}% of the budget",
+                cut.len(),
+                (100.0 * *reach as f64 / budget as f64).round()
+            ))
+        })
+        .collect();
+    if !short.is_empty() {
+        s.push_str(&format!(
+            " Runs cut short add seeds at the checkpoints they reach and are left out beyond \
+             (and from the budget to random search's level): {}.",
+            short.join("; ")
+        ));
+    }
+    s.push('\n');
 
     let Some(path) = figure else {
         return (s, None);
@@ -1193,6 +1247,7 @@ mod tests {
             trace,
             trials: 0,
             seconds: None,
+            budget: None,
         }
     }
 
@@ -1390,6 +1445,63 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines, ["not a run", &line(&new_t), &line(&other)]);
         assert_eq!(merge_runs("", &[], |_| true), "\n");
+    }
+
+    /// A run cut short (its budget below the section's) counts at the checkpoints it reaches
+    /// and nowhere else: not as a run that found nothing more, not in the budget to random
+    /// search's level.
+    #[test]
+    fn runs_cut_short_count_at_the_checkpoints_they_reach() {
+        let units = Units::epochs(10, 1000);
+        let ours = ["random", "bohb"];
+        // Checkpoints at 20, 50, 100, 200, 500 and 1000 epochs.
+        let mut runs = Vec::new();
+        for seed in 0..3 {
+            runs.push(Run {
+                seed,
+                ..run_of("t", "random", vec![(20, 50.0), (900, 60.0)])
+            });
+            runs.push(Run {
+                seed,
+                ..run_of("t", "bohb", vec![(20, 59.0), (400, 65.0)])
+            });
+        }
+        runs.push(run_of("t", "p", vec![(20, 61.0), (450, 70.0)]));
+        for seed in 1..3 {
+            runs.push(Run {
+                seed,
+                budget: Some(200),
+                ..run_of("t", "p", vec![(20, 58.0)])
+            });
+        }
+        let (s, _) = section(&runs, 1000, &units, &ours, "", None);
+        // Up to 200 epochs the peer's median is 58 (three seeds), from 500 on 70 (one).
+        assert!(
+            s.contains("| bohb | 3 | 1.00 | 1.00 | 1.00 | 1.00 | 2.00 | 2.00 |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| p | 3 | 2.00 | 2.00 | 2.00 | 2.00 | 1.00 | 1.00 |"),
+            "{s}"
+        );
+        assert!(s.contains("t (p: -5.00 points at 500 epochs)"), "{s}");
+        // Random search's level is 60: the full run reached it after 20 epochs of 1000.
+        assert!(
+            s.contains("| p | 0.020 | 0.020 – 0.020 | 1 of 1 | 0 |"),
+            "{s}"
+        );
+        assert!(s.contains("p: 2 runs reach 20% of the budget"), "{s}");
+        // Read as full runs, the short ones would hide the peer's lead at 500 epochs.
+        let as_full: Vec<Run> = runs
+            .iter()
+            .map(|r| Run {
+                budget: None,
+                ..r.clone()
+            })
+            .collect();
+        let (s, _) = section(&as_full, 1000, &units, &ours, "", None);
+        assert!(s.contains("On 1 of 1 tasks (100%)"), "{s}");
+        assert!(!s.contains("reach 20% of the budget"), "{s}");
     }
 
     /// With more than 10 seeds, target 2 is also counted on each block of 10 seeds: ours wins
