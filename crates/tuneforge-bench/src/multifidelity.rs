@@ -601,8 +601,8 @@ fn best_at_per_seed(
 
 /// Target 2's test between two disjoint seed blocks of one method: (the tasks where its median
 /// with seeds `a` is at least its median with seeds `b` at every checkpoint the runs of both
-/// reach, the tasks with runs in both blocks). Against itself a method is as good as it: this is what a method no
-/// better and no worse than the best peer scores, seed noise alone.
+/// reach, the tasks with runs in both blocks). Against itself a method is as good as it: this
+/// is what a method no better and no worse than the best peer scores, seed noise alone.
 fn self_test(
     by: &std::collections::BTreeMap<(&str, &str), Vec<&Run>>,
     tasks: &std::collections::BTreeSet<&str>,
@@ -936,25 +936,13 @@ pub fn section(
             per_task.len()
         ));
     }
-    let hb = [
-        "hyperband",
-        "tpe-hyperband",
-        "bohb",
-        "bohb-asha",
-        "bohb-promote",
-        "bohb-promote-hb",
-        "bohb-promote-hb-first",
-        "bohb-promote-hb-lead",
-        "bohb-paper-hb",
-        "bohb-paper-hb-lead",
-        "bohb-paper-hb-lead-nobottom",
-        "bohb-rf-hb-first",
-        "hyperband-sync",
-        "bohb-sync",
-    ]
-    .iter()
-    .filter_map(|m| fractions.get(m).map(|f| (*m, *f)))
-    .min_by(|a, b| a.1.0.total_cmp(&b.1.0));
+    // tuneforge's Hyperband and BOHB methods (not the peers, whose names may say Hyperband).
+    let hb = METHODS
+        .iter()
+        .map(|(m, _)| *m)
+        .filter(|m| m.contains("hyperband") || m.starts_with("bohb"))
+        .filter_map(|m| fractions.get(m).map(|f| (m, *f)))
+        .min_by(|a, b| a.1.0.total_cmp(&b.1.0));
     if let Some((m, (f, lo, hi))) = hb {
         s.push_str(&format!(
             "\nBest of tuneforge's Hyperband/BOHB: **{m}, {}** of the budget (90% interval \
