@@ -23,7 +23,7 @@ use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study, Trial
 
 /// The methods this benchmark knows: (name, what it is). r = 1 epoch, R = the source's full
 /// budget, η = 3 throughout.
-pub const METHODS: [(&str, &str); 20] = [
+pub const METHODS: [(&str, &str); 21] = [
     ("random", "random search, every trial to R epochs"),
     ("tpe", "TPE, every trial to R epochs"),
     ("median", "TPE + median stopping"),
@@ -67,6 +67,10 @@ pub const METHODS: [(&str, &str); 20] = [
     (
         "bohb-paper-hb-lead-nobottom",
         "bohb-paper-hb-lead with no model at the bottom rung: min_model_budget = the second rung's budget (6 epochs for R = 52), so proposals stay random until 8 configurations have reached it",
+    ),
+    (
+        "bohb-paper-hb-lead-nobottom-bw3",
+        "bohb-paper-hb-lead-nobottom with the BOHB paper's bandwidth factor b_w = 3: candidates are drawn from the good density with every numeric kernel 3 times as wide",
     ),
     (
         "bohb-rf-hb-first",
@@ -326,13 +330,17 @@ fn parts(method: &str, seed: u64, r: u64, eta: u64) -> Option<(Arc<dyn Sampler>,
         | "bohb-paper-hb"
         | "bohb-paper-hb-lead"
         | "bohb-paper-hb-lead-nobottom"
+        | "bohb-paper-hb-lead-nobottom-bw3"
         | "bohb-rf-hb-first" => (
             Arc::new({
                 let mut bohb = BohbSampler::new(1, r, eta, seed).target(target.clone());
                 if method.starts_with("bohb-paper-hb") {
                     bohb = bohb.gamma(0.15).candidates(64).min_points(8);
                 }
-                if method.ends_with("-nobottom") {
+                if method.ends_with("-bw3") {
+                    bohb = bohb.bandwidth_factor(3.0);
+                }
+                if method.contains("-nobottom") {
                     // The rung above the bottom one (Hyperband's 2, 6, 17 for R = 52).
                     let second = bohb.budgets().get(1).copied().unwrap_or(r);
                     bohb = bohb.min_model_budget(second);
@@ -345,7 +353,7 @@ fn parts(method: &str, seed: u64, r: u64, eta: u64) -> Option<(Arc<dyn Sampler>,
                     .target(target.clone());
                 if method.ends_with("-first") {
                     asha.first_full_after(3)
-                } else if method.ends_with("-lead") || method.ends_with("-lead-nobottom") {
+                } else if method.contains("-lead") {
                     asha.first_full_after(9)
                 } else {
                     asha

@@ -337,6 +337,9 @@ pub struct SamplerSettings {
     pub random_fraction: Option<f64>,
     /// bohb: the smallest budget that gets a model (at least 1, at most the largest budget).
     pub min_model_budget: Option<u64>,
+    /// tpe, bohb: candidates are drawn with every numeric kernel of the good density this many
+    /// times as wide (BOHB's b_w; above 0).
+    pub bandwidth_factor: Option<f64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -348,6 +351,7 @@ struct RawSampler {
     min_points: Option<i64>,
     random_fraction: Option<f64>,
     min_model_budget: Option<i64>,
+    bandwidth_factor: Option<f64>,
 }
 
 impl SamplerSettings {
@@ -392,8 +396,15 @@ impl SamplerSettings {
                 return Err(format!("random_fraction must be between 0 and 1 ({r})"));
             }
         }
+        if let Some(b) = raw.bandwidth_factor {
+            has("bandwidth_factor", &tpe_like)?;
+            if !(b.is_finite() && b > 0.0) {
+                return Err(format!("bandwidth_factor must be above 0 ({b})"));
+            }
+        }
         Ok(SamplerSettings {
             gamma: raw.gamma,
+            bandwidth_factor: raw.bandwidth_factor,
             candidates: count("candidates", raw.candidates, 1, &tpe_like)?,
             startup_trials: count("startup_trials", raw.startup_trials, 0, &[SamplerKind::Tpe])?,
             min_points: count("min_points", raw.min_points, 2, &[SamplerKind::Bohb])?,
@@ -419,6 +430,9 @@ impl SamplerSettings {
         if let Some(n) = self.startup_trials {
             config.n_startup_trials = n;
         }
+        if let Some(b) = self.bandwidth_factor {
+            config.bandwidth_factor = b;
+        }
         config
     }
 
@@ -435,6 +449,9 @@ impl SamplerSettings {
         }
         if let Some(r) = self.random_fraction {
             bohb = bohb.random_fraction(r);
+        }
+        if let Some(b) = self.bandwidth_factor {
+            bohb = bohb.bandwidth_factor(b);
         }
         if let Some(b) = self.min_model_budget {
             bohb = bohb.min_model_budget(b);

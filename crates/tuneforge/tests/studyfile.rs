@@ -432,7 +432,7 @@ fn the_sampler_table_sets_bohbs_and_tpes_models() {
     let hb = "[pruner]\ntype = \"hyperband\"\nmin_resource = 1\nmax_resource = 27\n";
     let f = parse(&format!(
         "[study]\nname = \"s\"\nsampler = \"bohb\"\n\n[sampler]\ngamma = 0.15\ncandidates = 64\n\
-         min_points = 8\nrandom_fraction = 0.2\nmin_model_budget = 3\n\n{hb}\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
+         min_points = 8\nrandom_fraction = 0.2\nmin_model_budget = 3\nbandwidth_factor = 3\n\n{hb}\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
     ))
     .unwrap();
     let bohb = f.bohb_sampler(0).unwrap();
@@ -444,9 +444,10 @@ fn the_sampler_table_sets_bohbs_and_tpes_models() {
             s.candidates,
             s.min_points,
             s.random_fraction,
-            s.min_model_budget
+            s.min_model_budget,
+            s.bandwidth_factor
         ),
-        (0.15, 64, 8, 0.2, 3)
+        (0.15, 64, 8, 0.2, 3, 3.0)
     );
     // Unset settings keep the sampler's defaults.
     let f = parse(&format!(
@@ -470,21 +471,31 @@ fn the_sampler_table_sets_bohbs_and_tpes_models() {
 
     let f = parse(
         "[study]\nname = \"s\"\nsampler = \"tpe\"\n\n[sampler]\ngamma = 0.2\ncandidates = 100\n\
-         startup_trials = 4\n\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n",
+         startup_trials = 4\nbandwidth_factor = 2.5\n\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n",
     )
     .unwrap();
     let c = f.tpe_config();
     assert_eq!(
-        (c.gamma_fraction, c.n_ei_candidates, c.n_startup_trials),
-        (0.2, 100, 4)
+        (
+            c.gamma_fraction,
+            c.n_ei_candidates,
+            c.n_startup_trials,
+            c.bandwidth_factor
+        ),
+        (0.2, 100, 4, 2.5)
     );
     let d = TpeConfig::default();
     let c = parse("[study]\nname = \"s\"\nsampler = \"tpe\"\n\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n")
         .unwrap()
         .tpe_config();
     assert_eq!(
-        (c.gamma_fraction, c.n_ei_candidates, c.n_startup_trials),
-        (d.gamma_fraction, d.n_ei_candidates, d.n_startup_trials)
+        (
+            c.gamma_fraction,
+            c.n_ei_candidates,
+            c.n_startup_trials,
+            c.bandwidth_factor
+        ),
+        (d.gamma_fraction, d.n_ei_candidates, d.n_startup_trials, 1.0)
     );
 }
 
@@ -526,6 +537,16 @@ fn a_sampler_setting_out_of_range_or_foreign_to_the_sampler_is_refused() {
     bad(
         &file("bohb", "random_fraction = nan"),
         &["random_fraction must be between 0 and 1"],
+    );
+    for b in ["0", "-1", "nan", "inf"] {
+        bad(
+            &file("bohb", &format!("bandwidth_factor = {b}")),
+            &["[sampler] bandwidth_factor must be above 0"],
+        );
+    }
+    bad(
+        &file("random", "bandwidth_factor = 3"),
+        &["`bandwidth_factor` is not a setting of sampler \"random\""],
     );
     bad(
         &file("bohb", "min_model_budget = 0"),

@@ -160,6 +160,10 @@ pub struct TpeConfig {
     /// [`TpeConfig::watanabe`]'s model, the others by this one's. Both see the whole history.
     /// See the module documentation.
     pub portfolio: bool,
+    /// Candidates are drawn from l(x) with every numeric kernel this many times as wide
+    /// (BOHB's bandwidth factor b_w, Falkner et al. 2018: 3), and still scored by l(x)/g(x) as
+    /// fitted. Default 1 (drawn from l(x) itself).
+    pub bandwidth_factor: f64,
 }
 
 impl Default for TpeConfig {
@@ -178,6 +182,7 @@ impl Default for TpeConfig {
             gamma_sqrt: false,
             uniform_weights: false,
             portfolio: true,
+            bandwidth_factor: 1.0,
         }
     }
 }
@@ -420,7 +425,7 @@ impl TpeSampler {
             if i >= cfg.n_ei_candidates.max(1) && best.is_some() {
                 break;
             }
-            let raw = l.sample(&mut rng);
+            let raw = l.sample_widened(&mut rng, cfg.bandwidth_factor);
             let values: Vec<ParamValue> = raw
                 .iter()
                 .zip(dists)

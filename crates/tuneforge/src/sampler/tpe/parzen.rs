@@ -395,12 +395,19 @@ impl Parzen {
     /// Draws one point: a component by weight, then each coordinate from that component.
     /// Numeric coordinates are continuous in `[0, 1]`; the caller snaps discrete ones.
     pub fn sample(&self, rng: &mut impl Rng) -> Vec<Coord> {
+        self.sample_widened(rng, 1.0)
+    }
+
+    /// Draws one point as [`Parzen::sample`] does from the estimator with every numeric
+    /// kernel `factor` times as wide (the categorical kernels unchanged): BOHB's l'(x), from
+    /// which candidates are drawn with the bandwidth factor b_w (Falkner et al. 2018, §3.1).
+    pub fn sample_widened(&self, rng: &mut impl Rng, factor: f64) -> Vec<Coord> {
         let c = pick_by_probability(self.w.iter().copied(), rng.random());
         self.dims
             .iter()
             .map(|dim| match dim {
                 Dim::Numeric { mu, sigma, .. } => Coord::Num {
-                    x: truncated_normal(mu[c], sigma[c], rng),
+                    x: truncated_normal(mu[c], sigma[c] * factor, rng),
                     cell: None,
                 },
                 Dim::Categorical { log_p } => Coord::Cat(pick_by_probability(
@@ -700,6 +707,52 @@ mod tests {
                 peak(width)
             );
         }
+    }
+
+    /// BOHB's l'(x): drawing with the bandwidth factor b_w spreads the draws b_w times as far
+    /// around a kernel's centre, while the density itself (what candidates are scored by) is
+    /// the one fitted.
+    #[test]
+    fn widened_draws_spread_by_the_bandwidth_factor() {
+        let kinds = [DimKind::Continuous];
+        let obs: Vec<Vec<Coord>> = (0..10)
+            .map(|_| vec![Coord::Num { x: 0.4, cell: None }])
+            .collect();
+        // α = 2: every kernel 1/100 wide; the prior's weight is negligible.
+        let p = Parzen::fit(
+            &kinds,
+            &obs,
+            &[1.0; 10],
+            1e-12,
+            2.0,
+            Bandwidth::Neighbours,
+            &[],
+        );
+        let spread = |factor: f64| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+            let xs: Vec<f64> = (0..4000)
+                .map(|_| match p.sample_widened(&mut rng, factor)[0] {
+                    Coord::Num { x, .. } => x,
+                    Coord::Cat(_) => f64::NAN,
+                })
+                .collect();
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            assert!((mean - 0.4).abs() < 0.003, "{mean}");
+            (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64).sqrt()
+        };
+        let (one, three) = (spread(1.0), spread(3.0));
+        assert!((one - 0.01).abs() < 0.0008, "{one}");
+        assert!((three / one - 3.0).abs() < 0.2, "{one} {three}");
+        let at = |x: f64| p.log_pdf(&[Coord::Num { x, cell: None }]);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        assert_eq!(p.sample(&mut rng), {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+            p.sample_widened(&mut rng, 1.0)
+        });
+        assert!(
+            at(0.4) - at(0.43) > 4.0,
+            "the fitted density stays 1/100 wide"
+        );
     }
 
     #[test]
