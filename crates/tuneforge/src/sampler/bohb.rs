@@ -138,7 +138,8 @@ impl BohbSampler {
 
     /// BOHB's bandwidth factor b_w: candidates are drawn from the good density with every
     /// numeric kernel b_w times as wide, and scored by l(x)/g(x) as fitted (default 1;
-    /// Falkner et al. 2018 use 3).
+    /// Falkner et al. 2018 use 3). A value that is not finite sets 1, a negative one 0 (every
+    /// candidate at a kernel's centre); a study file refuses both, and 0.
     pub fn bandwidth_factor(mut self, b_w: f64) -> Self {
         self.tpe.bandwidth_factor = if b_w.is_finite() { b_w.max(0.0) } else { 1.0 };
         self
