@@ -23,7 +23,7 @@ use tuneforge::{Direction, Error, Optimize, RandomSampler, Sampler, Study, Trial
 
 /// The methods this benchmark knows: (name, what it is). r = 1 epoch, R = the source's full
 /// budget, η = 3 throughout.
-pub const METHODS: [(&str, &str); 21] = [
+pub const METHODS: [(&str, &str); 22] = [
     ("random", "random search, every trial to R epochs"),
     ("tpe", "TPE, every trial to R epochs"),
     ("median", "TPE + median stopping"),
@@ -71,6 +71,10 @@ pub const METHODS: [(&str, &str); 21] = [
     (
         "bohb-paper-hb-lead-nobottom-bw3",
         "bohb-paper-hb-lead-nobottom with the BOHB paper's bandwidth factor b_w = 3: candidates are drawn from the good density with every numeric kernel 3 times as wide",
+    ),
+    (
+        "bohb-paper-hb-lead-nobottom-lowbw3",
+        "bohb-paper-hb-lead-nobottom with b_w = 3 for the models below the full budget only (low_budget_bandwidth_factor = 3): a low budget's density is drawn from 3 times as wide, the full budget's as fitted",
     ),
     (
         "bohb-rf-hb-first",
@@ -331,6 +335,7 @@ fn parts(method: &str, seed: u64, r: u64, eta: u64) -> Option<(Arc<dyn Sampler>,
         | "bohb-paper-hb-lead"
         | "bohb-paper-hb-lead-nobottom"
         | "bohb-paper-hb-lead-nobottom-bw3"
+        | "bohb-paper-hb-lead-nobottom-lowbw3"
         | "bohb-rf-hb-first" => (
             Arc::new({
                 let mut bohb = BohbSampler::new(1, r, eta, seed).target(target.clone());
@@ -339,6 +344,9 @@ fn parts(method: &str, seed: u64, r: u64, eta: u64) -> Option<(Arc<dyn Sampler>,
                 }
                 if method.ends_with("-bw3") {
                     bohb = bohb.bandwidth_factor(3.0);
+                }
+                if method.ends_with("-lowbw3") {
+                    bohb = bohb.low_budget_bandwidth_factor(3.0);
                 }
                 if method.contains("-nobottom") {
                     // The rung above the bottom one (Hyperband's 2, 6, 17 for R = 52).

@@ -340,6 +340,8 @@ pub struct SamplerSettings {
     /// tpe, bohb: candidates are drawn with every numeric kernel of the good density this many
     /// times as wide (BOHB's b_w; above 0).
     pub bandwidth_factor: Option<f64>,
+    /// bohb: b_w for the models of the budgets below the full one (above 0).
+    pub low_budget_bandwidth_factor: Option<f64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -352,6 +354,7 @@ struct RawSampler {
     random_fraction: Option<f64>,
     min_model_budget: Option<i64>,
     bandwidth_factor: Option<f64>,
+    low_budget_bandwidth_factor: Option<f64>,
 }
 
 impl SamplerSettings {
@@ -402,9 +405,16 @@ impl SamplerSettings {
                 return Err(format!("bandwidth_factor must be above 0 ({b})"));
             }
         }
+        if let Some(b) = raw.low_budget_bandwidth_factor {
+            has("low_budget_bandwidth_factor", &[SamplerKind::Bohb])?;
+            if !(b.is_finite() && b > 0.0) {
+                return Err(format!("low_budget_bandwidth_factor must be above 0 ({b})"));
+            }
+        }
         Ok(SamplerSettings {
             gamma: raw.gamma,
             bandwidth_factor: raw.bandwidth_factor,
+            low_budget_bandwidth_factor: raw.low_budget_bandwidth_factor,
             candidates: count("candidates", raw.candidates, 1, &tpe_like)?,
             startup_trials: count("startup_trials", raw.startup_trials, 0, &[SamplerKind::Tpe])?,
             min_points: count("min_points", raw.min_points, 2, &[SamplerKind::Bohb])?,
@@ -452,6 +462,9 @@ impl SamplerSettings {
         }
         if let Some(b) = self.bandwidth_factor {
             bohb = bohb.bandwidth_factor(b);
+        }
+        if let Some(b) = self.low_budget_bandwidth_factor {
+            bohb = bohb.low_budget_bandwidth_factor(b);
         }
         if let Some(b) = self.min_model_budget {
             bohb = bohb.min_model_budget(b);

@@ -432,7 +432,8 @@ fn the_sampler_table_sets_bohbs_and_tpes_models() {
     let hb = "[pruner]\ntype = \"hyperband\"\nmin_resource = 1\nmax_resource = 27\n";
     let f = parse(&format!(
         "[study]\nname = \"s\"\nsampler = \"bohb\"\n\n[sampler]\ngamma = 0.15\ncandidates = 64\n\
-         min_points = 8\nrandom_fraction = 0.2\nmin_model_budget = 3\nbandwidth_factor = 3\n\n{hb}\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
+         min_points = 8\nrandom_fraction = 0.2\nmin_model_budget = 3\nbandwidth_factor = 3\n\
+         low_budget_bandwidth_factor = 2\n\n{hb}\n[params.x]\ntype = \"float\"\nlow = 0\nhigh = 1\n"
     ))
     .unwrap();
     let bohb = f.bohb_sampler(0).unwrap();
@@ -445,9 +446,10 @@ fn the_sampler_table_sets_bohbs_and_tpes_models() {
             s.min_points,
             s.random_fraction,
             s.min_model_budget,
-            s.bandwidth_factor
+            s.bandwidth_factor,
+            s.low_budget_bandwidth_factor
         ),
-        (0.15, 64, 8, 0.2, 3, 3.0)
+        (0.15, 64, 8, 0.2, 3, 3.0, 2.0)
     );
     // Unset settings keep the sampler's defaults.
     let f = parse(&format!(
@@ -544,6 +546,16 @@ fn a_sampler_setting_out_of_range_or_foreign_to_the_sampler_is_refused() {
             &["[sampler] bandwidth_factor must be above 0"],
         );
     }
+    for b in ["0", "-2", "nan"] {
+        bad(
+            &file("bohb", &format!("low_budget_bandwidth_factor = {b}")),
+            &["[sampler] low_budget_bandwidth_factor must be above 0"],
+        );
+    }
+    bad(
+        &file("tpe", "low_budget_bandwidth_factor = 3"),
+        &["`low_budget_bandwidth_factor` is not a setting of sampler \"tpe\""],
+    );
     bad(
         &file("random", "bandwidth_factor = 3"),
         &["`bandwidth_factor` is not a setting of sampler \"random\""],

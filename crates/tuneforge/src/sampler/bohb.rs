@@ -22,7 +22,11 @@
 //! The paper draws the candidates from l'(x), the good density with every bandwidth multiplied
 //! by b_w = 3, to keep them diverse; [`BohbSampler::bandwidth_factor`] sets b_w, which is 1
 //! here by default: on the 34 LCBench tasks b_w = 3 lowered the median at 2600 and 5200 of
-//! 5200 epochs on 30 of them (see docs/DESIGN.md).
+//! 5200 epochs on 30 of them (see docs/DESIGN.md). A second tuneforge option,
+//! [`BohbSampler::low_budget_bandwidth_factor`], widens only the models of the budgets below
+//! the full one: a density fitted there describes what is good early, an imperfect guide to
+//! what ends best, so its proposals are spread wider, while the full budget's model, fitted
+//! on the objective itself, is sampled as fitted.
 
 use indexmap::IndexMap;
 use std::collections::HashMap;
@@ -53,6 +57,8 @@ pub struct BohbSettings {
     /// b_w, how many times as wide the good density's numeric kernels are when candidates are
     /// drawn.
     pub bandwidth_factor: f64,
+    /// b_w for the models of the budgets below the full one.
+    pub low_budget_bandwidth_factor: f64,
 }
 
 /// BOHB's proposal side.
@@ -63,6 +69,8 @@ pub struct BohbSampler {
     min_points: usize,
     /// Budgets below it get no model.
     min_model_budget: u64,
+    /// b_w for the models of the budgets below the full one (None: the full budget's).
+    low_budget_bandwidth: Option<f64>,
     seed: u64,
     tpe: TpeConfig,
     /// Set: each budget is modelled by a random forest with expected improvement instead.
@@ -94,6 +102,7 @@ impl BohbSampler {
             random_fraction: 1.0 / 3.0,
             min_points: 10,
             min_model_budget: 0,
+            low_budget_bandwidth: None,
             seed,
             // γ and the candidate count stay at the values the multi-fidelity benchmarks were
             // measured with (TPE's own defaults were later tuned on single-fidelity problems).
@@ -145,6 +154,15 @@ impl BohbSampler {
         self
     }
 
+    /// b_w for the models of the budgets below the full one only (default: the same as
+    /// [`Self::bandwidth_factor`]); the full budget's model keeps `bandwidth_factor`. A value
+    /// that is not finite sets 1, a negative one 0; a study file refuses both, and 0. See the
+    /// module documentation for why a low budget's model may want wider draws.
+    pub fn low_budget_bandwidth_factor(mut self, b_w: f64) -> Self {
+        self.low_budget_bandwidth = Some(if b_w.is_finite() { b_w.max(0.0) } else { 1.0 });
+        self
+    }
+
     /// Observations a budget needs before its model is used (default 10; Falkner et al. 2018
     /// use d + 1 for d parameters).
     pub fn min_points(mut self, n: usize) -> Self {
@@ -183,6 +201,9 @@ impl BohbSampler {
             min_points: self.min_points,
             min_model_budget: self.min_model_budget,
             bandwidth_factor: self.tpe.bandwidth_factor,
+            low_budget_bandwidth_factor: self
+                .low_budget_bandwidth
+                .unwrap_or(self.tpe.bandwidth_factor),
         }
     }
 
@@ -263,10 +284,23 @@ impl BohbSampler {
                 let seed = mix(self.seed, budget);
                 match &self.forest {
                     Some(rf) => Arc::new(rf.clone().build(seed)),
-                    None => Arc::new(self.tpe.clone().build(seed)),
+                    None => Arc::new(self.tpe_config(budget).build(seed)),
                 }
             })
             .clone()
+    }
+
+    /// The TPE settings of `budget`'s model: the full budget's b_w, or below it the low
+    /// budgets' one.
+    fn tpe_config(&self, budget: u64) -> TpeConfig {
+        let mut cfg = self.tpe.clone();
+        let full = self.budgets.last().copied().unwrap_or(budget);
+        if let Some(b_w) = self.low_budget_bandwidth
+            && budget < full
+        {
+            cfg.bandwidth_factor = b_w;
+        }
+        cfg
     }
 
     /// The budget whose model proposes `trial` (None: a random configuration).
@@ -524,6 +558,60 @@ mod tests {
         let mut more = trials.clone();
         more.push(reached(20, 0.9, &[(1, 0.5), (3, 0.1)], TrialState::Pruned));
         assert_eq!(propose(&above(), &more, 21).0, Some(3));
+    }
+
+    /// The low budgets' bandwidth factor widens the draws of the models below the full budget
+    /// only. Observed at budget 3 of 9, where the loss is lowest at x = 0.5, proposals stray
+    /// further from 0.5 with b_w = 3 there than as fitted; observed at the full budget 9, the
+    /// same setting leaves every proposal as it was.
+    #[test]
+    fn the_low_budget_bandwidth_factor_widens_only_the_models_below_the_full_budget() {
+        let observed_at = |budget: u64| -> Vec<FrozenTrial> {
+            (0..40)
+                .map(|i| {
+                    let x = (i as f64 + 0.5) / 40.0;
+                    reached(i, x, &[(budget, (x - 0.5).powi(2))], TrialState::Pruned)
+                })
+                .collect()
+        };
+        let proposals = |s: &BohbSampler, trials: &[FrozenTrial], level: u64| -> Vec<f64> {
+            (40..140)
+                .map(|n| {
+                    let me = FrozenTrial::new_for_tests(n, TrialState::Running);
+                    let mut all = trials.to_vec();
+                    all.push(me.clone());
+                    let view = StudyView::new(vec![Direction::Minimize], all);
+                    assert_eq!(s.level(&view, &me), Some(level));
+                    let space = s.infer_relative_space(&view, &me);
+                    s.sample_relative(&view, &me, &space).unwrap()["x"]
+                })
+                .collect()
+        };
+        let fitted = || {
+            BohbSampler::new(1, 9, 3, 5)
+                .min_points(8)
+                .random_fraction(0.0)
+        };
+        let wide = || fitted().low_budget_bandwidth_factor(3.0);
+        assert_eq!(fitted().settings().low_budget_bandwidth_factor, 1.0);
+        assert_eq!(wide().settings().low_budget_bandwidth_factor, 3.0);
+        assert_eq!(wide().settings().bandwidth_factor, 1.0);
+        let spread = |v: &[f64]| v.iter().map(|x| (x - 0.5).abs()).sum::<f64>() / v.len() as f64;
+        let low = observed_at(3);
+        let (as_fitted, widened) = (
+            spread(&proposals(&fitted(), &low, 3)),
+            spread(&proposals(&wide(), &low, 3)),
+        );
+        assert!(
+            widened > 1.5 * as_fitted,
+            "mean distance from 0.5: {widened} with b_w = 3, {as_fitted} as fitted"
+        );
+        let full = observed_at(9);
+        assert_eq!(
+            proposals(&wide(), &full, 9),
+            proposals(&fitted(), &full, 9),
+            "the full budget's model is sampled as fitted"
+        );
     }
 
     /// The budgets are where the schedule judges: Hyperband's R·η^(−k) (anchored at R, so
