@@ -157,7 +157,8 @@ impl BohbSampler {
     /// b_w for the models of the budgets below the full one only (default: the same as
     /// [`Self::bandwidth_factor`]); the full budget's model keeps `bandwidth_factor`. A value
     /// that is not finite sets 1, a negative one 0; a study file refuses both, and 0. See the
-    /// module documentation for why a low budget's model may want wider draws.
+    /// module documentation for why a low budget's model may want wider draws. With
+    /// [`Self::random_forest`] it has no effect: a forest has no kernels.
     pub fn low_budget_bandwidth_factor(mut self, b_w: f64) -> Self {
         self.low_budget_bandwidth = Some(if b_w.is_finite() { b_w.max(0.0) } else { 1.0 });
         self
