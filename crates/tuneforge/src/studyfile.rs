@@ -399,18 +399,23 @@ impl SamplerSettings {
                 return Err(format!("random_fraction must be between 0 and 1 ({r})"));
             }
         }
-        if let Some(b) = raw.bandwidth_factor {
-            has("bandwidth_factor", &tpe_like)?;
-            if !(b.is_finite() && b > 0.0) {
-                return Err(format!("bandwidth_factor must be above 0 ({b})"));
+        let positive = |setting: &str, v: Option<f64>, samplers: &[SamplerKind]| match v {
+            Some(b) => {
+                has(setting, samplers)?;
+                if b.is_finite() && b > 0.0 {
+                    Ok(())
+                } else {
+                    Err(format!("{setting} must be above 0 ({b})"))
+                }
             }
-        }
-        if let Some(b) = raw.low_budget_bandwidth_factor {
-            has("low_budget_bandwidth_factor", &[SamplerKind::Bohb])?;
-            if !(b.is_finite() && b > 0.0) {
-                return Err(format!("low_budget_bandwidth_factor must be above 0 ({b})"));
-            }
-        }
+            None => Ok(()),
+        };
+        positive("bandwidth_factor", raw.bandwidth_factor, &tpe_like)?;
+        positive(
+            "low_budget_bandwidth_factor",
+            raw.low_budget_bandwidth_factor,
+            &[SamplerKind::Bohb],
+        )?;
         Ok(SamplerSettings {
             gamma: raw.gamma,
             bandwidth_factor: raw.bandwidth_factor,

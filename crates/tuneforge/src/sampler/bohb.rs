@@ -61,6 +61,11 @@ pub struct BohbSettings {
     pub low_budget_bandwidth_factor: f64,
 }
 
+/// A bandwidth factor as the setters take it: one that is not finite is 1, a negative one 0.
+fn usable_bandwidth_factor(b_w: f64) -> f64 {
+    if b_w.is_finite() { b_w.max(0.0) } else { 1.0 }
+}
+
 /// BOHB's proposal side.
 pub struct BohbSampler {
     budgets: Vec<u64>,
@@ -150,7 +155,7 @@ impl BohbSampler {
     /// Falkner et al. 2018 use 3). A value that is not finite sets 1, a negative one 0 (every
     /// candidate at a kernel's centre); a study file refuses both, and 0.
     pub fn bandwidth_factor(mut self, b_w: f64) -> Self {
-        self.tpe.bandwidth_factor = if b_w.is_finite() { b_w.max(0.0) } else { 1.0 };
+        self.tpe.bandwidth_factor = usable_bandwidth_factor(b_w);
         self
     }
 
@@ -160,7 +165,7 @@ impl BohbSampler {
     /// module documentation for why a low budget's model may want wider draws. With
     /// [`Self::random_forest`] it has no effect: a forest has no kernels.
     pub fn low_budget_bandwidth_factor(mut self, b_w: f64) -> Self {
-        self.low_budget_bandwidth = Some(if b_w.is_finite() { b_w.max(0.0) } else { 1.0 });
+        self.low_budget_bandwidth = Some(usable_bandwidth_factor(b_w));
         self
     }
 
